@@ -5,7 +5,7 @@ BIN ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kube-oidc/kube-oidc/internal/version.Version=$(VERSION)
 
-.PHONY: all build test unit lint fmt clean
+.PHONY: all build test unit lint fmt clean e2e e2e-deps e2e-bins
 
 all: build
 
@@ -13,8 +13,9 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-## test: everything (lint, unit and integration tests with the race detector).
-test: lint unit
+## test: everything (lint, unit and integration tests with the race detector,
+## then the e2e suite on real components, see docs/e2e.md).
+test: lint unit e2e
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -29,3 +30,26 @@ fmt:
 
 clean:
 	rm -rf $(BIN) dist
+
+## e2e-deps: install the Debian packages the e2e suite runs (etcd, Chromium), only when missing.
+## (kubectl is not in Debian: e2e-bins builds it when none is on PATH.)
+E2E_DEBS := etcd:etcd-server chromium:chromium
+e2e-deps:
+	@missing=""; for pair in $(E2E_DEBS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "e2e-deps: installing$$missing"; \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+## e2e-bins: build kube-apiserver, Dex (and kubectl when missing) once into $${XDG_CACHE_HOME:-~/.cache}/kube-oidc/.
+e2e-bins:
+	GO=$(GO) e2e/hack/build-bins.sh
+
+## e2e: the end-to-end suite on real components (our binaries from `make build`).
+E2E_TEST_FLAGS ?= -count=1 -timeout 40m
+e2e: e2e-deps e2e-bins build
+	cd e2e && $(GO) vet ./...
+	cd e2e && KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) $(GO) test $(E2E_TEST_FLAGS) ./...

@@ -2,7 +2,9 @@
 # Builds the real components the e2e tests run, once, into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/kube-oidc/<component>-<version>/.
 # A component whose binary is already there is skipped, so only the first run pays.
-# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex]...   (default: all)
+# kubectl is built only when none is on PATH (or when asked for by name).
+# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl]...
+#        (default: kube-apiserver, dex, and kubectl if missing)
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +34,22 @@ build_kube_apiserver() {
 	log "kube-apiserver built in $((SECONDS - start))s: $bin"
 }
 
+build_kubectl() {
+	local dir="$CACHE/kubectl-$KUBE_VERSION" bin
+	bin="$dir/kubectl"
+	if [[ -x "$bin" ]]; then log "kubectl $KUBE_VERSION present: $bin"; return; fi
+	if [[ "${1:-}" != force ]] && command -v kubectl >/dev/null 2>&1; then
+		log "kubectl on PATH ($(command -v kubectl)); not building one"
+		return
+	fi
+	mkdir -p "$dir"
+	log "building kubectl $KUBE_VERSION"
+	local start=$SECONDS
+	(cd "$E2E_DIR" && $NICE "$GO" build -trimpath -o "$bin.tmp" k8s.io/kubernetes/cmd/kubectl)
+	mv "$bin.tmp" "$bin"
+	log "kubectl built in $((SECONDS - start))s: $bin"
+}
+
 build_dex() {
 	local dir="$CACHE/dex-$DEX_VERSION" bin src
 	bin="$dir/dex"
@@ -57,11 +75,13 @@ build_dex() {
 }
 
 components=("$@")
-[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex)
+[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex kubectl-if-missing)
 for c in "${components[@]}"; do
 	case "$c" in
 	kube-apiserver) build_kube_apiserver ;;
 	dex) build_dex ;;
-	*) log "unknown component $c (want kube-apiserver or dex)"; exit 2 ;;
+	kubectl) build_kubectl force ;;
+	kubectl-if-missing) build_kubectl ;;
+	*) log "unknown component $c (want kube-apiserver, dex or kubectl)"; exit 2 ;;
 	esac
 done

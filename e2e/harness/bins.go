@@ -75,6 +75,19 @@ func FindBinary(name string) (string, error) {
 			return "", fmt.Errorf("%s: %w", name, err)
 		}
 		return p, nil
+	case Kubectl:
+		// A kubectl matching the API server, when e2e-bins built one.
+		if cache, err := CacheDir(); err == nil {
+			p := filepath.Join(cache, "kubectl-"+KubeVersion, "kubectl")
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("kubectl not found in PATH: run `make e2e-bins` to build one (or set $%s): %w", envOverride[name], err)
+		}
+		return p, nil
 	default:
 		p, err := exec.LookPath(name)
 		if err != nil {
