@@ -1,0 +1,258 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+)
+
+// Authenticator verifies bearer tokens. Safe for concurrent use.
+type Authenticator interface {
+	// AuthenticateToken returns the identity of a valid token. A refused token
+	// gives (nil, false, err): err wraps *ForbiddenIdentityError for a reserved
+	// identity, ErrNotReady while the token's issuer is not discovered yet,
+	// ErrNoToken for an empty token; every other error means an invalid or
+	// untrusted token (401). No error contains the token.
+	AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error)
+	// HealthCheck is nil once every configured issuer's discovery succeeded (readiness).
+	HealthCheck() error
+}
+
+// tokenAuthenticator is the Authenticator: the active issuer set (swapped
+// atomically on config reload), the system: refusal, metrics.
+type tokenAuthenticator struct {
+	ctx         context.Context
+	log         *slog.Logger
+	metrics     *metrics
+	allowSystem bool
+	algs        []string
+	cacheTTL    time.Duration
+	now         func() time.Time
+	configPath  string
+
+	active atomic.Pointer[issuerSet]
+
+	reloadMu     sync.Mutex
+	activeHash   [sha256.Size]byte
+	rejectedHash [sha256.Size]byte
+	rejectedErr  error
+	pending      *pendingConfig
+}
+
+// pendingConfig is a valid new configuration waiting for its issuers'
+// discovery before it replaces the active one.
+type pendingConfig struct {
+	hash [sha256.Size]byte
+	set  *issuerSet
+}
+
+// New builds the authenticator and starts its background work (issuer
+// discovery, config-file reload) until ctx ends. An unreachable issuer does not
+// make it fail: tokens of that issuer are refused and HealthCheck reports the
+// error until discovery succeeds.
+func New(ctx context.Context, o *Options, reg prometheus.Registerer) (Authenticator, error) {
+	a, err := newTokenAuthenticator(ctx, o, reg)
+	if err != nil {
+		return nil, err
+	}
+	if a.configPath != "" {
+		interval := o.ConfigReloadInterval
+		if interval <= 0 {
+			interval = defaultConfigReloadInterval
+		}
+		go a.reloadLoop(interval)
+	}
+	return a, nil
+}
+
+func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Registerer) (*tokenAuthenticator, error) {
+	if errs := o.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("authentication options: %w", errors.Join(errs...))
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register authentication metrics: %w", err)
+	}
+	a := &tokenAuthenticator{
+		ctx:         ctx,
+		log:         o.Logger,
+		metrics:     m,
+		allowSystem: o.AllowSystemIdentities,
+		algs:        o.signingAlgs(),
+		cacheTTL:    o.TokenCacheTTL,
+		now:         o.now,
+		configPath:  o.AuthenticationConfigFile,
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	var set *issuerSet
+	if a.configPath != "" {
+		cfg, hash, err := loadConfigFile(a.configPath)
+		if err != nil {
+			return nil, err
+		}
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
+		}
+		a.activeHash = hash
+	} else {
+		cfg, err := o.legacyConfig()
+		if err != nil {
+			return nil, err
+		}
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+			return nil, fmt.Errorf("oidc authenticator: %w", err)
+		}
+	}
+	a.active.Store(set)
+	return a, nil
+}
+
+// AuthenticateToken implements Authenticator.
+func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	if token == "" {
+		a.metrics.results.WithLabelValues(resultNoToken).Inc()
+		return nil, false, ErrNoToken
+	}
+	set := a.active.Load()
+	key := cacheKey(token)
+	if a.cacheTTL > 0 {
+		if resp, ok := set.cache.get(key); ok {
+			a.metrics.cache.WithLabelValues("hit").Inc()
+			a.metrics.results.WithLabelValues(resultSuccess).Inc()
+			return resp, true, nil
+		}
+		a.metrics.cache.WithLabelValues("miss").Inc()
+	}
+	resp, result, err := set.authenticate(ctx, token)
+	if err != nil {
+		a.metrics.results.WithLabelValues(result).Inc()
+		return nil, false, err
+	}
+	if !a.allowSystem {
+		if err := checkIdentity(resp.User.GetName(), resp.User.GetGroups()); err != nil {
+			a.metrics.results.WithLabelValues(resultForbiddenIdentity).Inc()
+			return nil, false, err
+		}
+	}
+	set.cache.put(key, token, resp)
+	a.metrics.results.WithLabelValues(resultSuccess).Inc()
+	return resp, true, nil
+}
+
+// HealthCheck implements Authenticator.
+func (a *tokenAuthenticator) HealthCheck() error {
+	err := a.active.Load().healthCheck()
+	if err != nil {
+		a.metrics.ready.Set(0)
+	} else {
+		a.metrics.ready.Set(1)
+	}
+	return err
+}
+
+func (a *tokenAuthenticator) reloadLoop(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			_, _ = a.Reload()
+		}
+	}
+}
+
+// Reload checks the authentication config file once. A changed, valid file
+// becomes pending; a pending configuration replaces the active one as soon as
+// every one of its issuers is discovered (applied is true then). An unreadable
+// or invalid file is logged and the active configuration keeps serving.
+// Reload is what the background loop calls every ConfigReloadInterval.
+func (a *tokenAuthenticator) Reload() (applied bool, err error) {
+	if a.configPath == "" {
+		return false, nil
+	}
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+
+	data, err := os.ReadFile(a.configPath)
+	if err != nil {
+		// Possibly transient (file being replaced): keep retrying.
+		a.log.Error("authentication config: cannot read the file; keeping the current configuration",
+			"path", a.configPath, "error", err)
+		a.metrics.reloads.WithLabelValues("failure").Inc()
+		return false, fmt.Errorf("authentication-config: %w", err)
+	}
+	hash := sha256.Sum256(data)
+	switch {
+	case hash == a.activeHash:
+		a.dropPending()
+		return false, nil
+	case hash == a.rejectedHash:
+		return false, a.rejectedErr
+	case a.pending != nil && a.pending.hash == hash:
+		return a.promotePending(), nil
+	}
+
+	a.dropPending()
+	cfg, err := parseConfig(data)
+	if err != nil {
+		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
+		a.rejectedHash, a.rejectedErr = hash, err
+		a.log.Error("authentication config: the new file is invalid; keeping the current configuration",
+			"path", a.configPath, "error", err)
+		a.metrics.reloads.WithLabelValues("failure").Inc()
+		return false, err
+	}
+	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now)
+	if err != nil {
+		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
+		a.rejectedHash, a.rejectedErr = hash, err
+		a.log.Error("authentication config: cannot build the new configuration; keeping the current one",
+			"path", a.configPath, "error", err)
+		a.metrics.reloads.WithLabelValues("failure").Inc()
+		return false, err
+	}
+	a.pending = &pendingConfig{hash: hash, set: set}
+	a.log.Info("authentication config: new configuration is valid; waiting for its issuers before using it",
+		"path", a.configPath)
+	return a.promotePending(), nil
+}
+
+// promotePending swaps in the pending configuration if its issuers are all
+// discovered. Caller holds reloadMu.
+func (a *tokenAuthenticator) promotePending() bool {
+	p := a.pending
+	if p == nil || p.set.healthCheck() != nil {
+		return false
+	}
+	old := a.active.Swap(p.set)
+	a.activeHash = p.hash
+	a.pending = nil
+	old.close()
+	a.metrics.reloads.WithLabelValues("success").Inc()
+	a.log.Info("authentication config: reloaded", "path", a.configPath, "issuers", len(p.set.issuers))
+	return true
+}
+
+// dropPending abandons a pending configuration. Caller holds reloadMu.
+func (a *tokenAuthenticator) dropPending() {
+	if a.pending != nil {
+		a.pending.set.close()
+		a.pending = nil
+	}
+}

@@ -1,0 +1,133 @@
+package authn
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/plugin/pkg/authenticator/token/oidc"
+)
+
+// issuerSet is one generation of the configuration: the JWT authenticators
+// built from one AuthenticationConfiguration, the background work they run
+// (discovery, key fetching) and the token cache of results they produced.
+type issuerSet struct {
+	cancel  context.CancelFunc
+	issuers []issuerAuthenticator
+	cache   *tokenCache
+}
+
+type issuerAuthenticator struct {
+	url  string
+	auth oidc.AuthenticatorTokenWithHealthCheck
+}
+
+// newIssuerSet builds one k8s.io/apiserver OIDC authenticator per JWT
+// authenticator of cfg, as kube-apiserver does. Discovery runs in the
+// background until parent ends or close is called; an unreachable issuer is
+// not an error here.
+func newIssuerSet(parent context.Context, cfg *apiserver.AuthenticationConfiguration, algs []string,
+	cacheTTL time.Duration, now func() time.Time) (*issuerSet, error) {
+	ctx, cancel := context.WithCancel(parent)
+	s := &issuerSet{cancel: cancel, cache: newTokenCache(cacheTTL, now)}
+	for i, jwt := range cfg.JWT {
+		var ca oidc.CAContentProvider
+		if jwt.Issuer.CertificateAuthority != "" {
+			p, err := dynamiccertificates.NewStaticCAContent("oidc-authenticator", []byte(jwt.Issuer.CertificateAuthority))
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("jwt[%d].issuer.certificateAuthority: %w", i, err)
+			}
+			ca = p
+		}
+		a, err := oidc.New(ctx, oidc.Options{
+			JWTAuthenticator:     jwt,
+			CAContentProvider:    ca,
+			SupportedSigningAlgs: algs,
+			Compiler:             celCompiler,
+		})
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("jwt[%d] (issuer %q): %w", i, jwt.Issuer.URL, err)
+		}
+		s.issuers = append(s.issuers, issuerAuthenticator{url: jwt.Issuer.URL, auth: a})
+	}
+	return s, nil
+}
+
+func (s *issuerSet) close() { s.cancel() }
+
+// healthCheck is nil once every issuer's discovery succeeded.
+func (s *issuerSet) healthCheck() error {
+	var errs []error
+	for _, i := range s.issuers {
+		if err := i.auth.HealthCheck(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// authenticate routes the token to the authenticator of its issuer (as the
+// oidc authenticators themselves do, but here so that the result can be
+// classified) and returns the result with its metrics label.
+func (s *issuerSet) authenticate(ctx context.Context, token string) (*authenticator.Response, string, error) {
+	iss, err := untrustedIssuer(token)
+	if err != nil {
+		return nil, resultInvalidToken, fmt.Errorf("invalid bearer token: %w", err)
+	}
+	for _, i := range s.issuers {
+		if i.url != iss {
+			continue
+		}
+		if i.auth.HealthCheck() != nil {
+			return nil, resultNotReady, fmt.Errorf("issuer %q: discovery has not succeeded yet: %w", iss, ErrNotReady)
+		}
+		resp, ok, err := i.auth.AuthenticateToken(ctx, token)
+		if err != nil {
+			return nil, resultInvalidToken, fmt.Errorf("invalid bearer token: %s", redact(err.Error(), token))
+		}
+		if !ok || resp == nil || resp.User == nil {
+			return nil, resultInvalidToken, errors.New("invalid bearer token")
+		}
+		return resp, resultSuccess, nil
+	}
+	return nil, resultUnknownIssuer, fmt.Errorf("invalid bearer token: issuer %q is not trusted", truncate(iss, 200))
+}
+
+// untrustedIssuer reads the iss claim of a JWT without verifying it, only to
+// pick the authenticator that will verify it.
+func untrustedIssuer(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("not a JWT: %d segments, want 3", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", errors.New("not a JWT: payload is not base64url")
+	}
+	var claims struct {
+		Issuer string `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", errors.New("not a JWT: payload is not a JSON object with a string iss claim")
+	}
+	if claims.Issuer == "" {
+		return "", errors.New("the token has no iss claim")
+	}
+	return claims.Issuer, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,58 @@
+package authn
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Authentication results, the values of the "result" label.
+const (
+	resultSuccess           = "success"
+	resultNoToken           = "no_token"
+	resultInvalidToken      = "invalid_token"
+	resultUnknownIssuer     = "unknown_issuer"
+	resultNotReady          = "not_ready"
+	resultForbiddenIdentity = "forbidden_identity"
+)
+
+type metrics struct {
+	results *prometheus.CounterVec // by result
+	cache   *prometheus.CounterVec // hit, miss
+	reloads *prometheus.CounterVec // success, failure
+	ready   prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "attempts_total",
+			Help: "Token authentications by result: success, no_token, invalid_token, unknown_issuer, not_ready, forbidden_identity.",
+		}, []string{"result"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "token_cache_requests_total",
+			Help: "Token cache lookups by result: hit or miss.",
+		}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "config_reloads_total",
+			Help: "Authentication config file reloads by result: success or failure.",
+		}, []string{"result"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "ready",
+			Help: "1 when every configured issuer's discovery succeeded, else 0 (updated on HealthCheck).",
+		}),
+	}
+	for _, r := range []string{resultSuccess, resultNoToken, resultInvalidToken, resultUnknownIssuer, resultNotReady, resultForbiddenIdentity} {
+		m.results.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.cache.WithLabelValues(r)
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(r)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.results, m.cache, m.reloads, m.ready} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
