@@ -36,7 +36,7 @@ const (
 	flagTokenCacheTTL         = "token-cache-ttl"
 	flagAllowSystemIdentities = "allow-system-identities"
 
-	rs256 = "RS256"
+	rs256                       = "RS256"
 	defaultUsernameClaim        = "sub"
 	defaultTokenCacheTTL        = 10 * time.Second
 	defaultConfigReloadInterval = 10 * time.Second
