@@ -1,0 +1,92 @@
+// Package discovery is the public document oidc-proxy serves at
+// /.well-known/kube-oidc-configuration so that `kubectl oidc setup URL`
+// can write a kubeconfig from the proxy's URL alone: the type, the proxy's
+// flags and handler, and the client's trust-on-first-use fetch.
+package discovery
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+)
+
+// Path is where the proxy serves the document, without authentication.
+const Path = "/.well-known/kube-oidc-configuration"
+
+// APIVersion and Kind identify the document format; a client refuses a
+// document of another version.
+const (
+	APIVersion = "discovery.kube-oidc.io/v1"
+	Kind       = "KubeOIDCConfiguration"
+)
+
+// GrantTypes are the values of get-token's --grant-type a proxy may publish.
+var GrantTypes = []string{"authcode", "authcode-keyboard", "device-code", "password", "client-credentials"}
+
+// Document tells clients how to log in to the cluster behind the proxy. It
+// is public: it never holds a client secret.
+type Document struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// IssuerURL is the OpenID Connect issuer the proxy trusts.
+	IssuerURL string `json:"issuerURL"`
+	// ClientID is the client kubectl-oidc logs in as (a public client).
+	ClientID string `json:"clientID"`
+	// Scopes are requested in addition to openid.
+	Scopes []string `json:"scopes,omitempty"`
+	// ExtraParams are extra authorization request parameters.
+	ExtraParams map[string]string `json:"extraParams,omitempty"`
+	// GrantTypes the identity provider allows for this client, preferred
+	// first; empty means get-token's default (auto).
+	GrantTypes []string `json:"grantTypes,omitempty"`
+	// ClusterName is the suggested kubeconfig cluster name.
+	ClusterName string `json:"clusterName,omitempty"`
+	// CertificateAuthorityData is the PEM bundle clients should trust for
+	// the proxy; empty means the system roots.
+	CertificateAuthorityData string `json:"certificateAuthorityData,omitempty"`
+	// IssuerCertificateAuthorityData is the PEM bundle for the identity
+	// provider's TLS; empty means the system roots.
+	IssuerCertificateAuthorityData string `json:"issuerCertificateAuthorityData,omitempty"`
+}
+
+// Validate checks what a client relies on.
+func (d *Document) Validate() error {
+	var errs []error
+	if d.APIVersion != APIVersion || d.Kind != Kind {
+		errs = append(errs, fmt.Errorf("unsupported document %s/%s (want %s/%s): upgrade kubectl-oidc", d.APIVersion, d.Kind, APIVersion, Kind))
+	}
+	if u, err := url.Parse(d.IssuerURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("issuerURL %q is not an https URL", d.IssuerURL))
+	}
+	if d.ClientID == "" {
+		errs = append(errs, errors.New("clientID is empty"))
+	}
+	for _, g := range d.GrantTypes {
+		if !slices.Contains(GrantTypes, g) {
+			errs = append(errs, fmt.Errorf("unknown grant type %q", g))
+		}
+	}
+	if d.CertificateAuthorityData != "" && !validPEM(d.CertificateAuthorityData) {
+		errs = append(errs, errors.New("certificateAuthorityData holds no PEM certificate"))
+	}
+	if d.IssuerCertificateAuthorityData != "" && !validPEM(d.IssuerCertificateAuthorityData) {
+		errs = append(errs, errors.New("issuerCertificateAuthorityData holds no PEM certificate"))
+	}
+	return errors.Join(errs...)
+}
+
+func validPEM(s string) bool {
+	return x509.NewCertPool().AppendCertsFromPEM([]byte(s))
+}
+
+// Marshal returns the JSON of d.
+func (d *Document) Marshal() ([]byte, error) {
+	data, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode discovery document: %w", err)
+	}
+	return append(data, '\n'), nil
+}
