@@ -61,6 +61,10 @@ func TestDexBrowserLoginAuthCodePKCE(t *testing.T) {
 			if q.Get("state") != "state-123" {
 				t.Fatalf("callback state = %q, want state-123", q.Get("state"))
 			}
+			tokenRequests, err := dex.Requests(ctx, "/token")
+			if err != nil {
+				dex.Fatalf(t, "%v", err)
+			}
 			// Without the verifier, Dex must refuse the code (PKCE enforced).
 			if _, err := cfg.Exchange(dex.ClientContext(ctx), q.Get("code")); err == nil {
 				t.Fatalf("code exchange without the PKCE verifier succeeded")
@@ -68,6 +72,9 @@ func TestDexBrowserLoginAuthCodePKCE(t *testing.T) {
 			tok, err := cfg.Exchange(dex.ClientContext(ctx), q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
 				dex.Fatalf(t, "code exchange: %v", err)
+			}
+			if n, err := dex.Requests(ctx, "/token"); err != nil || n != tokenRequests+2 {
+				dex.Fatalf(t, "Dex counted %d token requests (err %v), want %d", n, err, tokenRequests+2)
 			}
 			if tok.RefreshToken == "" {
 				t.Errorf("no refresh token although offline_access was requested")

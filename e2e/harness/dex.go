@@ -78,6 +78,8 @@ type DexServer struct {
 	ServingSPKI string
 	Dir         string
 	Process     *Process
+	// MetricsURL is Dex's Prometheus endpoint (telemetry.http).
+	MetricsURL string
 
 	bin        string
 	configFile string
@@ -95,6 +97,10 @@ func StartDex(t testing.TB, opts DexOptions) *DexServer {
 		opts.Users = DefaultDexUsers
 	}
 	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	telemetryPort, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +123,7 @@ func StartDex(t testing.TB, opts DexOptions) *DexServer {
 		Dir:               dir,
 		bin:               bin,
 		configFile:        filepath.Join(dir, "config.yaml"),
+		MetricsURL:        fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetryPort),
 	}
 	mustWrite(t, d.CAFile, string(ca.CertPEM))
 	if d.ServingSPKI, err = SPKIHash(certFile); err != nil {
@@ -139,6 +146,7 @@ func (d *DexServer) config(port int, certFile, keyFile string, opts DexOptions) 
 	fmt.Fprintf(&b, "issuer: %s\n", q(d.Issuer))
 	b.WriteString("storage:\n  type: memory\n")
 	fmt.Fprintf(&b, "web:\n  https: %s\n  tlsCert: %s\n  tlsKey: %s\n", q(fmt.Sprintf("127.0.0.1:%d", port)), q(certFile), q(keyFile))
+	fmt.Fprintf(&b, "telemetry:\n  http: %s\n", q(strings.TrimSuffix(strings.TrimPrefix(d.MetricsURL, "http://"), "/metrics")))
 	b.WriteString("logger:\n  level: debug\n")
 	b.WriteString("oauth2:\n  skipApprovalScreen: true\n  passwordConnector: local\n")
 	fmt.Fprintf(&b, "expiry:\n  idTokens: %s\n  deviceRequests: 5m\n", q(opts.IDTokenTTL.String()))
@@ -220,4 +228,40 @@ func (d *DexServer) HTTPClient() *http.Client {
 func (d *DexServer) Fatalf(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), d.Process.Describe())
+}
+
+// Requests is how many requests Dex's handler (e.g. "/token", "/auth") has
+// answered, from its Prometheus counter http_requests_total.
+func (d *DexServer) Requests(ctx context.Context, handler string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.MetricsURL, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("dex metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("dex metrics: %s", resp.Status)
+	}
+	return sumCounter(readAllLimit(resp.Body), "http_requests_total", `handler="`+handler+`"`)
+}
+
+// sumCounter adds the values of the samples of a Prometheus text-format
+// counter whose labels contain label.
+func sumCounter(text, name, label string) (int, error) {
+	total := 0
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		f := strings.Fields(line)
+		var v float64
+		if _, err := fmt.Sscan(f[len(f)-1], &v); err != nil {
+			return 0, fmt.Errorf("parse %q: %w", line, err)
+		}
+		total += int(v)
+	}
+	return total, nil
 }

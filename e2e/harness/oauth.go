@@ -25,7 +25,7 @@ func (d *DexServer) OAuth2Config(clientID, redirectURL string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     clientID,
 		ClientSecret: secret,
-		Endpoint:     oauth2.Endpoint{AuthURL: d.Issuer + "/auth", TokenURL: d.Issuer + "/token", DeviceAuthURL: d.Issuer + "/device/code"},
+		Endpoint:     oauth2.Endpoint{AuthURL: d.Issuer + "/auth", TokenURL: d.Issuer + "/token", DeviceAuthURL: d.Issuer + "/device/code", AuthStyle: oauth2.AuthStyleInHeader},
 		RedirectURL:  redirectURL,
 		Scopes:       DefaultScopes,
 	}

@@ -1,0 +1,163 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// ProxyOptions configure an oidc-proxy in front of an APIServer with a
+// DexServer as the issuer. Flags are kube-oidc-proxy's (and kube-apiserver's).
+type ProxyOptions struct {
+	UsernameClaim  string // --oidc-username-claim (default here: email)
+	UsernamePrefix string // --oidc-username-prefix (empty: the proxy's default)
+	GroupsClaim    string // --oidc-groups-claim (default here: groups)
+	GroupsPrefix   string // --oidc-groups-prefix (empty: none given)
+	ExtraArgs      []string
+	// NoWaitReady returns as soon as the proxy serves /healthz, without
+	// waiting for /readyz (for the issuer-down scenario).
+	NoWaitReady bool
+}
+
+// Proxy is a running oidc-proxy binary.
+type Proxy struct {
+	URL      string // https://127.0.0.1:PORT
+	CA       *CA    // signs the proxy's serving certificate
+	CAFile   string
+	ReadyURL string // http://127.0.0.1:PORT/ready (--readiness-probe-port)
+	Dir      string
+	Process  *Process
+}
+
+// StartProxy starts oidc-proxy with its own credentials towards api (the
+// ProxyUser token in a kubeconfig), Dex as the OIDC issuer, and a serving
+// certificate from a harness CA; it waits until /readyz answers 200.
+func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions) *Proxy {
+	t.Helper()
+	bin := OurBinary(t, OIDCProxy)
+	dir := t.TempDir()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := NewCA("kube-oidc e2e proxy CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := ca.WriteServingCert(dir, "proxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{
+		URL:      fmt.Sprintf("https://127.0.0.1:%d", port),
+		CA:       ca,
+		CAFile:   filepath.Join(dir, "ca.crt"),
+		ReadyURL: fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort),
+		Dir:      dir,
+	}
+	mustWrite(t, p.CAFile, string(ca.CertPEM))
+	kubeconfig := filepath.Join(dir, "upstream.kubeconfig")
+	if err := WriteKubeconfig(kubeconfig, api.URL, api.CAPEM, &clientcmdapi.AuthInfo{Token: api.ProxyToken}); err != nil {
+		t.Fatal(err)
+	}
+	if opts.UsernameClaim == "" {
+		opts.UsernameClaim = "email"
+	}
+	if opts.GroupsClaim == "" {
+		opts.GroupsClaim = "groups"
+	}
+	args := []string{
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		fmt.Sprintf("--readiness-probe-port=%d", readyPort),
+		"--tls-cert-file=" + certFile,
+		"--tls-private-key-file=" + keyFile,
+		"--kubeconfig=" + kubeconfig,
+		"--oidc-issuer-url=" + dex.Issuer,
+		"--oidc-client-id=" + dex.ClientID,
+		"--oidc-ca-file=" + dex.CAFile,
+		"--oidc-username-claim=" + opts.UsernameClaim,
+		"--oidc-groups-claim=" + opts.GroupsClaim,
+	}
+	if opts.UsernamePrefix != "" {
+		args = append(args, "--oidc-username-prefix="+opts.UsernamePrefix)
+	}
+	if opts.GroupsPrefix != "" {
+		args = append(args, "--oidc-groups-prefix="+opts.GroupsPrefix)
+	}
+	args = append(args, opts.ExtraArgs...)
+	p.Process = startProcess(t, "oidc-proxy", dir, nil, bin, args...)
+
+	path := "/readyz"
+	if opts.NoWaitReady {
+		path = "/healthz"
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	client := p.HTTPClient()
+	defer client.CloseIdleConnections()
+	err = waitReady(ctx, p.Process, 100*time.Millisecond, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s: %s", path, resp.Status, lastLine(readAllLimit(resp.Body)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("oidc-proxy: %v\n%s\n%s", err, p.Process.Describe(), dex.Process.Describe())
+	}
+	return p
+}
+
+// HTTPClient trusts the proxy's CA.
+func (p *Proxy) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: p.CA.TLSClientConfig()}, Timeout: 30 * time.Second}
+}
+
+// RESTConfig is a client config for the proxy with a bearer token.
+func (p *Proxy) RESTConfig(token string) *rest.Config {
+	return &rest.Config{
+		Host:            p.URL,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: p.CA.CertPEM},
+		QPS:             -1,
+	}
+}
+
+// Fatalf fails the test with the proxy's log tail.
+func (p *Proxy) Fatalf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), p.Process.Describe())
+}
+
+// WriteKubeconfig writes a kubeconfig with one cluster, user and context "e2e".
+func WriteKubeconfig(path, server string, caPEM []byte, user *clientcmdapi.AuthInfo) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["e2e"] = user
+	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "e2e"}
+	cfg.CurrentContext = "e2e"
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
