@@ -1,0 +1,210 @@
+package kubeconfig
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
+)
+
+// Keys of the removed `auth-provider: oidc` user config (k8s.io/client-go
+// plugin/pkg/client/auth/oidc, gone since kubectl 1.26).
+const (
+	legacyProviderName   = "oidc"
+	cfgIssuerURL         = "idp-issuer-url"
+	cfgClientID          = "client-id"
+	cfgClientSecret      = "client-secret"
+	cfgExtraScopes       = "extra-scopes"
+	cfgCertAuthority     = "idp-certificate-authority"
+	cfgCertAuthorityData = "idp-certificate-authority-data"
+	cfgRefreshToken      = "refresh-token"
+	cfgIDToken           = "id-token"
+)
+
+// Legacy is the settings of one auth-provider oidc user. It holds secrets:
+// never print it.
+type Legacy struct {
+	UserName     string
+	IssuerURL    string
+	ClientID     string
+	ClientSecret string
+	ExtraScopes  []string
+	// CAFile is idp-certificate-authority; CAData the decoded PEM of
+	// idp-certificate-authority-data, and CADataRaw its base64 as written.
+	CAFile    string
+	CAData    []byte
+	CADataRaw string
+	// RefreshToken and IDToken are the stored tokens, possibly empty.
+	RefreshToken string
+	IDToken      string
+}
+
+// GetTokenArgs returns the `kubectl oidc get-token` flags with the same
+// settings, extra appended (flags given to convert, e.g. --token-cache-storage).
+func (l Legacy) GetTokenArgs(extra []string) []string {
+	args := []string{
+		"--oidc-issuer-url=" + l.IssuerURL,
+		"--oidc-client-id=" + l.ClientID,
+	}
+	if l.ClientSecret != "" {
+		args = append(args, "--oidc-client-secret="+l.ClientSecret)
+	}
+	for _, s := range l.ExtraScopes {
+		args = append(args, "--oidc-extra-scope="+s)
+	}
+	if l.CAFile != "" {
+		args = append(args, "--certificate-authority="+l.CAFile)
+	}
+	if l.CADataRaw != "" {
+		args = append(args, "--certificate-authority-data="+l.CADataRaw)
+	}
+	return append(args, extra...)
+}
+
+// CABundle returns the identity provider's CA bundle as get-token will read
+// it (file contents or decoded data), nil for the system roots.
+func (l Legacy) CABundle() ([]byte, error) {
+	if l.CAFile != "" {
+		data, err := os.ReadFile(l.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read idp-certificate-authority of user %q: %w", l.UserName, err)
+		}
+		return data, nil
+	}
+	return l.CAData, nil
+}
+
+// Entry returns the token cache entry holding the user's stored tokens; the
+// expiry is the ID token's exp claim (zero when unreadable, so get-token
+// refreshes on first use). ok is false when there is nothing to move.
+func (l Legacy) Entry() (tokencache.Entry, bool) {
+	if l.RefreshToken == "" && l.IDToken == "" {
+		return tokencache.Entry{}, false
+	}
+	return tokencache.Entry{
+		IDToken:      l.IDToken,
+		RefreshToken: l.RefreshToken,
+		TokenType:    "Bearer",
+		Expiry:       jwtExpiry(l.IDToken),
+		IssuerURL:    l.IssuerURL,
+		ClientID:     l.ClientID,
+	}, true
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it; it is only
+// used to decide when to refresh, and get-token verifies what it obtains.
+func jwtExpiry(token string) time.Time {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return time.Time{}
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || exp <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(exp), 0)
+}
+
+// Skipped is an auth-provider oidc user that could not be converted.
+type Skipped struct {
+	UserName string
+	Reason   string
+}
+
+// Converted is one rewritten user.
+type Converted struct {
+	Legacy Legacy
+	// Args are the get-token flags written into the exec stanza.
+	Args []string
+}
+
+// Convert rewrites every `auth-provider: oidc` user of cfg into an exec user
+// of this plugin with the same settings (extra appended to each exec
+// stanza's get-token flags), in name order. Other users are left alone; an
+// oidc user lacking idp-issuer-url or client-id is left alone and reported
+// in skipped.
+func Convert(cfg *clientcmdapi.Config, extra []string) (converted []Converted, skipped []Skipped) {
+	names := make([]string, 0, len(cfg.AuthInfos))
+	for name, u := range cfg.AuthInfos {
+		if u != nil && u.AuthProvider != nil && u.AuthProvider.Name == legacyProviderName {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u := cfg.AuthInfos[name]
+		l, err := parseLegacy(name, u.AuthProvider.Config)
+		if err != nil {
+			skipped = append(skipped, Skipped{UserName: name, Reason: err.Error()})
+			continue
+		}
+		args := l.GetTokenArgs(extra)
+		exec := ExecUser(args).Exec
+		if u.Exec != nil {
+			skipped = append(skipped, Skipped{UserName: name, Reason: "it has both auth-provider and exec"})
+			continue
+		}
+		u.AuthProvider = nil
+		u.Exec = exec
+		converted = append(converted, Converted{Legacy: l, Args: args})
+	}
+	return converted, skipped
+}
+
+func parseLegacy(name string, c map[string]string) (Legacy, error) {
+	l := Legacy{
+		UserName:     name,
+		IssuerURL:    strings.TrimSpace(c[cfgIssuerURL]),
+		ClientID:     strings.TrimSpace(c[cfgClientID]),
+		ClientSecret: c[cfgClientSecret],
+		CAFile:       c[cfgCertAuthority],
+		CADataRaw:    strings.TrimSpace(c[cfgCertAuthorityData]),
+		RefreshToken: c[cfgRefreshToken],
+		IDToken:      c[cfgIDToken],
+	}
+	var errs []error
+	if l.IssuerURL == "" {
+		errs = append(errs, errors.New(cfgIssuerURL+" is missing"))
+	}
+	if l.ClientID == "" {
+		errs = append(errs, errors.New(cfgClientID+" is missing"))
+	}
+	for _, s := range strings.Split(c[cfgExtraScopes], ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			l.ExtraScopes = append(l.ExtraScopes, s)
+		}
+	}
+	if l.CADataRaw != "" {
+		data, err := base64.StdEncoding.DecodeString(l.CADataRaw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s is not valid base64", cfgCertAuthorityData))
+		}
+		l.CAData = data
+		if l.CAFile != "" {
+			// The legacy plugin preferred the file; keep only that.
+			l.CAData, l.CADataRaw = nil, ""
+		}
+	}
+	if len(errs) > 0 {
+		return Legacy{}, errors.Join(errs...)
+	}
+	return l, nil
+}

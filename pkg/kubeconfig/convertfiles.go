@@ -1,0 +1,87 @@
+package kubeconfig
+
+import (
+	"context"
+	"fmt"
+)
+
+// ConvertOptions drive ConvertFiles.
+type ConvertOptions struct {
+	// Paths are the kubeconfig files to convert (see Files); missing ones are skipped.
+	Paths []string
+	// ExtraArgs are appended to every converted user's get-token flags.
+	ExtraArgs []string
+	// DryRun computes the diff of each file and writes nothing, not even the token cache.
+	DryRun bool
+	// Mover saves the tokens; required unless DryRun.
+	Mover *Mover
+}
+
+// FileReport is what ConvertFiles did to one file.
+type FileReport struct {
+	Path      string
+	Converted []Converted
+	Skipped   []Skipped
+	// TokensMoved names the users whose tokens went into the cache.
+	TokensMoved []string
+	// Diff is the redacted unified diff (DryRun only).
+	Diff string
+	// Written is true when the file was rewritten.
+	Written bool
+}
+
+// ConvertFiles converts the auth-provider oidc users of every file. All
+// files are read and parsed before anything is changed, so a malformed one
+// stops the run with nothing lost. For each file the tokens are saved in
+// the cache before the file is rewritten, so a failure never loses a
+// refresh token.
+func ConvertFiles(ctx context.Context, o ConvertOptions) ([]FileReport, error) {
+	if !o.DryRun && o.Mover == nil {
+		return nil, fmt.Errorf("convert: no token cache")
+	}
+	files := make([]*File, 0, len(o.Paths))
+	for _, p := range o.Paths {
+		f, err := Read(p)
+		if err != nil {
+			return nil, err
+		}
+		if f.Exists {
+			files = append(files, f)
+		}
+	}
+	var reports []FileReport
+	for _, f := range files {
+		before := f.Config.DeepCopy()
+		rep := FileReport{Path: f.Path}
+		rep.Converted, rep.Skipped = Convert(f.Config, o.ExtraArgs)
+		if len(rep.Converted) == 0 {
+			reports = append(reports, rep)
+			continue
+		}
+		if o.DryRun {
+			d, err := Diff(f.Path, before, f.Config)
+			if err != nil {
+				return reports, err
+			}
+			rep.Diff = d
+			reports = append(reports, rep)
+			continue
+		}
+		for _, c := range rep.Converted {
+			moved, err := o.Mover.Move(ctx, c)
+			if err != nil {
+				return reports, fmt.Errorf("%w (kubeconfig %s not changed)", err, f.Path)
+			}
+			if moved {
+				rep.TokensMoved = append(rep.TokensMoved, c.Legacy.UserName)
+			}
+		}
+		written, err := f.Write()
+		if err != nil {
+			return reports, err
+		}
+		rep.Written = written
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}

@@ -1,0 +1,53 @@
+package kubeconfig
+
+import (
+	"net/url"
+	"strings"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Exec stanza constants: kubectl runs `kubectl oidc get-token ...`, which
+// finds the kubectl-oidc plugin on PATH as kubectl itself does (the way
+// kubelogin's `kubectl oidc-login get-token` works).
+const (
+	ExecAPIVersion = "client.authentication.k8s.io/v1"
+	ExecCommand    = "kubectl"
+	InstallHint    = `kubectl-oidc is the kubectl plugin that logs in to this cluster with OpenID Connect.
+Install it with krew (https://krew.sigs.k8s.io):
+
+    kubectl krew install oidc
+
+or put the kubectl-oidc binary from https://github.com/kube-oidc/kube-oidc/releases on your PATH.`
+)
+
+// ExecUser returns a user whose exec stanza runs `kubectl oidc get-token`
+// with getTokenArgs appended (flags as --name=value).
+func ExecUser(getTokenArgs []string) *clientcmdapi.AuthInfo {
+	args := append([]string{"oidc", "get-token"}, getTokenArgs...)
+	return &clientcmdapi.AuthInfo{
+		Exec: &clientcmdapi.ExecConfig{
+			APIVersion:      ExecAPIVersion,
+			Command:         ExecCommand,
+			Args:            args,
+			InteractiveMode: clientcmdapi.IfAvailableExecInteractiveMode,
+			InstallHint:     InstallHint,
+		},
+	}
+}
+
+// DefaultClusterName derives a cluster name from the server URL: its host
+// and port (":443" dropped), e.g. "proxy.example.com".
+func DefaultClusterName(server string) string {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return strings.Trim(server, "/")
+	}
+	if u.Port() == "443" && u.Scheme == "https" {
+		return u.Hostname()
+	}
+	return u.Host
+}
+
+// DefaultUserName is the user name setup uses for a cluster: "oidc-" + cluster.
+func DefaultUserName(cluster string) string { return "oidc-" + cluster }
