@@ -103,3 +103,57 @@ func TestDexBrowserLoginAuthCodePKCE(t *testing.T) {
 		})
 	}
 }
+
+// TestDexDeviceCodeApprovedInBrowser: the device authorization grant at Dex,
+// approved by Chromium at verification_uri_complete with the password form,
+// gives an ID token for that user; the harness uses the same approval for
+// kubectl-oidc's device-code grant.
+func TestDexDeviceCodeApprovedInBrowser(t *testing.T) {
+	dex := harness.StartDex(t, harness.DexOptions{})
+	browser := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{dex.ServingSPKI}})
+	bob := dex.Users[1]
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	cfg := dex.OAuth2Config(harness.DexClientID, "")
+	// Dex remembers the client_secret of the device authorization request
+	// (form field only) and checks it when the browser finishes; x/oauth2
+	// sends none by itself.
+	da, err := cfg.DeviceAuth(dex.ClientContext(ctx), oauth2.SetAuthURLParam("client_secret", dex.ClientSecret))
+	if err != nil {
+		dex.Fatalf(t, "device authorization: %v", err)
+	}
+	if da.VerificationURIComplete == "" || da.UserCode == "" {
+		t.Fatalf("device authorization response lacks verification_uri_complete or user_code: %+v", da)
+	}
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	approved := make(chan error, 1)
+	go func() {
+		err := browser.ApproveDexDevice(ctx, da.VerificationURIComplete, "", bob.Email, bob.Password)
+		if err != nil {
+			stopPolling() // the token will never come
+		}
+		approved <- err
+	}()
+	tok, err := cfg.DeviceAccessToken(dex.ClientContext(pollCtx), da)
+	if err != nil {
+		dex.Fatalf(t, "device access token: %v (browser: %v)", err, <-approved)
+	}
+	if err := <-approved; err != nil {
+		dex.Fatalf(t, "browser approval: %v", err)
+	}
+	v, err := dex.Verifier(ctx, harness.DexClientID)
+	if err != nil {
+		dex.Fatalf(t, "%v", err)
+	}
+	idt, err := v.Verify(ctx, harness.IDToken(tok))
+	if err != nil {
+		dex.Fatalf(t, "verify ID token: %v", err)
+	}
+	var claims struct {
+		Email string `json:"email"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.Email != bob.Email {
+		t.Fatalf("device-flow ID token email = %q (err %v), want %q", claims.Email, err, bob.Email)
+	}
+}

@@ -194,3 +194,65 @@ func (s *syncBuffer) Tail(n int) string {
 	defer s.mu.Unlock()
 	return tailLines(s.buf.Bytes(), n)
 }
+
+// ApproveDexDevice completes Dex's device flow in the browser: it opens
+// verificationURI (verification_uri_complete, or the plain URI with userCode
+// typed in), submits the user code, picks the password connector when Dex
+// shows its connector list, fills in the login form, and waits for Dex's
+// "Login Successful" page.
+func (b *Browser) ApproveDexDevice(ctx context.Context, verificationURI, userCode, login, password string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tab, cancelTab := context.WithCancel(b.ctx)
+	defer cancelTab()
+	stop := context.AfterFunc(ctx, cancelTab)
+	defer stop()
+
+	if err := chromedp.Do(tab, chromedp.Navigate(verificationURI)); err != nil {
+		return fmt.Errorf("open %s: %w", verificationURI, err)
+	}
+	present := func(sel string) bool {
+		n, err := chromedp.Run(tab, chromedp.Nodes(chromedp.CSS(sel), chromedp.AtLeast(0)))
+		return err == nil && len(n) > 0
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	codeSubmitted, loginSubmitted := false, false
+	for {
+		text, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS("body")))
+		switch {
+		case strings.Contains(text, "Login Successful"):
+			return nil
+		case strings.Contains(text, "Invalid"):
+			return fmt.Errorf("dex refused the device approval (page: %s)", b.describePage())
+		case !codeSubmitted && present(`input#user_code`):
+			codeSubmitted = true
+			steps := []chromedp.Action[chromedp.Void]{}
+			if userCode != "" {
+				steps = append(steps, chromedp.SetValue(chromedp.CSS(`input#user_code`), userCode))
+			}
+			steps = append(steps, chromedp.Click(chromedp.CSS(`#submit-login`)))
+			if err := chromedp.Do(tab, steps...); err != nil {
+				return fmt.Errorf("submit the user code: %w (page: %s)", err, b.describePage())
+			}
+		case !loginSubmitted && present(`input[name=login]`):
+			loginSubmitted = true
+			if err := chromedp.Do(tab,
+				chromedp.SendKeys(chromedp.CSS(`input[name=login]`), login),
+				chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+				chromedp.Submit(chromedp.CSS(`input[name=password]`)),
+			); err != nil {
+				return fmt.Errorf("fill in the Dex login form: %w (page: %s)", err, b.describePage())
+			}
+		case !loginSubmitted && present(`a[href*="/auth/local"]`):
+			if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`a[href*="/auth/local"]`))); err != nil {
+				return fmt.Errorf("choose the password connector: %w (page: %s)", err, b.describePage())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("device approval did not finish: %w (page: %s)", ctx.Err(), b.describePage())
+		case <-tick.C:
+		}
+	}
+}
