@@ -124,32 +124,32 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 // AuthenticateToken implements Authenticator.
 func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
 	if token == "" {
-		a.metrics.results.WithLabelValues(resultNoToken).Inc()
+		a.metrics.result(resultNoToken)
 		return nil, false, ErrNoToken
 	}
 	set := a.active.Load()
 	key := cacheKey(token)
 	if a.cacheTTL > 0 {
 		if resp, ok := set.cache.get(key); ok {
-			a.metrics.cache.WithLabelValues("hit").Inc()
-			a.metrics.results.WithLabelValues(resultSuccess).Inc()
+			a.metrics.cacheHit.Inc()
+			a.metrics.result(resultSuccess)
 			return resp, true, nil
 		}
-		a.metrics.cache.WithLabelValues("miss").Inc()
+		a.metrics.cacheMiss.Inc()
 	}
 	resp, result, err := set.authenticate(ctx, token)
 	if err != nil {
-		a.metrics.results.WithLabelValues(result).Inc()
+		a.metrics.result(result)
 		return nil, false, err
 	}
 	if !a.allowSystem {
 		if err := checkIdentity(resp.User.GetName(), resp.User.GetGroups()); err != nil {
-			a.metrics.results.WithLabelValues(resultForbiddenIdentity).Inc()
+			a.metrics.result(resultForbiddenIdentity)
 			return nil, false, err
 		}
 	}
 	set.cache.put(key, token, resp)
-	a.metrics.results.WithLabelValues(resultSuccess).Inc()
+	a.metrics.result(resultSuccess)
 	return resp, true, nil
 }
 

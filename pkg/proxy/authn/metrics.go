@@ -17,7 +17,14 @@ type metrics struct {
 	cache   *prometheus.CounterVec // hit, miss
 	reloads *prometheus.CounterVec // success, failure
 	ready   prometheus.Gauge
+
+	// resolved children of the hot-path counters (avoid a label lookup per request)
+	byResult  map[string]prometheus.Counter
+	cacheHit  prometheus.Counter
+	cacheMiss prometheus.Counter
 }
+
+func (m *metrics) result(r string) { m.byResult[r].Inc() }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -38,12 +45,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 when every configured issuer's discovery succeeded, else 0 (updated on HealthCheck).",
 		}),
 	}
+	m.byResult = map[string]prometheus.Counter{}
 	for _, r := range []string{resultSuccess, resultNoToken, resultInvalidToken, resultUnknownIssuer, resultNotReady, resultForbiddenIdentity} {
-		m.results.WithLabelValues(r)
+		m.byResult[r] = m.results.WithLabelValues(r)
 	}
-	for _, r := range []string{"hit", "miss"} {
-		m.cache.WithLabelValues(r)
-	}
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
 	}
