@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/websocket"
+	"k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// Authenticator verifies a bearer token and maps it to a user, the way
+// kube-apiserver's token authenticators do. pkg/proxy/authn implements it.
+type Authenticator interface {
+	AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error)
+	// HealthCheck returns nil when the authenticator is ready.
+	HealthCheck() error
+}
+
+// ErrNotReady is returned by an authenticator that cannot answer at all yet
+// (see PendingAuthenticator); requests then get 503 with Retry-After.
+var ErrNotReady = errors.New("authenticator is not ready yet")
+
+// ForbiddenFunc tells whether an authentication error means the identity is
+// known but refused (403, with the reason shown to the client) rather than
+// not authenticated (401).
+type ForbiddenFunc func(error) (reason string, forbidden bool)
+
+// WithAuthentication authenticates the bearer token of the request, taken
+// from "Authorization: Bearer" or, for WebSocket requests, from the
+// "base64url.bearer.authorization.k8s.io." entry of Sec-WebSocket-Protocol
+// (kube-apiserver's own request authenticators). On success the user is put
+// in the request context (k8s.io/apiserver request.UserFrom); otherwise the
+// client gets a Status: 401 with WWW-Authenticate, 403 when forbidden says
+// so, 503 with Retry-After when the authenticator is not ready.
+func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc) http.Handler {
+	bearer := bearertoken.New(a)
+	ws := websocket.NewProtocolAuthenticator(a)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r, rec := withRecord(w, r)
+		secrets := tokenCandidates(r) // before the authenticators edit the headers
+		resp, ok, err := bearer.AuthenticateRequest(r)
+		if !ok && err == nil {
+			resp, ok, err = ws.AuthenticateRequest(r)
+		}
+		if ok && (resp == nil || resp.User == nil || resp.User.GetName() == "") {
+			ok, err = false, errors.New("the token maps to an empty username")
+		}
+		if !ok {
+			if err == nil {
+				rec.authFailure = "no bearer token"
+			} else {
+				rec.authFailure = redact(err.Error(), secrets)
+			}
+			switch reason, isForbidden := forbiddenReason(forbidden, err); {
+			case errors.Is(err, ErrNotReady):
+				w.Header().Set("Retry-After", "1")
+				writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+					"oidc-proxy is starting: the authenticator is not ready yet")
+			case isForbidden:
+				writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
+			default:
+				challenge := `Bearer realm="kubernetes"`
+				if len(secrets) > 0 {
+					challenge += `, error="invalid_token"`
+				}
+				w.Header().Set("WWW-Authenticate", challenge)
+				writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
+			}
+			return
+		}
+		rec.user = resp.User.GetName()
+		rec.groups = resp.User.GetGroups()
+		next.ServeHTTP(w, r.WithContext(request.WithUser(r.Context(), resp.User)))
+	})
+}
+
+func forbiddenReason(f ForbiddenFunc, err error) (string, bool) {
+	if f == nil || err == nil {
+		return "", false
+	}
+	return f(err)
+}
+
+// tokenCandidates collects the strings a token could show up as in an error
+// message: the raw bearer value, the decoded WebSocket token and each
+// JWT segment, so redact can remove them.
+func tokenCandidates(r *http.Request) []string {
+	var raw []string
+	if auth := strings.TrimSpace(r.Header.Get("Authorization")); auth != "" {
+		raw = append(raw, auth)
+		if _, tok, found := strings.Cut(auth, " "); found {
+			raw = append(raw, strings.TrimSpace(tok))
+		}
+	}
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			p = strings.TrimSpace(p)
+			if enc, ok := strings.CutPrefix(p, bearerProtocolPrefix); ok {
+				raw = append(raw, p, enc)
+				if dec, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+					raw = append(raw, string(dec))
+				}
+			}
+		}
+	}
+	var out []string
+	for _, s := range raw {
+		out = append(out, s)
+		for _, seg := range strings.Split(s, ".") {
+			if len(seg) >= 8 {
+				out = append(out, seg)
+			}
+		}
+	}
+	return out
+}
+
+// redact removes every candidate secret from msg.
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= 8 {
+			msg = strings.ReplaceAll(msg, s, "<redacted>")
+		}
+	}
+	return msg
+}
+
+// PendingAuthenticator answers ErrNotReady until Set gives it the real
+// authenticator, so the server can listen (and report not ready) while the
+// authenticator is still being built.
+type PendingAuthenticator struct {
+	ready chan struct{}
+	a     Authenticator
+}
+
+// NewPendingAuthenticator returns an authenticator that is not ready yet.
+func NewPendingAuthenticator() *PendingAuthenticator {
+	return &PendingAuthenticator{ready: make(chan struct{})}
+}
+
+// Set installs the real authenticator; call it once.
+func (p *PendingAuthenticator) Set(a Authenticator) {
+	p.a = a
+	close(p.ready)
+}
+
+func (p *PendingAuthenticator) get() Authenticator {
+	select {
+	case <-p.ready:
+		return p.a
+	default:
+		return nil
+	}
+}
+
+// AuthenticateToken implements Authenticator.
+func (p *PendingAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	a := p.get()
+	if a == nil {
+		return nil, false, ErrNotReady
+	}
+	return a.AuthenticateToken(ctx, token)
+}
+
+// HealthCheck implements Authenticator.
+func (p *PendingAuthenticator) HealthCheck() error {
+	a := p.get()
+	if a == nil {
+		return ErrNotReady
+	}
+	return a.HealthCheck()
+}

@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"log/slog"
+	"net/http"
+)
+
+// Config is what NewHandler needs.
+type Config struct {
+	// Authenticator verifies bearer tokens (pkg/proxy/authn).
+	Authenticator Authenticator
+	// Forbidden recognises authentication errors that mean 403.
+	Forbidden ForbiddenFunc
+	// Upstream is the API server and the transports to it.
+	Upstream *Upstream
+	// Readiness are the /readyz checks.
+	Readiness []Check
+	// Public handlers are served without authentication at exact paths
+	// (for example a discovery document); they must not forward anything.
+	Public map[string]http.Handler
+	Metrics *Metrics
+	Log     *slog.Logger
+}
+
+// NewHandler builds the handler chain, outermost first:
+//
+//	access log -> metrics -> panic recovery -> /healthz /livez /readyz
+//	-> public paths -> authenticate -> refuse client Impersonate-*
+//	-> strip client identity headers -> set Impersonate-* for the user
+//	-> reverse proxy -> [outbound identity assertion -> metrics -> HTTP/2 or
+//	HTTP/1.1 upgrade transport with the proxy's credentials]
+//
+// Recovery sits inside the log and the metrics so a panic is logged and
+// counted as the 500 the client gets.
+func NewHandler(c Config) http.Handler {
+	var rt http.RoundTripper = upgradeRouter{normal: c.Upstream.Normal, upgrade: c.Upstream.Upgrade}
+	if c.Metrics != nil {
+		rt = instrumentedTransport{next: rt, m: c.Metrics}
+	}
+	rt = identityAssertion{next: rt}
+
+	var h http.Handler = NewReverseProxy(c.Upstream.URL, rt, c.Log)
+	h = WithImpersonation(h)
+	h = WithIdentityStripped(h)
+	h = WithImpersonationRefused(h)
+	h = WithAuthentication(h, c.Authenticator, c.Forbidden)
+	h = WithPublic(h, c.Public)
+	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))
+	h = WithRecovery(h, c.Log)
+	if c.Metrics != nil {
+		h = WithMetrics(h, c.Metrics)
+	}
+	return WithAccessLog(h, c.Log)
+}
+
+// WithPublic serves the given handlers at their exact paths without
+// authentication, and passes everything else to next.
+func WithPublic(next http.Handler, public map[string]http.Handler) http.Handler {
+	if len(public) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := public[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/transport"
+)
+
+const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
+
+const (
+	impersonatePrefix = "Impersonate-"
+	remotePrefix      = "X-Remote-"
+)
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// isIdentityHeader tells whether a header name carries identity a client
+// must never pass to the API server: Authorization, Impersonate-* (including
+// Impersonate-Uid and Impersonate-Extra-*) and X-Remote-* (the request-header
+// authentication of aggregated API servers).
+func isIdentityHeader(name string) bool {
+	return strings.EqualFold(name, "Authorization") ||
+		hasPrefixFold(name, impersonatePrefix) ||
+		hasPrefixFold(name, remotePrefix)
+}
+
+// WithImpersonationRefused answers 403 to any request carrying an
+// Impersonate-* header: the proxy impersonates on the user's behalf, so
+// letting a client choose the identity would bypass authentication. (A later
+// issue authorises client impersonation with a SubjectAccessReview.)
+func WithImpersonationRefused(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var names []string
+		for k := range r.Header {
+			if hasPrefixFold(k, impersonatePrefix) {
+				names = append(names, k)
+			}
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+				fmt.Sprintf("impersonation is not allowed through oidc-proxy (request carries %s)", strings.Join(names, ", ")))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WithIdentityStripped removes everything identity-related the client sent:
+// Authorization, Impersonate-*, X-Remote-*, the bearer entry of
+// Sec-WebSocket-Protocol, and any Connection option naming one of those
+// headers (a client could otherwise make the reverse proxy drop the proxy's
+// own Impersonate-* headers as hop-by-hop).
+func WithIdentityStripped(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stripIdentity(r.Header)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func stripIdentity(h http.Header) {
+	for k := range h {
+		if isIdentityHeader(k) {
+			delete(h, k)
+		}
+	}
+	if vals := h.Values("Sec-WebSocket-Protocol"); len(vals) > 0 {
+		kept := filterList(vals, func(p string) bool { return !strings.HasPrefix(p, bearerProtocolPrefix) })
+		h.Del("Sec-WebSocket-Protocol")
+		if len(kept) > 0 {
+			h.Set("Sec-WebSocket-Protocol", strings.Join(kept, ", "))
+		}
+	}
+	if vals := h.Values("Connection"); len(vals) > 0 {
+		kept := filterList(vals, func(p string) bool { return !isIdentityHeader(p) })
+		h.Del("Connection")
+		if len(kept) > 0 {
+			h.Set("Connection", strings.Join(kept, ", "))
+		}
+	}
+}
+
+// filterList splits comma-separated header values and keeps the entries
+// for which keep is true.
+func filterList(vals []string, keep func(string) bool) []string {
+	var kept []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" && keep(p) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	return kept
+}
+
+// WithImpersonation sets Impersonate-User, one Impersonate-Group per group
+// (plus system:authenticated), Impersonate-Uid when the user has one, and
+// Impersonate-Extra-<key> with the key escaped exactly as client-go does, for
+// the user that WithAuthentication put in the context. Without a user it
+// fails closed with 500.
+func WithImpersonation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r, rec := withRecord(w, r)
+		u, ok := request.UserFrom(r.Context())
+		if !ok || u.GetName() == "" {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
+			return
+		}
+		hdr := ImpersonationHeaders(u)
+		for k, v := range hdr {
+			r.Header[k] = slices.Clone(v)
+		}
+		rec.impersonation = hdr
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ImpersonationHeaders returns the Impersonate-* headers for u. They are
+// produced by client-go's own impersonating round tripper, so names, order
+// and the percent-encoding of extra keys match what kube-apiserver expects.
+func ImpersonationHeaders(u user.Info) http.Header {
+	groups := u.GetGroups()
+	if !slices.Contains(groups, user.AllAuthenticated) {
+		groups = append(slices.Clone(groups), user.AllAuthenticated)
+	}
+	var out http.Header
+	capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		out = req.Header
+		return nil, nil
+	})
+	rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
+		UserName: u.GetName(),
+		UID:      u.GetUID(),
+		Groups:   groups,
+		Extra:    u.GetExtra(),
+	}, capture)
+	_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose // capture returns no response
+	return out
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// errIdentityAssertion marks an outbound request that failed the final
+// identity check; it is answered with 500 and never sent.
+var errIdentityAssertion = errors.New("outbound identity check failed")
+
+// identityAssertion is the last step before the request leaves (defence in
+// depth, as Pinniped's impersonation proxy does): the outbound request must
+// carry exactly the Impersonate-* headers the proxy decided on, and no
+// Authorization, X-Remote-* or WebSocket bearer protocol from the client.
+// The proxy's own credentials are added after it, by client-go's wrappers.
+type identityAssertion struct{ next http.RoundTripper }
+
+func (t identityAssertion) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := checkOutbound(req); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	return t.next.RoundTrip(req)
+}
+
+func checkOutbound(req *http.Request) error {
+	rec := recordFrom(req.Context())
+	if rec == nil || len(rec.impersonation) == 0 || rec.impersonation.Get(transport.ImpersonateUserHeader) == "" {
+		return fmt.Errorf("%w: no impersonated identity for this request", errIdentityAssertion)
+	}
+	for k, v := range req.Header {
+		switch {
+		case strings.EqualFold(k, "Authorization"), hasPrefixFold(k, remotePrefix):
+			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
+		case hasPrefixFold(k, impersonatePrefix):
+			if !slices.Equal(v, rec.impersonation[k]) {
+				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
+			}
+		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
+			for _, p := range v {
+				if strings.Contains(p, bearerProtocolPrefix) {
+					return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
+				}
+			}
+		}
+	}
+	for k, v := range rec.impersonation {
+		if !slices.Equal(req.Header[k], v) {
+			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, k)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/rest"
+)
+
+// forbiddenError stands in for authn.ForbiddenIdentityError.
+type forbiddenError struct{ reason string }
+
+func (e *forbiddenError) Error() string { return "forbidden identity: " + e.reason }
+
+func isForbidden(err error) (string, bool) {
+	var fe *forbiddenError
+	if errors.As(err, &fe) {
+		return fe.reason, true
+	}
+	return "", false
+}
+
+// fakeAuth maps tokens to users; other tokens fail with errs[token] or a
+// plain "invalid token" error.
+type fakeAuth struct {
+	mu     sync.Mutex
+	users  map[string]user.Info
+	errs   map[string]error
+	health error
+	calls  int
+}
+
+func (f *fakeAuth) AuthenticateToken(_ context.Context, token string) (*authenticator.Response, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if u, ok := f.users[token]; ok {
+		return &authenticator.Response{User: u}, true, nil
+	}
+	if err, ok := f.errs[token]; ok {
+		return nil, false, err
+	}
+	return nil, false, errors.New("invalid token")
+}
+
+func (f *fakeAuth) HealthCheck() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.health
+}
+
+func (f *fakeAuth) setHealth(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.health = err
+}
+
+const (
+	aliceToken      = "alice-token-0123456789"
+	proxyCredential = "proxy-own-credential-xyz"
+)
+
+var alice = &user.DefaultInfo{Name: "alice@example.com", Groups: []string{"dev", "ops"}}
+
+func newFakeAuth() *fakeAuth {
+	return &fakeAuth{users: map[string]user.Info{aliceToken: alice}, errs: map[string]error{}}
+}
+
+// recorded is one request as the fake API server saw it.
+type recorded struct {
+	Method, Path string
+	ProtoMajor   int
+	Header       http.Header
+}
+
+// upstream is a recording fake API server over TLS with HTTP/2.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+	// handler answers after the request is recorded; default 200 JSON.
+	handler http.HandlerFunc
+}
+
+func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{handler: h}
+	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, recorded{Method: r.Method, Path: r.URL.Path, ProtoMajor: r.ProtoMajor, Header: r.Header.Clone()})
+		u.mu.Unlock()
+		if u.handler != nil {
+			u.handler(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"kind":"PodList","apiVersion":"v1","items":[]}`)
+	}))
+	u.EnableHTTP2 = true
+	u.StartTLS()
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) requests() []recorded {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]recorded(nil), u.reqs...)
+}
+
+// restConfig is the proxy's own credential for the fake API server.
+func (u *upstream) restConfig() *rest.Config {
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: u.Certificate().Raw})
+	return &rest.Config{Host: u.URL, BearerToken: proxyCredential, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+}
+
+var testTimeouts = Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 30 * time.Second}
+
+type testProxy struct {
+	*httptest.Server
+	logs    *syncBuffer
+	metrics *Metrics
+	reg     *prometheus.Registry
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newTestProxy serves the full handler chain in front of up.
+func newTestProxy(t *testing.T, up *upstream, a Authenticator, checks ...Check) *testProxy {
+	t.Helper()
+	upstreamT, err := NewUpstream(up.restConfig(), testTimeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}
+}
+
+func (p *testProxy) do(t *testing.T, method, path string, hdr http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	res, err := p.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// decodeStatus checks body is a Kubernetes Status with the given code.
+func decodeStatus(t *testing.T, res *http.Response, body []byte, code int) metav1.Status {
+	t.Helper()
+	if res.StatusCode != code {
+		t.Fatalf("status code %d, want %d; body %s", res.StatusCode, code, body)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q, want application/json", ct)
+	}
+	var st metav1.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("body is not a Status: %v: %s", err, body)
+	}
+	if st.Kind != "Status" || st.APIVersion != "v1" || st.Status != metav1.StatusFailure || int(st.Code) != code {
+		t.Fatalf("unexpected Status %+v", st)
+	}
+	return st
+}

@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NewReverseProxy returns the httputil.ReverseProxy that forwards to target
+// through rt. It streams (FlushInterval -1: every write is flushed, so watch
+// events and log lines reach the client as the API server sends them),
+// handles 101 upgrades itself, sets X-Forwarded-For from the connection's
+// peer (incoming X-Forwarded-* are dropped), and reports failures as Status
+// objects: 502 when the API server cannot be reached or rejects the proxy's
+// own credentials, 500 when the outbound identity check fails.
+func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport:      rt,
+		FlushInterval:  -1,
+		ErrorHandler:   upstreamErrorHandler(log),
+		ModifyResponse: proxyCredentialRejected(log),
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		switch {
+		case errors.Is(err, errIdentityAssertion):
+			log.Error("refused to forward a request", "path", r.URL.Path, "err", err)
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError,
+				"Internal error in oidc-proxy: the request was not forwarded")
+		case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+			// The client went away; nobody reads this answer.
+			log.Debug("client closed the request", "path", r.URL.Path)
+			writeStatus(w, 499, metav1.StatusReasonUnknown, "client closed the request")
+		default:
+			log.Warn("API server request failed", "path", r.URL.Path, "err", err)
+			writeStatus(w, http.StatusBadGateway, metav1.StatusReason("BadGateway"),
+				"oidc-proxy could not reach the Kubernetes API server")
+		}
+	}
+}
+
+// proxyCredentialRejected turns an upstream 401 into 502. Users reach the
+// API server through impersonation, so a 401 there means the proxy's own
+// credential was refused; passing 401 on would make kubectl's credential
+// plugin throw away a good user token and log in again, in a loop.
+func proxyCredentialRejected(log *slog.Logger) func(*http.Response) error {
+	return func(res *http.Response) error {
+		if res.StatusCode != http.StatusUnauthorized {
+			return nil
+		}
+		log.Error("the API server rejected oidc-proxy's own credentials (401); check --kubeconfig or the service account", "path", res.Request.URL.Path)
+		_ = res.Body.Close()
+		body, _ := json.Marshal(metav1.Status{
+			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status:   metav1.StatusFailure,
+			Message:  "the Kubernetes API server rejected oidc-proxy's own credentials",
+			Reason:   metav1.StatusReason("BadGateway"),
+			Code:     http.StatusBadGateway,
+		})
+		res.StatusCode = http.StatusBadGateway
+		res.Status = "502 Bad Gateway"
+		res.Header = http.Header{
+			"Content-Type":   {"application/json"},
+			"Content-Length": {strconv.Itoa(len(body))},
+		}
+		res.ContentLength = int64(len(body))
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		return nil
+	}
+}

@@ -1,0 +1,102 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/rest"
+)
+
+// Timeouts bound the upstream connection for every request, and the wait
+// for response headers. None of them limits how long a response body
+// streams, so watches, logs -f and upgraded connections are never cut.
+type Timeouts struct {
+	Dial           time.Duration
+	TLSHandshake   time.Duration
+	ResponseHeader time.Duration
+}
+
+// Upstream is the Kubernetes API server the proxy forwards to, with the
+// proxy's own credentials.
+type Upstream struct {
+	// URL is the API server's base URL (it may carry a path prefix).
+	URL *url.URL
+	// Normal carries ordinary requests: HTTP/2 when the server speaks TLS.
+	Normal http.RoundTripper
+	// Upgrade carries upgrade requests (SPDY, WebSocket): HTTP/1.1 only,
+	// because an HTTP/1.1 101 response is what can be hijacked and spliced.
+	Upgrade http.RoundTripper
+}
+
+// NewUpstream builds both transports from a client-go rest.Config: TLS from
+// rest.TLSConfigFor, credentials (token, token file, exec plugin, basic
+// auth, client certificate) from rest.HTTPWrappersForConfig.
+func NewUpstream(cfg *rest.Config, t Timeouts) (*Upstream, error) {
+	u, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("API server URL: %w", err)
+	}
+	tlsConf, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("API server TLS configuration: %w", err)
+	}
+	var upgradeTLS *tls.Config
+	if tlsConf != nil {
+		upgradeTLS = tlsConf.Clone()
+	}
+	normal, err := rest.HTTPWrappersForConfig(cfg, baseTransport(cfg, tlsConf, t, true))
+	if err != nil {
+		return nil, fmt.Errorf("API server credentials: %w", err)
+	}
+	upgrade, err := rest.HTTPWrappersForConfig(cfg, baseTransport(cfg, upgradeTLS, t, false))
+	if err != nil {
+		return nil, fmt.Errorf("API server credentials: %w", err)
+	}
+	return &Upstream{URL: u, Normal: normal, Upgrade: upgrade}, nil
+}
+
+func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool) *http.Transport {
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: t.Dial, KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		Proxy:                 cfg.Proxy,
+		DialContext:           dial,
+		TLSClientConfig:       tlsConf,
+		TLSHandshakeTimeout:   t.TLSHandshake,
+		ResponseHeaderTimeout: t.ResponseHeader,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		// Pass the client's Accept-Encoding and the server's encoded
+		// body through untouched.
+		DisableCompression: true,
+	}
+	if http2 {
+		return utilnet.SetTransportDefaults(tr)
+	}
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
+	if tr.TLSClientConfig != nil {
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+	return utilnet.SetOldTransportDefaults(tr)
+}
+
+// upgradeRouter sends upgrade requests over HTTP/1.1 and the rest over the
+// normal (HTTP/2) transport.
+type upgradeRouter struct{ normal, upgrade http.RoundTripper }
+
+func (t upgradeRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if httpstream.IsUpgradeRequest(req) {
+		return t.upgrade.RoundTrip(req)
+	}
+	return t.normal.RoundTrip(req)
+}
