@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
 )
 
 // Authenticator verifies bearer tokens. Safe for concurrent use.
@@ -133,7 +135,7 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 		if resp, ok := set.cache.get(key); ok {
 			a.metrics.cacheHit.Inc()
 			a.metrics.result(resultSuccess)
-			return resp, true, nil
+			return copyResponse(resp), true, nil
 		}
 		a.metrics.cacheMiss.Inc()
 	}
@@ -150,7 +152,30 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 	}
 	set.cache.put(key, token, resp)
 	a.metrics.result(resultSuccess)
-	return resp, true, nil
+	return copyResponse(resp), true, nil
+}
+
+// copyResponse gives each caller its own user info, so that a caller adding
+// e.g. system:authenticated to the groups cannot change a cached entry that
+// other requests share.
+func copyResponse(r *authenticator.Response) *authenticator.Response {
+	u := r.User
+	var extra map[string][]string
+	if e := u.GetExtra(); e != nil {
+		extra = make(map[string][]string, len(e))
+		for k, v := range e {
+			extra[k] = slices.Clone(v)
+		}
+	}
+	return &authenticator.Response{
+		Audiences: slices.Clone(r.Audiences),
+		User: &user.DefaultInfo{
+			Name:   u.GetName(),
+			UID:    u.GetUID(),
+			Groups: slices.Clone(u.GetGroups()),
+			Extra:  extra,
+		},
+	}
 }
 
 // HealthCheck implements Authenticator.

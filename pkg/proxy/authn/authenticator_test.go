@@ -377,3 +377,16 @@ func TestAuthenticateToken_UnknownIssuerAndGarbageAreInvalid(t *testing.T) {
 		t.Errorf("empty token: err = %v, want ErrNoToken", err)
 	}
 }
+
+func TestAuthenticateToken_CallersCannotChangeCachedIdentity(t *testing.T) {
+	t.Parallel()
+	p := oidctest.New(t)
+	a, _ := newTestAuthenticator(t, legacyOptions(t, p), true)
+	tok := p.IDToken(p.User)
+	_, groups, _, _ := mustAuthenticate(t, a, tok)
+	groups[0] = "changed-by-caller"
+	_, groups, _, _ = mustAuthenticate(t, a, tok) // cache hit
+	if !slices.Equal(groups, []string{"developers"}) {
+		t.Fatalf("cached groups = %q after a caller modified its copy", groups)
+	}
+}
