@@ -80,14 +80,9 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	if errs := o.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("authentication options: %w", errors.Join(errs...))
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("register authentication metrics: %w", err)
-	}
 	a := &tokenAuthenticator{
 		ctx:         ctx,
 		log:         o.Logger,
-		metrics:     m,
 		allowSystem: o.AllowSystemIdentities,
 		algs:        o.signingAlgs(),
 		cacheTTL:    o.TokenCacheTTL,
@@ -120,6 +115,17 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 		}
 	}
 	a.active.Store(set)
+	m, err := newMetrics(reg, func() float64 {
+		if a.active.Load().healthCheck() != nil {
+			return 0
+		}
+		return 1
+	})
+	if err != nil {
+		set.close()
+		return nil, fmt.Errorf("register authentication metrics: %w", err)
+	}
+	a.metrics = m
 	return a, nil
 }
 
@@ -180,13 +186,7 @@ func copyResponse(r *authenticator.Response) *authenticator.Response {
 
 // HealthCheck implements Authenticator.
 func (a *tokenAuthenticator) HealthCheck() error {
-	err := a.active.Load().healthCheck()
-	if err != nil {
-		a.metrics.ready.Set(0)
-	} else {
-		a.metrics.ready.Set(1)
-	}
-	return err
+	return a.active.Load().healthCheck()
 }
 
 func (a *tokenAuthenticator) reloadLoop(interval time.Duration) {

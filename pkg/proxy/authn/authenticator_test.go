@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestAuthenticateToken_RefusesEveryHostileToken(t *testing.T) {
@@ -312,7 +313,7 @@ func TestAuthenticateToken_IssuerDownAtStartThenUp(t *testing.T) {
 	t.Parallel()
 	p := oidctest.New(t)
 	p.SetDown(true)
-	a, _ := newTestAuthenticator(t, legacyOptions(t, p), false)
+	a, reg := newTestAuthenticator(t, legacyOptions(t, p), false)
 	// Wait until a discovery attempt has failed (the health error changes from
 	// "not initialized" to the failure), so that the issuer is seen coming back.
 	waitFor(t, "a failed discovery attempt", func() bool {
@@ -321,6 +322,9 @@ func TestAuthenticateToken_IssuerDownAtStartThenUp(t *testing.T) {
 	})
 	if err := a.HealthCheck(); err == nil {
 		t.Fatal("HealthCheck = nil while the issuer is down")
+	}
+	if v := gauge(t, reg, "oidc_proxy_authentication_ready"); v != 0 {
+		t.Fatalf("ready gauge = %v while the issuer is down, want 0", v)
 	}
 	tok := p.IDToken(p.User)
 	err := mustRefuse(t, a, tok)
@@ -334,6 +338,9 @@ func TestAuthenticateToken_IssuerDownAtStartThenUp(t *testing.T) {
 	p.SetDown(false)
 	waitFor(t, "discovery after the issuer came back", func() bool { return a.HealthCheck() == nil })
 	mustAuthenticate(t, a, tok) // the earlier failure was not cached
+	if v := gauge(t, reg, "oidc_proxy_authentication_ready"); v != 1 {
+		t.Fatalf("ready gauge = %v once discovered, want 1", v)
+	}
 
 	// A later outage keeps the fetched keys working for new tokens.
 	p.SetDown(true)
@@ -388,5 +395,38 @@ func TestAuthenticateToken_CallersCannotChangeCachedIdentity(t *testing.T) {
 	_, groups, _, _ = mustAuthenticate(t, a, tok) // cache hit
 	if !slices.Equal(groups, []string{"developers"}) {
 		t.Fatalf("cached groups = %q after a caller modified its copy", groups)
+	}
+}
+
+func TestNew_MetricsOnTheGivenRegistry(t *testing.T) {
+	t.Parallel()
+	p := oidctest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	if _, err := New(ctx, legacyOptions(t, p), reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	for _, want := range []string{
+		"oidc_proxy_authentication_attempts_total",
+		"oidc_proxy_authentication_token_cache_requests_total",
+		"oidc_proxy_authentication_config_reloads_total",
+		"oidc_proxy_authentication_ready",
+	} {
+		if !slices.Contains(names, want) {
+			t.Errorf("metric %s not registered; have %v", want, names)
+		}
+	}
+	// A second authenticator on the same registry is an error, not a panic.
+	if _, err := New(ctx, legacyOptions(t, p), reg); err == nil {
+		t.Error("New registered its metrics twice on one registry without error")
 	}
 }

@@ -168,3 +168,19 @@ func isForbidden(err error) (*ForbiddenIdentityError, bool) {
 	ok := errors.As(err, &f)
 	return f, ok
 }
+
+// gauge reads a gauge without labels from reg.
+func gauge(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("gauge %s not found", name)
+	return 0
+}

@@ -16,7 +16,7 @@ type metrics struct {
 	results *prometheus.CounterVec // by result
 	cache   *prometheus.CounterVec // hit, miss
 	reloads *prometheus.CounterVec // success, failure
-	ready   prometheus.Gauge
+	ready   prometheus.GaugeFunc
 
 	// resolved children of the hot-path counters (avoid a label lookup per request)
 	byResult  map[string]prometheus.Counter
@@ -26,7 +26,9 @@ type metrics struct {
 
 func (m *metrics) result(r string) { m.byResult[r].Inc() }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics creates the collectors and registers them on reg (if not nil).
+// ready is evaluated at every scrape.
+func newMetrics(reg prometheus.Registerer, ready func() float64) (*metrics, error) {
 	m := &metrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "attempts_total",
@@ -40,10 +42,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "config_reloads_total",
 			Help: "Authentication config file reloads by result: success or failure.",
 		}, []string{"result"}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+		ready: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "oidc_proxy", Subsystem: "authentication", Name: "ready",
-			Help: "1 when every configured issuer's discovery succeeded, else 0 (updated on HealthCheck).",
-		}),
+			Help: "1 when every configured issuer's discovery succeeded, else 0.",
+		}, ready),
 	}
 	m.byResult = map[string]prometheus.Counter{}
 	for _, r := range []string{resultSuccess, resultNoToken, resultInvalidToken, resultUnknownIssuer, resultNotReady, resultForbiddenIdentity} {
