@@ -26,6 +26,11 @@ type Authenticator interface {
 // (see PendingAuthenticator); requests then get 503 with Retry-After.
 var ErrNotReady = errors.New("authenticator is not ready yet")
 
+// NotReadyFunc tells whether an authentication error means the token
+// cannot be judged yet (its issuer is not discovered): 503, not 401.
+// ErrNotReady always counts.
+type NotReadyFunc func(error) bool
+
 // ForbiddenFunc tells whether an authentication error means the identity is
 // known but refused (403, with the reason shown to the client) rather than
 // not authenticated (401).
@@ -37,8 +42,9 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // (kube-apiserver's own request authenticators). On success the user is put
 // in the request context (k8s.io/apiserver request.UserFrom); otherwise the
 // client gets a Status: 401 with WWW-Authenticate, 403 when forbidden says
-// so, 503 with Retry-After when the authenticator is not ready.
-func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc) http.Handler {
+// so, 503 with Retry-After when the authenticator (or the token's issuer)
+// is not ready.
+func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) http.Handler {
 	bearer := bearertoken.New(a)
 	ws := websocket.NewProtocolAuthenticator(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +68,10 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 				w.Header().Set("Retry-After", "1")
 				writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
 					"oidc-proxy is starting: the authenticator is not ready yet")
+			case err != nil && notReady != nil && notReady(err):
+				w.Header().Set("Retry-After", "5")
+				writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+					"oidc-proxy cannot verify this token yet: its identity provider has not been reached")
 			case isForbidden:
 				writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
 			default:

@@ -11,13 +11,15 @@ type Config struct {
 	Authenticator Authenticator
 	// Forbidden recognises authentication errors that mean 403.
 	Forbidden ForbiddenFunc
+	// NotReady recognises authentication errors that mean 503.
+	NotReady NotReadyFunc
 	// Upstream is the API server and the transports to it.
 	Upstream *Upstream
 	// Readiness are the /readyz checks.
 	Readiness []Check
 	// Public handlers are served without authentication at exact paths
 	// (for example a discovery document); they must not forward anything.
-	Public map[string]http.Handler
+	Public  map[string]http.Handler
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -43,7 +45,7 @@ func NewHandler(c Config) http.Handler {
 	h = WithImpersonation(h)
 	h = WithIdentityStripped(h)
 	h = WithImpersonationRefused(h)
-	h = WithAuthentication(h, c.Authenticator, c.Forbidden)
+	h = WithAuthentication(h, c.Authenticator, c.Forbidden, c.NotReady)
 	h = WithPublic(h, c.Public)
 	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))
 	h = WithRecovery(h, c.Log)

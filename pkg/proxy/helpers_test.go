@@ -26,6 +26,11 @@ type forbiddenError struct{ reason string }
 
 func (e *forbiddenError) Error() string { return "forbidden identity: " + e.reason }
 
+// notDiscovered stands in for authn.ErrNotReady.
+var notDiscovered = errors.New("issuer not discovered yet")
+
+func isNotReady(err error) bool { return errors.Is(err, notDiscovered) }
+
 func isForbidden(err error) (string, bool) {
 	var fe *forbiddenError
 	if errors.As(err, &fe) {
@@ -168,7 +173,7 @@ func newTestProxy(t *testing.T, up *upstream, a Authenticator, checks ...Check) 
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log})
+	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -41,14 +42,14 @@ func TestForwardsAsImpersonatedUserWithProxyCredential(t *testing.T) {
 		{
 			name: "extra keys are percent-encoded",
 			user: &user.DefaultInfo{Name: "erin", Extra: map[string][]string{
-				"example.com/team":  {"a", "b"},
-				"scopes":            {"openid"},
+				"example.com/team": {"a", "b"},
+				"scopes":           {"openid"},
 				"key with spaces%": {"x"},
 			}},
 			wantGroups: []string{"system:authenticated"},
 			wantExtra: map[string][]string{
-				"example.com/team":  {"a", "b"},
-				"scopes":            {"openid"},
+				"example.com/team": {"a", "b"},
+				"scopes":           {"openid"},
 				"key with spaces%": {"x"},
 			},
 		},
@@ -223,6 +224,11 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 			name: "empty username is never forwarded", header: bearer("empty-name-token-123"), wantCode: 401, wantMessage: "Unauthorized",
 		},
 		{
+			name: "token of an issuer not discovered yet", header: bearer("undiscovered-issuer-token"), wantCode: 503,
+			wantMessage: "oidc-proxy cannot verify this token yet: its identity provider has not been reached",
+			wantHeader:  map[string]string{"Retry-After": "5"},
+		},
+		{
 			name: "authenticator not built yet", header: bearer(aliceToken), wantCode: 503,
 			auth:        func(*fakeAuth) Authenticator { return NewPendingAuthenticator() },
 			wantMessage: "oidc-proxy is starting: the authenticator is not ready yet",
@@ -234,6 +240,7 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 			up := newUpstream(t, nil)
 			fa := newFakeAuth()
 			fa.errs["system-token-1234567"] = &forbiddenError{reason: `username "system:admin" starts with system:`}
+			fa.errs["undiscovered-issuer-token"] = fmt.Errorf("issuer x: %w", notDiscovered)
 			fa.users["empty-name-token-123"] = &user.DefaultInfo{Name: ""}
 			var a Authenticator = fa
 			if tt.auth != nil {
