@@ -1,0 +1,200 @@
+package kubeconfig
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+)
+
+// TestMain lets the test binary stand in for `kubectl` in exec stanzas:
+// run under the name "kubectl", it acts as a minimal `kubectl oidc
+// get-token` (password grant) so that client-go's exec authenticator can
+// run what setup writes.
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		os.Exit(fakeGetToken(os.Args[1:]))
+	}
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+// fakeGetToken logs in with the password grant and answers with an
+// ExecCredential in the version kubectl asked for.
+func fakeGetToken(args []string) int {
+	if len(args) < 2 || args[0] != "oidc" || args[1] != "get-token" {
+		fmt.Fprintf(os.Stderr, "fake kubectl: unexpected arguments %q\n", args)
+		return 2
+	}
+	fs := flag.NewFlagSet("get-token", flag.ContinueOnError)
+	issuer := fs.String("oidc-issuer-url", "", "")
+	clientID := fs.String("oidc-client-id", "", "")
+	ca := fs.String("certificate-authority", "", "")
+	user := fs.String("username", "", "")
+	pass := fs.String("password", "", "")
+	fs.String("grant-type", "", "")
+	if err := fs.Parse(args[2:]); err != nil {
+		return 2
+	}
+	var info struct {
+		APIVersion string `json:"apiVersion"`
+		Spec       struct {
+			Interactive bool `json:"interactive"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(os.Getenv("KUBERNETES_EXEC_INFO")), &info); err != nil {
+		fmt.Fprintf(os.Stderr, "fake kubectl: KUBERNETES_EXEC_INFO: %v\n", err)
+		return 1
+	}
+	client, err := caClient(*ca)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := oidc.ClientContext(context.Background(), client)
+	p, err := oidc.NewProvider(ctx, *issuer)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg := oauth2.Config{ClientID: *clientID, Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID}}
+	tok, err := cfg.PasswordCredentialsToken(ctx, *user, *pass)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	out, _ := json.Marshal(map[string]any{
+		"apiVersion": info.APIVersion,
+		"kind":       "ExecCredential",
+		"status":     map[string]any{"token": idToken},
+	})
+	os.Stdout.Write(out)
+	return 0
+}
+
+func caClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := newPool(pem)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(pool)}}, nil
+}
+
+// fakeAPIServer answers SelfSubjectReviews for ID tokens of p.
+func fakeAPIServer(t *testing.T, p *oidctest.Provider) *httptest.Server {
+	t.Helper()
+	ctx := oidc.ClientContext(context.Background(), p.HTTPClient())
+	prov, err := oidc.NewProvider(ctx, p.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := prov.Verifier(&oidc.Config{ClientID: p.ClientID})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/selfsubjectreviews" {
+			http.NotFound(w, r)
+			return
+		}
+		tok, err := verifier.Verify(ctx, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}`)
+			return
+		}
+		var claims struct {
+			Email string `json:"email"`
+		}
+		_ = tok.Claims(&claims)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(authenticationv1.SelfSubjectReview{
+			Status: authenticationv1.SelfSubjectReviewStatus{UserInfo: authenticationv1.UserInfo{Username: claims.Email, Groups: []string{"system:authenticated"}}},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestWrittenExecStanzaRunsThroughClientGo writes a kubeconfig with Setup
+// and validates it with a SelfSubjectReview: client-go's exec authenticator
+// runs the stanza (here the fake kubectl), sends the token, and the fake
+// API server sees the provider's user.
+func TestWrittenExecStanzaRunsThroughClientGo(t *testing.T) {
+	p := oidctest.New(t)
+	api := fakeAPIServer(t, p)
+	bin := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(bin, "kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	path := filepath.Join(t.TempDir(), "config")
+	e := Entries{
+		ClusterName: "test",
+		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api)},
+		UserName:    "oidc-test",
+		User: ExecUser([]string{
+			"--certificate-authority=" + p.CAFile(t),
+			"--grant-type=password",
+			"--oidc-client-id=" + p.ClientID,
+			"--oidc-issuer-url=" + p.Issuer,
+			"--password=" + p.User.Password,
+			"--username=" + p.User.Username,
+		}),
+		ContextName:       "test",
+		Context:           &clientcmdapi.Context{Cluster: "test", AuthInfo: "oidc-test"},
+		SetCurrentContext: true,
+	}
+	if _, err := Setup(SetupOptions{Path: path, Entries: e}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Validate(context.Background(), path, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Username != p.User.Email {
+		t.Errorf("API server saw %q, want %q", got.Username, p.User.Email)
+	}
+	if n := p.Count("token:password"); n == 0 {
+		t.Error("the exec plugin never logged in at the provider")
+	}
+}
+
+func TestValidateReportsRejectedCredentials(t *testing.T) {
+	p := oidctest.New(t)
+	api := fakeAPIServer(t, p)
+	path := filepath.Join(t.TempDir(), "config")
+	e := Entries{
+		ClusterName: "test",
+		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api)},
+		UserName:    "static",
+		User:        &clientcmdapi.AuthInfo{Token: "not-a-jwt"},
+		ContextName: "test",
+		Context:     &clientcmdapi.Context{Cluster: "test", AuthInfo: "static"},
+	}
+	if _, err := Setup(SetupOptions{Path: path, Entries: e}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Validate(context.Background(), path, "test")
+	if err == nil || !strings.Contains(err.Error(), `SelfSubjectReview through context "test"`) || strings.Contains(err.Error(), "not-a-jwt") {
+		t.Fatalf("error %v", err)
+	}
+}
