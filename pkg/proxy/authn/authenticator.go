@@ -29,6 +29,15 @@ type Authenticator interface {
 	HealthCheck() error
 }
 
+// Reloader is implemented by the Authenticator that New returns when
+// AuthenticationConfigFile is set: Reload checks the file once, as the
+// background loop does every ConfigReloadInterval (e.g. for SIGHUP).
+type Reloader interface {
+	Reload() (applied bool, err error)
+}
+
+var _ Reloader = (*tokenAuthenticator)(nil)
+
 // tokenAuthenticator is the Authenticator: the active issuer set (swapped
 // atomically on config reload), the system: refusal, metrics.
 type tokenAuthenticator struct {
