@@ -26,7 +26,7 @@ const (
 	KubeAPIServer = "kube-apiserver"
 	Dex           = "dex"
 	Chromium      = "chromium"
-	Kubectl       = "kubectl"
+	KubectlBin    = "kubectl"
 )
 
 // envOverride names the variable that overrides the path of each component.
@@ -35,7 +35,7 @@ var envOverride = map[string]string{
 	KubeAPIServer: "KUBE_OIDC_E2E_KUBE_APISERVER",
 	Dex:           "KUBE_OIDC_E2E_DEX",
 	Chromium:      "KUBE_OIDC_E2E_CHROMIUM",
-	Kubectl:       "KUBE_OIDC_E2E_KUBECTL",
+	KubectlBin:    "KUBE_OIDC_E2E_KUBECTL",
 }
 
 // CacheDir is where e2e/hack/build-bins.sh puts the binaries it builds:
@@ -75,7 +75,7 @@ func FindBinary(name string) (string, error) {
 			return "", fmt.Errorf("%s: %w", name, err)
 		}
 		return p, nil
-	case Kubectl:
+	case KubectlBin:
 		// A kubectl matching the API server, when e2e-bins built one.
 		if cache, err := CacheDir(); err == nil {
 			p := filepath.Join(cache, "kubectl-"+KubeVersion, "kubectl")

@@ -43,7 +43,7 @@ func TestFindBinaryExplainsWhatToRun(t *testing.T) {
 		{Dex, "make e2e-bins"},
 		{Etcd, "make e2e-deps"},
 		{Chromium, "make e2e-deps"},
-		{Kubectl, "make e2e-bins"},
+		{KubectlBin, "make e2e-bins"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := FindBinary(tt.name)

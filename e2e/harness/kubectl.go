@@ -1,0 +1,69 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Kubectl runs the machine's kubectl (or the one e2e-bins built) with a
+// kubeconfig, a private HOME, and our binaries' directory first on PATH, so
+// that `kubectl oidc ...` finds kubectl-oidc as a plugin.
+type Kubectl struct {
+	Bin        string
+	Kubeconfig string
+	Home       string
+	Env        []string
+}
+
+// NewKubectl prepares kubectl for a kubeconfig; kubectl-oidc's directory goes
+// first on PATH.
+func NewKubectl(t testing.TB, kubeconfig string) *Kubectl {
+	t.Helper()
+	bin := RequireBinary(t, KubectlBin)
+	plugin := OurBinary(t, KubectlOIDC)
+	home := t.TempDir()
+	return &Kubectl{
+		Bin:        bin,
+		Kubeconfig: kubeconfig,
+		Home:       home,
+		Env: []string{
+			"HOME=" + home,
+			"KUBECONFIG=" + kubeconfig,
+			"PATH=" + filepath.Dir(plugin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		},
+	}
+}
+
+// KubectlResult is what a kubectl process printed and how it ended.
+type KubectlResult struct {
+	Stdout, Stderr string
+	Err            error
+}
+
+func (r KubectlResult) String() string {
+	return fmt.Sprintf("err=%v\nstdout:\n%s\nstderr:\n%s", r.Err, strings.TrimSpace(r.Stdout), strings.TrimSpace(r.Stderr))
+}
+
+// Command is a kubectl command ready to start (for concurrent runs).
+func (k *Kubectl) Command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	cmd := exec.CommandContext(ctx, k.Bin, args...)
+	cmd.Env = append(os.Environ(), k.Env...)
+	cmd.Dir = k.Home
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	return cmd, &stdout, &stderr
+}
+
+// Run runs kubectl to completion.
+func (k *Kubectl) Run(ctx context.Context, args ...string) KubectlResult {
+	cmd, stdout, stderr := k.Command(ctx, args...)
+	err := cmd.Run()
+	return KubectlResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}
