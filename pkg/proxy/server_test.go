@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+)
+
+// waitFor polls cond until it holds; the OIDC authenticator of
+// k8s.io/apiserver retries discovery every 10s, so 30s bounds it.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeKubeconfig writes the proxy's own kubeconfig for the fake API server.
+func writeKubeconfig(t *testing.T, up *upstream) string {
+	t.Helper()
+	rc := up.restConfig()
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["fake"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
+	cfg.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{Token: proxyCredential}
+	cfg.Contexts["fake"] = &clientcmdapi.Context{Cluster: "fake", AuthInfo: "proxy"}
+	cfg.CurrentContext = "fake"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type runningServer struct {
+	secure, ready, metrics string
+	client                 *http.Client
+	certDir                string
+	cancel                 context.CancelFunc
+	done                   chan error
+}
+
+// startServer runs Server.Run with the real authenticator for provider p.
+func startServer(t *testing.T, up *upstream, p *oidctest.Provider) *runningServer {
+	t.Helper()
+	o := NewOptions()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SecureServing.Listener = ln
+	certDir := t.TempDir()
+	o.SecureServing.ServerCert.CertDirectory = certDir
+	o.Kubeconfig = writeKubeconfig(t, up)
+	o.ReadinessProbePort = freePort(t)
+	o.MetricsServingAddress = "127.0.0.1:0"
+	if errs := o.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ao := authn.NewOptions()
+	ao.IssuerURL = p.Issuer
+	ao.ClientID = p.ClientID
+	ao.CAFile = p.CAFile(t)
+	ao.GroupsClaim = "groups"
+	ao.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	addrs := make(chan [3]net.Addr, 1)
+	srv := &Server{
+		Options: o,
+		NewAuthenticator: func(ctx context.Context) (Authenticator, error) {
+			return authn.New(ctx, ao, reg)
+		},
+		Forbidden: func(err error) (string, bool) {
+			var fe *authn.ForbiddenIdentityError
+			if errors.As(err, &fe) {
+				return fe.Reason, true
+			}
+			return "", false
+		},
+		NotReady:  func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
+		Registry:  reg,
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnServing: func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var a [3]net.Addr
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run: %v", err)
+	}
+	rs := &runningServer{
+		secure: "https://" + a[0].String(), ready: "http://" + a[1].String(), metrics: "http://" + a[2].String(),
+		certDir: certDir, cancel: cancel, done: done,
+	}
+	t.Cleanup(func() { rs.stop(t) })
+	// The self-signed certificate was written to --cert-dir: trust exactly it.
+	pemBytes, err := os.ReadFile(filepath.Join(certDir, "oidc-proxy.crt"))
+	if err != nil {
+		t.Fatalf("self-signed certificate not in --cert-dir: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("bad generated certificate")
+	}
+	rs.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	return rs
+}
+
+func (rs *runningServer) stop(t *testing.T) {
+	if rs.cancel == nil {
+		return
+	}
+	rs.cancel()
+	rs.cancel = nil
+	select {
+	case err := <-rs.done:
+		if err != nil {
+			t.Errorf("Run returned %v after cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("Run did not return after cancel")
+	}
+}
+
+func (rs *runningServer) get(t *testing.T, url, token string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := rs.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header
+}
+
+func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
+	p := oidctest.New(t)
+	p.User.Groups = []string{"dev"}
+	p.SetDown(true) // the issuer is unreachable when the proxy starts
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	rs := startServer(t, up, p)
+
+	forwarded := func() int {
+		n := 0
+		for _, r := range up.requests() {
+			if r.Path != "/readyz" {
+				n++
+			}
+		}
+		return n
+	}
+	good := p.IDToken(p.User)
+
+	t.Run("issuer down at start: not ready, tokens get 503, nothing forwarded", func(t *testing.T) {
+		if code, _, _ := rs.get(t, rs.secure+"/healthz", ""); code != 200 {
+			t.Fatalf("/healthz = %d", code)
+		}
+		if code, _, _ := rs.get(t, rs.secure+"/readyz", ""); code != 503 {
+			t.Fatalf("/readyz = %d, want 503", code)
+		}
+		if code, _, _ := rs.get(t, rs.ready+"/ready", ""); code != 503 {
+			t.Fatalf("probe port /ready = %d, want 503", code)
+		}
+		waitFor(t, "the authenticator to be built", func() bool {
+			code, body, hdr := rs.get(t, rs.secure+"/api/v1/pods", good)
+			return code == 503 && strings.Contains(body, "identity provider") && hdr.Get("Retry-After") != ""
+		})
+		if n := forwarded(); n != 0 {
+			t.Fatalf("%d requests forwarded while not ready", n)
+		}
+	})
+
+	p.SetDown(false)
+	t.Run("issuer up: ready, valid token forwarded with impersonation", func(t *testing.T) {
+		waitFor(t, "readiness", func() bool { code, _, _ := rs.get(t, rs.secure+"/readyz", ""); return code == 200 })
+		if code, _, _ := rs.get(t, rs.ready+"/ready", ""); code != 200 {
+			t.Fatalf("probe port /ready = %d, want 200", code)
+		}
+		code, body, _ := rs.get(t, rs.secure+"/api/v1/namespaces/default/pods", good)
+		if code != 200 || body != "ok" {
+			t.Fatalf("valid token: %d %s", code, body)
+		}
+		reqs := up.requests()
+		last := reqs[len(reqs)-1]
+		wantUser := p.Issuer + "#" + p.User.Subject
+		if got := last.Header.Get("Impersonate-User"); got != wantUser {
+			t.Errorf("Impersonate-User %q, want %q", got, wantUser)
+		}
+		if got := last.Header.Values("Impersonate-Group"); !slices.Equal(got, []string{"dev", "system:authenticated"}) {
+			t.Errorf("Impersonate-Group %q", got)
+		}
+		if got := last.Header.Get("Authorization"); got != "Bearer "+proxyCredential {
+			t.Errorf("Authorization %q", got)
+		}
+	})
+
+	t.Run("hostile tokens are all 401 and never forwarded", func(t *testing.T) {
+		before := forwarded()
+		for kind, tok := range p.HostileTokens(t, p.User) {
+			code, body, hdr := rs.get(t, rs.secure+"/api/v1/pods", tok)
+			if code != 401 || !strings.Contains(body, `"kind":"Status"`) || hdr.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s: %d %s", kind, code, body)
+			}
+		}
+		if n := forwarded() - before; n != 0 {
+			t.Fatalf("%d hostile requests forwarded", n)
+		}
+	})
+
+	t.Run("system: group from the IdP is 403", func(t *testing.T) {
+		u := p.User
+		u.Groups = []string{"system:masters"}
+		code, body, _ := rs.get(t, rs.secure+"/api/v1/pods", p.IDToken(u))
+		if code != 403 || !strings.Contains(body, "system:") {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+
+	t.Run("metrics endpoint", func(t *testing.T) {
+		res, err := http.Get(rs.metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		for _, want := range []string{
+			`oidc_proxy_http_requests_total{code="200",verb="list"}`,
+			`oidc_proxy_http_requests_total{code="401",verb="list"}`,
+			"oidc_proxy_upstream_request_duration_seconds_bucket",
+			"go_goroutines",
+		} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		if strings.Contains(string(b), good) {
+			t.Error("token in /metrics")
+		}
+	})
+
+	t.Run("shutdown drains and stops", func(t *testing.T) {
+		rs.stop(t)
+		if _, err := rs.client.Get(rs.secure + "/healthz"); err == nil {
+			t.Fatal("still serving after shutdown")
+		}
+		if _, err := http.Get(rs.ready + "/ready"); err == nil {
+			t.Fatal("probe port still serving after shutdown")
+		}
+	})
+}
+
+func TestServerRefusesBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(*Options)
+		wantErr string
+	}{
+		{"missing kubeconfig", func(o *Options) { o.Kubeconfig = filepath.Join(t.TempDir(), "nope") }, "load the proxy's API server credentials"},
+		{"kubeconfig impersonating", func(o *Options) { o.ClientOverrides.AuthInfo.Impersonate = "admin" }, "must not set 'as'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, nil)
+			o := NewOptions()
+			o.Kubeconfig = writeKubeconfig(t, up)
+			tt.mod(o)
+			_, err := o.RESTConfig()
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"defaults are valid", func(*Options) {}, ""},
+		{"negative probe port", func(o *Options) { o.ReadinessProbePort = -1 }, "--readiness-probe-port"},
+		{"bad metrics address", func(o *Options) { o.MetricsServingAddress = "nonsense" }, "--metrics-serving-address"},
+		{"zero header timeout", func(o *Options) { o.UpstreamTimeouts.ResponseHeader = 0 }, "--upstream-response-header-timeout"},
+		{"secure port off", func(o *Options) { o.SecureServing.BindPort = 0 }, "--secure-port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewOptions()
+			tt.mod(o)
+			errs := o.Validate()
+			joined := errors.Join(errs...)
+			if tt.want == "" {
+				if joined != nil {
+					t.Fatalf("unexpected errors: %v", joined)
+				}
+				return
+			}
+			if joined == nil || !strings.Contains(joined.Error(), tt.want) {
+				t.Fatalf("errors %v, want one about %s", joined, tt.want)
+			}
+		})
+	}
+}
