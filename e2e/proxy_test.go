@@ -51,7 +51,7 @@ func startProxyEnv(t *testing.T, dexOpts harness.DexOptions) *proxyEnv {
 // fatalf fails with the logs of the proxy, Dex and the API server.
 func (e *proxyEnv) fatalf(t *testing.T, format string, args ...any) {
 	t.Helper()
-	t.Fatalf("%s\n%s\n%s\n%s", fmt.Sprintf(format, args...), e.proxy.Process.Describe(), e.dex.Process.Describe(), e.api.Process.Describe())
+	t.Fatalf("%s\n%s\n%s\n%s", fmt.Sprintf(format, args...), e.proxy.Process.Describe(), e.dex.Describe(), e.api.Process.Describe())
 }
 
 func (e *proxyEnv) client(t *testing.T, token string) kubernetes.Interface {

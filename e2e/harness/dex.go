@@ -88,6 +88,15 @@ type DexServer struct {
 // StartDex starts Dex and waits until its discovery document answers.
 func StartDex(t testing.TB, opts DexOptions) *DexServer {
 	t.Helper()
+	d := NewDex(t, opts)
+	d.Start(t)
+	return d
+}
+
+// NewDex configures Dex (port, certificates, config file) without starting
+// it: its Issuer is known, and Start brings it up later (issuer-down scenarios).
+func NewDex(t testing.TB, opts DexOptions) *DexServer {
+	t.Helper()
 	bin := RequireBinary(t, Dex)
 	dir := t.TempDir()
 	if opts.IDTokenTTL == 0 {
@@ -134,7 +143,6 @@ func StartDex(t testing.TB, opts DexOptions) *DexServer {
 		t.Fatal(err)
 	}
 	mustWrite(t, d.configFile, cfg)
-	d.Start(t)
 	return d
 }
 
@@ -217,7 +225,11 @@ func (d *DexServer) Start(t testing.TB) {
 }
 
 // Stop stops Dex (for outage scenarios).
-func (d *DexServer) Stop() { d.Process.Stop() }
+func (d *DexServer) Stop() {
+	if d.Process != nil {
+		d.Process.Stop()
+	}
+}
 
 // HTTPClient trusts Dex's CA.
 func (d *DexServer) HTTPClient() *http.Client {
@@ -227,7 +239,15 @@ func (d *DexServer) HTTPClient() *http.Client {
 // Fatalf fails the test with Dex's log tail.
 func (d *DexServer) Fatalf(t testing.TB, format string, args ...any) {
 	t.Helper()
-	t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), d.Process.Describe())
+	t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), d.Describe())
+}
+
+// Describe is Dex's log tail (or that it never started), for failure messages.
+func (d *DexServer) Describe() string {
+	if d.Process == nil {
+		return "--- dex: not started"
+	}
+	return d.Process.Describe()
 }
 
 // Requests is how many requests Dex's handler (e.g. "/token", "/auth") has

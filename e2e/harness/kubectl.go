@@ -25,8 +25,16 @@ type Kubectl struct {
 // first on PATH.
 func NewKubectl(t testing.TB, kubeconfig string) *Kubectl {
 	t.Helper()
-	bin := RequireBinary(t, KubectlBin)
+	k := NewPlainKubectl(t, kubeconfig)
 	plugin := OurBinary(t, KubectlOIDC)
+	k.Env = append(k.Env, "PATH="+filepath.Dir(plugin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return k
+}
+
+// NewPlainKubectl prepares kubectl for a kubeconfig that needs no plugin.
+func NewPlainKubectl(t testing.TB, kubeconfig string) *Kubectl {
+	t.Helper()
+	bin := RequireBinary(t, KubectlBin)
 	home := t.TempDir()
 	return &Kubectl{
 		Bin:        bin,
@@ -35,7 +43,6 @@ func NewKubectl(t testing.TB, kubeconfig string) *Kubectl {
 		Env: []string{
 			"HOME=" + home,
 			"KUBECONFIG=" + kubeconfig,
-			"PATH=" + filepath.Dir(plugin) + string(os.PathListSeparator) + os.Getenv("PATH"),
 		},
 	}
 }

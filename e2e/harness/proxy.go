@@ -123,7 +123,7 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("oidc-proxy: %v\n%s\n%s", err, p.Process.Describe(), dex.Process.Describe())
+		t.Fatalf("oidc-proxy: %v\n%s\n%s", err, p.Process.Describe(), dex.Describe())
 	}
 	return p
 }
