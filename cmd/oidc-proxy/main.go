@@ -61,6 +61,9 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	authnOpts.AddFlags(fss.FlagSet("authentication"))
 	proxyOpts.AddUpstreamFlags(fss.FlagSet("API server (the proxy's own credentials)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
+	general := fss.FlagSet("general")
+	general.Bool("version", false, "Print the version and exit.")
+	general.BoolP("help", "h", false, "Print this help and exit.")
 	for _, name := range fss.Order {
 		cmd.Flags().AddFlagSet(fss.FlagSets[name])
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func execute(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	out, _, err := execute(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{
+		// secure serving (kube-apiserver names)
+		"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file", "--tls-min-version", "--tls-cipher-suites", "--cert-dir",
+		// authentication (pkg/proxy/authn)
+		"--oidc-issuer-url", "--oidc-client-id", "--oidc-ca-file", "--oidc-username-claim", "--oidc-username-prefix", "--oidc-groups-claim",
+		"--oidc-groups-prefix", "--oidc-required-claim", "--oidc-signing-algs", "--authentication-config", "--token-cache-ttl", "--allow-system-identities",
+		// the proxy's own credentials (kubectl names)
+		"--kubeconfig", "--server", "--token", "--certificate-authority", "--client-certificate", "--client-key", "--insecure-skip-tls-verify",
+		"--tls-server-name", "--context", "--cluster", "--user",
+		"--upstream-dial-timeout", "--upstream-tls-handshake-timeout", "--upstream-response-header-timeout",
+		// operations
+		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
+	} {
+		if !strings.Contains(out, flag+" ") {
+			t.Errorf("--help does not document %s", flag)
+		}
+	}
+	for _, absent := range []string{"--as ", "--as-group", "--as-uid", "--namespace", "--request-timeout", " -s,", " -n,"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("--help offers %q, which the proxy must not have", absent)
+		}
+	}
+	if !strings.Contains(out, "(default 6443)") || !strings.Contains(out, "(default 8080)") {
+		t.Error("--secure-port / --readiness-probe-port defaults not shown")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, err := execute(t, args...)
+		if err != nil || !strings.HasPrefix(out, "oidc-proxy ") {
+			t.Errorf("%v: %q %v", args, out, err)
+		}
+	}
+}
+
+func TestBadFlagsFailWithOneClearError(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{"no authentication configured", []string{"--kubeconfig=/nonexistent"}, "invalid flags"},
+		{"both authentication forms", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--authentication-config=/x"}, "authentication-config"},
+		{"bad probe port", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--readiness-probe-port=-2"}, "--readiness-probe-port"},
+		{"positional argument", []string{"extra"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := execute(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
