@@ -1,0 +1,128 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+)
+
+const benchBody = `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}`
+
+// cannedUpstream answers every request in memory, so the benchmarks measure
+// the proxies themselves and not a network.
+var cannedUpstream = roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode:    200,
+		Proto:         "HTTP/2.0",
+		ProtoMajor:    2,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(benchBody))}},
+		ContentLength: int64(len(benchBody)),
+		Body:          io.NopCloser(strings.NewReader(benchBody)),
+		Request:       r,
+	}, nil
+})
+
+func benchServe(b *testing.B, h http.Handler, token string) {
+	b.Helper()
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "https://proxy/api/v1/namespaces/default/pods", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("code %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+func benchChain(b *testing.B, a Authenticator) http.Handler {
+	b.Helper()
+	target, _ := url.Parse("https://apiserver.example:6443")
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return NewHandler(Config{
+		Authenticator: a,
+		Upstream:      &Upstream{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
+		Metrics:       m,
+		// The access log is formatted as in production, then discarded.
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+}
+
+func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duration) Authenticator {
+	b.Helper()
+	o := authn.NewOptions()
+	o.IssuerURL, o.ClientID, o.CAFile, o.GroupsClaim = p.Issuer, p.ClientID, p.CAFile(b), "groups"
+	o.TokenCacheTTL = cacheTTL
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	a, err := authn.New(ctx, o, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for a.HealthCheck() != nil {
+		if time.Now().After(deadline) {
+			b.Fatal("issuer not discovered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return a
+}
+
+// BenchmarkProxy compares the cost per request of a bare
+// httputil.ReverseProxy with the full oidc-proxy chain on the same in-memory
+// upstream: with a fake authenticator (the chain alone), with the real
+// authenticator and a warm token cache, and with the cache off (one RS256
+// signature check per request, no network).
+func BenchmarkProxy(b *testing.B) {
+	target, _ := url.Parse("https://apiserver.example:6443")
+	b.Run("bare-reverseproxy", func(b *testing.B) {
+		bare := &httputil.ReverseProxy{
+			Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+			Transport:     cannedUpstream,
+			FlushInterval: -1,
+		}
+		benchServe(b, bare, aliceToken)
+	})
+	b.Run("bare-reverseproxy-bufferpool", func(b *testing.B) {
+		bare := &httputil.ReverseProxy{
+			Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+			Transport:     cannedUpstream,
+			FlushInterval: -1,
+			BufferPool:    copyBuffers,
+		}
+		benchServe(b, bare, aliceToken)
+	})
+	b.Run("chain-fake-authenticator", func(b *testing.B) {
+		benchServe(b, benchChain(b, newFakeAuth()), aliceToken)
+	})
+	p := oidctest.New(b)
+	p.IDTokenTTL = time.Hour
+	token := p.IDToken(p.User)
+	b.Run("oidc-proxy-cache-hit", func(b *testing.B) {
+		benchServe(b, benchChain(b, realAuthenticator(b, p, time.Hour)), token)
+	})
+	b.Run("oidc-proxy-cache-miss", func(b *testing.B) {
+		benchServe(b, benchChain(b, realAuthenticator(b, p, 0)), token)
+	})
+}
