@@ -83,7 +83,7 @@ func readCacheFile(path string) ([]byte, error) {
 	}
 	data := make([]byte, st.Size()+1)
 	n, err := io.ReadFull(f, data)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	if n > int(st.Size()) {

@@ -92,7 +92,10 @@ func (k *Keyring) Save(ctx context.Context, key Key, e Entry) error {
 	if err := ensureDir(k.disk.dir); err != nil {
 		return err
 	}
-	// The index goes first so that DeleteAll finds every item that may exist.
+	// The index goes first so that DeleteAll finds every item that may
+	// exist, even after a crash between the two writes.
+	_, statErr := os.Stat(k.indexPath(id))
+	hadItem := statErr == nil
 	if err := k.writeIndex(id, e); err != nil {
 		return err
 	}
@@ -101,9 +104,13 @@ func (k *Keyring) Save(ctx context.Context, key Key, e Entry) error {
 		if err := k.disk.Save(ctx, key, e); err != nil {
 			return err
 		}
-		// Drop a stale keyring copy; keep the index if that is not certain.
+		// Nothing of this key is in the keyring unless an earlier Save put
+		// it there; drop that stale copy, and keep its index while unsure.
+		if !hadItem {
+			return removeIfExists(k.indexPath(id))
+		}
 		if err := keyring.Delete(k.service, id); err == nil || errors.Is(err, keyring.ErrNotFound) {
-			_ = removeIfExists(k.indexPath(id))
+			return removeIfExists(k.indexPath(id))
 		}
 		return nil
 	}
