@@ -3,6 +3,7 @@ package kubeconfig
 import (
 	"context"
 	"fmt"
+	"os"
 )
 
 // ConvertOptions drive ConvertFiles.
@@ -40,6 +41,18 @@ func ConvertFiles(ctx context.Context, o ConvertOptions) ([]FileReport, error) {
 		return nil, fmt.Errorf("convert: no token cache")
 	}
 	files := make([]*File, 0, len(o.Paths))
+	if !o.DryRun {
+		for _, p := range o.Paths {
+			if _, err := os.Stat(p); err != nil {
+				continue // missing files are skipped; Read reports other problems
+			}
+			unlock, err := lock(p)
+			if err != nil {
+				return nil, err
+			}
+			defer unlock()
+		}
+	}
 	for _, p := range o.Paths {
 		f, err := Read(p)
 		if err != nil {

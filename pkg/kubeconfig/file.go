@@ -33,6 +33,8 @@ type File struct {
 	Mode fs.FileMode
 	// raw is the file's bytes as read, to detect an unchanged result.
 	raw []byte
+	// info is the file's stat at Read, for its owner.
+	info fs.FileInfo
 }
 
 // Target returns the file kubectl would write to: explicit (--kubeconfig)
@@ -82,6 +84,7 @@ func Read(path string) (*File, error) {
 	}
 	f.Exists = true
 	f.Mode = st.Mode().Perm()
+	f.info = st
 	f.raw = data
 	cfg, err := clientcmd.Load(data)
 	if err != nil {
@@ -150,6 +153,9 @@ func (f *File) Write() (bool, error) {
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // no-op once renamed
+	if f.info != nil {
+		keepOwner(tmp, f.info)
+	}
 	if err := tmp.Chmod(f.Mode); err != nil {
 		tmp.Close()
 		return false, fmt.Errorf("write kubeconfig %s: %w", f.Path, err)

@@ -36,6 +36,13 @@ func Setup(o SetupOptions) (SetupResult, error) {
 	if o.Output != "" && o.Output != "yaml" && o.Output != "json" {
 		return res, fmt.Errorf("unknown output format %q: use yaml or json", o.Output)
 	}
+	if !o.DryRun {
+		unlock, err := lock(o.Path)
+		if err != nil {
+			return res, err
+		}
+		defer unlock()
+	}
 	f, err := Read(o.Path)
 	if err != nil {
 		return res, err

@@ -282,3 +282,29 @@ func assertNoTempFiles(t *testing.T, dir string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestSetupRefusesKubeconfigLockedByKubectl(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	writeFile(t, path, existing, 0o600)
+	writeFile(t, path+".lock", "", 0o600)
+	_, err := Setup(SetupOptions{Path: path, Entries: testEntries()})
+	if err == nil || !strings.Contains(err.Error(), "is locked by another kubectl") {
+		t.Fatalf("error %v", err)
+	}
+	if readFile(t, path) != existing {
+		t.Error("locked file changed")
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Error("someone else's lock file was removed")
+	}
+}
+
+func TestSetupRemovesItsLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	if _, err := Setup(SetupOptions{Path: path, Entries: testEntries()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); err == nil {
+		t.Error("lock file left behind")
+	}
+}
