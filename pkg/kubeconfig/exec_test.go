@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
@@ -95,47 +93,13 @@ func caClient(caFile string) (*http.Client, error) {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(pool)}}, nil
 }
 
-// fakeAPIServer answers SelfSubjectReviews for ID tokens of p.
-func fakeAPIServer(t *testing.T, p *oidctest.Provider) *httptest.Server {
-	t.Helper()
-	ctx := oidc.ClientContext(context.Background(), p.HTTPClient())
-	prov, err := oidc.NewProvider(ctx, p.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := prov.Verifier(&oidc.Config{ClientID: p.ClientID})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/selfsubjectreviews" {
-			http.NotFound(w, r)
-			return
-		}
-		tok, err := verifier.Verify(ctx, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-		if err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}`)
-			return
-		}
-		var claims struct {
-			Email string `json:"email"`
-		}
-		_ = tok.Claims(&claims)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(authenticationv1.SelfSubjectReview{
-			Status: authenticationv1.SelfSubjectReviewStatus{UserInfo: authenticationv1.UserInfo{Username: claims.Email, Groups: []string{"system:authenticated"}}},
-		})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // TestWrittenExecStanzaRunsThroughClientGo writes a kubeconfig with Setup
 // and validates it with a SelfSubjectReview: client-go's exec authenticator
 // runs the stanza (here the fake kubectl), sends the token, and the fake
 // API server sees the provider's user.
 func TestWrittenExecStanzaRunsThroughClientGo(t *testing.T) {
 	p := oidctest.New(t)
-	api := fakeAPIServer(t, p)
+	api := p.NewAPIServer(t)
 	bin := t.TempDir()
 	self, err := os.Executable()
 	if err != nil {
@@ -149,7 +113,7 @@ func TestWrittenExecStanzaRunsThroughClientGo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config")
 	e := Entries{
 		ClusterName: "test",
-		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api)},
+		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api.Server)},
 		UserName:    "oidc-test",
 		User: ExecUser([]string{
 			"--certificate-authority=" + p.CAFile(t),
@@ -176,15 +140,18 @@ func TestWrittenExecStanzaRunsThroughClientGo(t *testing.T) {
 	if n := p.Count("token:password"); n == 0 {
 		t.Error("the exec plugin never logged in at the provider")
 	}
+	if api.Reviews() != 1 {
+		t.Errorf("%d reviews, want 1", api.Reviews())
+	}
 }
 
 func TestValidateReportsRejectedCredentials(t *testing.T) {
 	p := oidctest.New(t)
-	api := fakeAPIServer(t, p)
+	api := p.NewAPIServer(t)
 	path := filepath.Join(t.TempDir(), "config")
 	e := Entries{
 		ClusterName: "test",
-		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api)},
+		Cluster:     &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: certPEM(api.Server)},
 		UserName:    "static",
 		User:        &clientcmdapi.AuthInfo{Token: "not-a-jwt"},
 		ContextName: "test",
