@@ -53,3 +53,11 @@ E2E_TEST_FLAGS ?= -count=1 -timeout 40m
 e2e: e2e-deps e2e-bins build
 	cd e2e && $(GO) vet ./...
 	cd e2e && KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) $(GO) test $(E2E_TEST_FLAGS) ./...
+
+## bench: oidc-proxy's cost per request (Go benchmark) and a loopback load run of the built
+## binary against a bare reverse proxy (hack/proxybench). Results: docs/benchmarks.md.
+.PHONY: bench
+BENCH_FLAGS ?= -benchtime 1s -count 3
+bench: build
+	$(GO) test -run XXX -bench BenchmarkProxy $(BENCH_FLAGS) ./pkg/proxy/
+	$(GO) run ./hack/proxybench -proxy-bin $(BIN)/oidc-proxy

@@ -1,0 +1,467 @@
+// Command proxybench is a load run, on loopback only, through the real
+// oidc-proxy binary and through a bare httputil.ReverseProxy (this same
+// program re-executed), against the same in-process fake API server. It
+// reports throughput and p50/p99 latency and their ratios to the bare proxy.
+// Not shipped; run it with `make bench`.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+)
+
+const body = `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}`
+
+func main() {
+	var (
+		bin         = flag.String("proxy-bin", "bin/oidc-proxy", "oidc-proxy binary to measure")
+		concurrency = flag.Int("concurrency", 32, "concurrent keep-alive clients")
+		duration    = flag.Duration("duration", 3*time.Second, "measured time per run")
+		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each run")
+		rounds      = flag.Int("rounds", 3, "alternating bare / oidc-proxy rounds (the median is reported)")
+		maxRequests = flag.Int64("max-requests", 5_000_000, "hard cap on requests per run")
+		useHTTP2    = flag.Bool("http2", false, "clients speak HTTP/2 (one multiplexed connection) instead of HTTP/1.1 keep-alive")
+		serveBare   = flag.String("serve-bare", "", "internal: serve a bare reverse proxy to this upstream URL")
+	)
+	flag.Parse()
+	if *serveBare != "" {
+		runBare(*serveBare)
+		return
+	}
+	if err := bench(*bin, *concurrency, *duration, *warmup, *rounds, *maxRequests, *useHTTP2); err != nil {
+		log.Fatalf("proxybench: %v", err)
+	}
+}
+
+// runBare serves httputil.ReverseProxy with the same transport settings as
+// oidc-proxy. It prints its URL and certificate, then serves until stdin closes.
+func runBare(upstream string) {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	caPEM, err := base64.StdEncoding.DecodeString(os.Getenv("PROXYBENCH_UPSTREAM_CA"))
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		log.Fatal("PROXYBENCH_UPSTREAM_CA: no certificate")
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport:     tr,
+		FlushInterval: -1,
+	}
+	srv := httptest.NewUnstartedServer(rp)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	fmt.Printf("%s %s\n", srv.URL, base64.StdEncoding.EncodeToString(cert))
+	_, _ = io.Copy(io.Discard, os.Stdin) // parent closes stdin to stop us
+	srv.Close()
+}
+
+type target struct {
+	name   string
+	url    string
+	client *http.Client
+}
+
+type result struct {
+	name     string
+	requests int64
+	errors   int64
+	rps      float64
+	p50, p99 time.Duration
+}
+
+func bench(bin string, concurrency int, duration, warmup time.Duration, rounds int, maxRequests int64, useHTTP2 bool) error {
+	dir, err := os.MkdirTemp("", "proxybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	upCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw})
+
+	iss, err := newIssuer(dir)
+	if err != nil {
+		return err
+	}
+	defer iss.server.Close()
+	token := iss.token()
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: %q, certificate-authority-data: %q}}]
+users: [{name: proxy, user: {token: proxy-own-credential}}]
+contexts: [{name: fake, context: {cluster: fake, user: proxy}}]
+current-context: fake
+`, up.URL, base64.StdEncoding.EncodeToString(upCA))), 0o600); err != nil {
+		return err
+	}
+
+	bare, stopBare, err := startBare(upCA, up.URL, useHTTP2)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+	warm, stopWarm, err := startOIDCProxy(bin, dir, "warm", kubeconfig, iss, "10s", useHTTP2)
+	if err != nil {
+		return err
+	}
+	defer stopWarm()
+	miss, stopMiss, err := startOIDCProxy(bin, dir, "miss", kubeconfig, iss, "0s", useHTTP2)
+	if err != nil {
+		return err
+	}
+	defer stopMiss()
+
+	var bareRuns, warmRuns []result
+	for range rounds {
+		bareRuns = append(bareRuns, load(bare, token, concurrency, warmup, duration, maxRequests))
+		warmRuns = append(warmRuns, load(warm, token, concurrency, warmup, duration, maxRequests))
+	}
+	missRun := load(miss, token, concurrency, warmup, duration, maxRequests)
+
+	b, w := median(bareRuns), median(warmRuns)
+	proto := "HTTP/1.1 keep-alive"
+	if useHTTP2 {
+		proto = "HTTP/2"
+	}
+	fmt.Printf("proxybench: %d clients, %s over TLS, %s per run after %s warm-up, %d rounds (median), GOMAXPROCS of each process = %d cores shared by all\n\n",
+		concurrency, proto, duration, warmup, rounds, numCPU())
+	fmt.Println("| run | requests | errors | req/s | p50 | p99 | req/s vs bare | p99 vs bare |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range append(append(append([]result{}, bareRuns...), warmRuns...), missRun) {
+		fmt.Printf("| %s | %d | %d | %.0f | %s | %s | %.3fx | %.3fx |\n", r.name, r.requests, r.errors, r.rps,
+			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps/b.rps, float64(r.p99)/float64(b.p99))
+	}
+	tp, p99 := w.rps/b.rps, float64(w.p99)/float64(b.p99)
+	fmt.Printf("\nmedian bare: %.0f req/s, p50 %s, p99 %s\n", b.rps, b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond))
+	fmt.Printf("median oidc-proxy (warm cache): %.0f req/s, p50 %s, p99 %s\n", w.rps, w.p50.Round(time.Microsecond), w.p99.Round(time.Microsecond))
+	fmt.Printf("warm cache throughput ratio %.3f (target >= 0.95): %s\n", tp, verdict(tp >= 0.95))
+	fmt.Printf("warm cache p99 ratio %.3f (target <= 1.10): %s\n", p99, verdict(p99 <= 1.10))
+	fmt.Printf("cache miss (--token-cache-ttl=0, one signature check per request): %.0f req/s, p99 %s\n", missRun.rps, missRun.p99.Round(time.Microsecond))
+	if n := iss.jwksHits.Load(); n > 2 {
+		fmt.Printf("note: the issuer's JWKS was fetched %d times\n", n)
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func numCPU() int {
+	n, _ := strconv.Atoi(os.Getenv("GOMAXPROCS"))
+	if n > 0 {
+		return n
+	}
+	return runtimeNumCPU()
+}
+
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int {
+		switch {
+		case a.rps < b.rps:
+			return -1
+		case a.rps > b.rps:
+			return 1
+		}
+		return 0
+	})
+	m := s[len(s)/2]
+	// Latency medians are taken independently of throughput.
+	p99s := make([]time.Duration, len(rs))
+	p50s := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		p99s[i], p50s[i] = r.p99, r.p50
+	}
+	slices.Sort(p99s)
+	slices.Sort(p50s)
+	m.p99, m.p50 = p99s[len(p99s)/2], p50s[len(p50s)/2]
+	return m
+}
+
+func clientFor(caPEM []byte, useHTTP2 bool) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool},
+		MaxIdleConnsPerHost: 256,
+		MaxConnsPerHost:     0,
+		DisableCompression:  true,
+	}
+	if useHTTP2 {
+		tr.ForceAttemptHTTP2 = true
+	} else {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func startBare(upCA []byte, upURL string, useHTTP2 bool) (target, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return target{}, nil, err
+	}
+	cmd := exec.Command(self, "-serve-bare", upURL)
+	cmd.Env = append(os.Environ(), "PROXYBENCH_UPSTREAM_CA="+base64.StdEncoding.EncodeToString(upCA))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return target{}, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return target{}, nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return target{}, nil, err
+	}
+	stop := func() { _ = stdin.Close(); _ = cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return target{}, nil, fmt.Errorf("bare proxy did not start: %w", err)
+	}
+	u, certB64, _ := strings.Cut(strings.TrimSpace(line), " ")
+	cert, err := base64.StdEncoding.DecodeString(certB64)
+	if err != nil {
+		stop()
+		return target{}, nil, err
+	}
+	return target{name: "bare httputil.ReverseProxy", url: u, client: clientFor(cert, useHTTP2)}, stop, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startOIDCProxy(bin, dir, name, kubeconfig string, iss *issuer, cacheTTL string, useHTTP2 bool) (target, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return target{}, nil, err
+	}
+	certDir := filepath.Join(dir, name+"-certs")
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return target{}, nil, err
+	}
+	cmd := exec.Command(bin,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+certDir,
+		"--kubeconfig="+kubeconfig,
+		"--oidc-issuer-url="+iss.server.URL, "--oidc-client-id=bench", "--oidc-ca-file="+iss.caFile,
+		"--oidc-groups-claim=groups", "--token-cache-ttl="+cacheTTL,
+		"--readiness-probe-port=0", "--metrics-serving-address=",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile // the access log: one line per request, as in production
+	if err := cmd.Start(); err != nil {
+		return target{}, nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		_ = logFile.Close()
+	}
+	u := "https://127.0.0.1:" + strconv.Itoa(port)
+	// Wait for the generated certificate, then for /readyz.
+	deadline := time.Now().Add(30 * time.Second)
+	var client *http.Client
+	for {
+		if time.Now().After(deadline) {
+			stop()
+			return target{}, nil, fmt.Errorf("oidc-proxy (%s) not ready in 30s; log in %s", name, logFile.Name())
+		}
+		if client == nil {
+			if cert, err := os.ReadFile(filepath.Join(certDir, "oidc-proxy.crt")); err == nil {
+				client = clientFor(cert, useHTTP2)
+			}
+		}
+		if client != nil {
+			if res, err := client.Get(u + "/readyz"); err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					break
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return target{name: "oidc-proxy " + name + " cache", url: u, client: client}, stop, nil
+}
+
+// load runs concurrency clients in a closed loop: warm-up, then the measured
+// period. Bounded by time and by maxRequests.
+func load(t target, token string, concurrency int, warmup, duration time.Duration, maxRequests int64) result {
+	ctx, cancel := context.WithTimeout(context.Background(), warmup+duration+30*time.Second)
+	defer cancel()
+	var (
+		count, errs atomic.Int64
+		measuring   atomic.Bool
+		stop        atomic.Bool
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		latencies   []time.Duration
+	)
+	worker := func() {
+		defer wg.Done()
+		local := make([]time.Duration, 0, 1<<16)
+		for !stop.Load() && ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/api/v1/namespaces/default/pods", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/json")
+			start := time.Now()
+			res, err := t.client.Do(req)
+			ok := err == nil
+			if ok {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				ok = res.StatusCode == http.StatusOK
+			}
+			elapsed := time.Since(start)
+			if !measuring.Load() {
+				continue
+			}
+			if count.Add(1) >= maxRequests {
+				stop.Store(true)
+			}
+			if !ok {
+				errs.Add(1)
+				continue
+			}
+			local = append(local, elapsed)
+		}
+		mu.Lock()
+		latencies = append(latencies, local...)
+		mu.Unlock()
+	}
+	wg.Add(concurrency)
+	for range concurrency {
+		go worker()
+	}
+	time.Sleep(warmup)
+	measuring.Store(true)
+	begin := time.Now()
+	timer := time.NewTimer(duration)
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	stop.Store(true)
+	elapsed := time.Since(begin)
+	wg.Wait()
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
+	}
+	return result{name: t.name, requests: count.Load(), errors: errs.Load(),
+		rps: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+}
+
+// issuer is a minimal OIDC issuer (discovery and JWKS over TLS) for the run.
+type issuer struct {
+	server   *httptest.Server
+	key      *rsa.PrivateKey
+	caFile   string
+	jwksHits atomic.Int64
+}
+
+func newIssuer(dir string) (*issuer, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	iss := &issuer{key: key}
+	mux := http.NewServeMux()
+	iss.server = httptest.NewUnstartedServer(mux)
+	iss.server.StartTLS()
+	base := iss.server.URL
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": base, "jwks_uri": base + "/jwks", "authorization_endpoint": base + "/authorize",
+			"token_endpoint": base + "/token", "response_types_supported": []string{"code"},
+			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	})
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		iss.jwksHits.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{
+			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "bench",
+			"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+		}}})
+	})
+	iss.caFile = filepath.Join(dir, "issuer-ca.crt")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.server.Certificate().Raw})
+	if err := os.WriteFile(iss.caFile, ca, 0o600); err != nil {
+		return nil, errors.Join(err, func() error { iss.server.Close(); return nil }())
+	}
+	return iss, nil
+}
+
+func (iss *issuer) token() string {
+	now := time.Now()
+	return oidctest.SignRS256(iss.key, "bench", map[string]any{
+		"iss": iss.server.URL, "aud": "bench", "sub": "bench-user", "groups": []string{"bench"},
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+}
