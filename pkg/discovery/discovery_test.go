@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -287,6 +288,12 @@ func TestFetchTrust(t *testing.T) {
 			wantErr: "certificateAuthorityData does not verify",
 		},
 		{
+			name:   "publicly trusted proxy needs no confirmation",
+			setup:  setup{doc: testDocument(), cert: &pki.leaf},
+			trust:  func(p *proxy) Trust { return Trust{Roots: newPool(pki.caPEM)} },
+			wantCA: func(p *proxy) []byte { return nil },
+		},
+		{
 			name:    "no discovery document",
 			setup:   setup{},
 			trust:   func(p *proxy) Trust { return Trust{CAPEM: p.certPEM()} },
@@ -359,4 +366,10 @@ func TestParseFingerprint(t *testing.T) {
 			t.Errorf("ParseFingerprint(%q) error %v, want ok=%v", tt.in, err, tt.ok)
 		}
 	}
+}
+
+func newPool(pemData []byte) *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	return pool
 }

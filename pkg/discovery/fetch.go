@@ -51,6 +51,10 @@ type Trust struct {
 	Confirm     func(ctx context.Context, c CertInfo) (bool, error)
 	// ServerName overrides the TLS server name (--server-tls-server-name).
 	ServerName string
+	// Roots are the CAs that need no confirmation when no CAPEM is given
+	// (nil: the system roots). A proxy with a publicly trusted certificate
+	// is used like any HTTPS site.
+	Roots *x509.CertPool
 }
 
 // Result is a fetched, trusted document.
@@ -114,6 +118,10 @@ func Fetch(ctx context.Context, proxyURL string, t Trust) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t.Fingerprint == "" && verifyChain(chain, t.Roots, serverName) == nil {
+			tlsCfg.RootCAs = t.Roots
+			break
+		}
 		if pinned, err = choosePinned(ctx, chain, t, serverName); err != nil {
 			return nil, err
 		}
@@ -142,7 +150,7 @@ func Fetch(ctx context.Context, proxyURL string, t Trust) (*Result, error) {
 	case len(t.CAPEM) > 0:
 		res.ServerCAPEM = t.CAPEM
 	default:
-		if verifyChain(served, nil, serverName) == nil {
+		if verifyChain(served, t.Roots, serverName) == nil {
 			break // the system roots verify it
 		}
 		res.ServerCAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pinned.Raw})
