@@ -26,7 +26,7 @@ build_kube_apiserver() {
 	bin="$dir/kube-apiserver"
 	if [[ -x "$bin" ]]; then log "kube-apiserver $KUBE_VERSION present: $bin"; return; fi
 	mkdir -p "$dir"
-	log "building kube-apiserver $KUBE_VERSION (about 8 minutes on 2 cores, cold)"
+	log "building kube-apiserver $KUBE_VERSION (about 6 minutes on 2 cores, cold)"
 	local start=$SECONDS
 	# e2e/go.mod requires k8s.io/kubernetes and pins every staging module.
 	(cd "$E2E_DIR" && $NICE "$GO" build -trimpath -o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
@@ -55,7 +55,7 @@ build_dex() {
 	bin="$dir/dex"
 	if [[ -x "$bin" ]]; then log "dex $DEX_VERSION present: $bin"; return; fi
 	mkdir -p "$dir"
-	log "building dex $DEX_VERSION (about 3 minutes on 2 cores, cold)"
+	log "building dex $DEX_VERSION (1 to 2.5 minutes on 2 cores, cold)"
 	local start=$SECONDS
 	export GONOSUMDB=github.com/dexidp/dex GOFLAGS=-mod=mod
 	src="$("$GO" mod download -json "github.com/dexidp/dex@$DEX_MODULE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
