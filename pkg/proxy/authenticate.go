@@ -11,7 +11,6 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
-	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
 // Authenticator verifies a bearer token and maps it to a user, the way
@@ -40,7 +39,7 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // from "Authorization: Bearer" or, for WebSocket requests, from the
 // "base64url.bearer.authorization.k8s.io." entry of Sec-WebSocket-Protocol
 // (kube-apiserver's own request authenticators). On success the user is put
-// in the request context (k8s.io/apiserver request.UserFrom); otherwise the
+// in the request's record (read by WithImpersonation); otherwise the
 // client gets a Status: 401 with WWW-Authenticate, 403 when forbidden says
 // so, 503 with Retry-After when the authenticator (or the token's issuer)
 // is not ready.
@@ -84,9 +83,10 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			}
 			return
 		}
+		rec.identity = resp.User
 		rec.user = resp.User.GetName()
 		rec.groups = resp.User.GetGroups()
-		next.ServeHTTP(w, r.WithContext(request.WithUser(r.Context(), resp.User)))
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -10,7 +10,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/transport"
 )
 
@@ -108,13 +107,13 @@ func filterList(vals []string, keep func(string) bool) []string {
 // WithImpersonation sets Impersonate-User, one Impersonate-Group per group
 // (plus system:authenticated), Impersonate-Uid when the user has one, and
 // Impersonate-Extra-<key> with the key escaped exactly as client-go does, for
-// the user that WithAuthentication put in the context. Without a user it
-// fails closed with 500.
+// the user that WithAuthentication recorded. Without a user it fails
+// closed with 500.
 func WithImpersonation(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, rec := withRecord(w, r)
-		u, ok := request.UserFrom(r.Context())
-		if !ok || u.GetName() == "" {
+		u := rec.identity
+		if u == nil || u.GetName() == "" {
 			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
 			return
 		}
@@ -127,27 +126,36 @@ func WithImpersonation(next http.Handler) http.Handler {
 	})
 }
 
-// ImpersonationHeaders returns the Impersonate-* headers for u. They are
-// produced by client-go's own impersonating round tripper, so names, order
-// and the percent-encoding of extra keys match what kube-apiserver expects.
+// ImpersonationHeaders returns the Impersonate-* headers for u, the same
+// as client-go's impersonating round tripper sets (a test holds them
+// equal). Extra keys are escaped by that round tripper itself, so their
+// percent-encoding is exactly what kube-apiserver decodes.
 func ImpersonationHeaders(u user.Info) http.Header {
 	groups := u.GetGroups()
-	if !slices.Contains(groups, user.AllAuthenticated) {
-		groups = append(slices.Clone(groups), user.AllAuthenticated)
+	h := make(http.Header, 4)
+	h[transport.ImpersonateUserHeader] = []string{u.GetName()}
+	if uid := u.GetUID(); uid != "" {
+		h[transport.ImpersonateUIDHeader] = []string{uid}
 	}
-	var out http.Header
-	capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		out = req.Header
-		return nil, nil
-	})
-	rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
-		UserName: u.GetName(),
-		UID:      u.GetUID(),
-		Groups:   groups,
-		Extra:    u.GetExtra(),
-	}, capture)
-	_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose // capture returns no response
-	return out
+	g := make([]string, 0, len(groups)+1)
+	g = append(g, groups...)
+	if !slices.Contains(groups, user.AllAuthenticated) {
+		g = append(g, user.AllAuthenticated)
+	}
+	h[transport.ImpersonateGroupHeader] = g
+	if extra := u.GetExtra(); len(extra) > 0 {
+		capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			for k, v := range req.Header {
+				if strings.HasPrefix(k, transport.ImpersonateUserExtraHeaderPrefix) {
+					h[k] = v
+				}
+			}
+			return nil, nil
+		})
+		rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{UserName: u.GetName(), Extra: extra}, capture)
+		_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose // capture returns no response
+	}
+	return h
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

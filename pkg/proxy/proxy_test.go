@@ -111,20 +111,33 @@ func TestForwardsAsImpersonatedUserWithProxyCredential(t *testing.T) {
 }
 
 func TestImpersonationHeadersMatchClientGo(t *testing.T) {
-	u := &user.DefaultInfo{Name: "x", UID: "u", Groups: []string{"g"}, Extra: map[string][]string{"a/b c": {"1"}}}
-	got := ImpersonationHeaders(u)
-	var want http.Header
-	rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
-		UserName: "x", UID: "u", Groups: []string{"g", "system:authenticated"}, Extra: u.Extra,
-	}, roundTripperFunc(func(r *http.Request) (*http.Response, error) { want = r.Header; return nil, nil }))
-	_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
+	tests := []struct {
+		name       string
+		u          *user.DefaultInfo
+		wantGroups []string
+	}{
+		{"name only", &user.DefaultInfo{Name: "x"}, []string{"system:authenticated"}},
+		{"uid, groups, extras", &user.DefaultInfo{Name: "x", UID: "u", Groups: []string{"g"},
+			Extra: map[string][]string{"a/b c": {"1", "2"}, "example.org/Team%": {"t"}, "plain": {"p"}}}, []string{"g", "system:authenticated"}},
+		{"system:authenticated already present", &user.DefaultInfo{Name: "x", Groups: []string{"system:authenticated", "g"}}, []string{"system:authenticated", "g"}},
 	}
-	for k, v := range want {
-		if !slices.Equal(got[k], v) {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ImpersonationHeaders(tt.u)
+			var want http.Header
+			rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
+				UserName: tt.u.Name, UID: tt.u.UID, Groups: tt.wantGroups, Extra: tt.u.Extra,
+			}, roundTripperFunc(func(r *http.Request) (*http.Response, error) { want = r.Header; return nil, nil }))
+			_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose
+			if len(got) != len(want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+			for k, v := range want {
+				if !slices.Equal(got[k], v) {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
 	}
 }
 

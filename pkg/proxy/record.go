@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
@@ -22,6 +23,8 @@ type record struct {
 	code int
 	// authFailure is why authentication failed, for the log (never a token).
 	authFailure string
+	// identity is the authenticated user (set by WithAuthentication).
+	identity user.Info
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
 	impersonation http.Header
