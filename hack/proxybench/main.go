@@ -85,10 +85,9 @@ func runBare(upstream string) {
 	// The same ReverseProxy configuration as oidc-proxy (including pooled
 	// copy buffers), so the difference measured is oidc-proxy's chain.
 	rp := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-		Transport:     tr,
-		FlushInterval: -1,
-		BufferPool:    &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport:  tr,
+		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 	}
 	srv := httptest.NewUnstartedServer(rp)
 	srv.EnableHTTP2 = true

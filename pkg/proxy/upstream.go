@@ -81,7 +81,13 @@ func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool
 		DisableCompression: true,
 	}
 	if http2 {
-		return utilnet.SetTransportDefaults(tr)
+		// Go's own HTTP/2 client, with the connection health check that
+		// client-go configures on golang.org/x/net/http2 (a ping after 30s
+		// without frames, so a dead connection under a watch is noticed).
+		// Measured cheaper per request than x/net's (docs/benchmarks.md).
+		tr.ForceAttemptHTTP2 = true
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
+		return utilnet.SetOldTransportDefaults(tr)
 	}
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
 	if tr.TLSClientConfig != nil {
