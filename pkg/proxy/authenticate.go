@@ -48,7 +48,6 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 	ws := websocket.NewProtocolAuthenticator(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, rec := withRecord(w, r)
-		secrets := tokenCandidates(r) // before the authenticators edit the headers
 		resp, ok, err := bearer.AuthenticateRequest(r)
 		if !ok && err == nil {
 			resp, ok, err = ws.AuthenticateRequest(r)
@@ -57,6 +56,9 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			ok, err = false, errors.New("the token maps to an empty username")
 		}
 		if !ok {
+			// The authenticators only edit the headers on success, so the
+			// presented token is still there to be redacted from messages.
+			secrets := tokenCandidates(r)
 			if err == nil {
 				rec.authFailure = "no bearer token"
 			} else {

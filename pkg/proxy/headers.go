@@ -119,7 +119,7 @@ func WithImpersonation(next http.Handler) http.Handler {
 		}
 		hdr := ImpersonationHeaders(u)
 		for k, v := range hdr {
-			r.Header[k] = slices.Clone(v)
+			r.Header[k] = v // the reverse proxy deep-copies headers for the outbound request
 		}
 		rec.impersonation = hdr
 		next.ServeHTTP(w, r)

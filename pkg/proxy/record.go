@@ -43,9 +43,10 @@ func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *h
 	if rec := recordFrom(r.Context()); rec != nil {
 		return w, r, rec
 	}
-	rec := &record{start: time.Now(), verb: kubeVerb(r)}
-	r = r.WithContext(contextWithRecord(r.Context(), rec))
-	return &statusWriter{ResponseWriter: w, rec: rec}, r, rec
+	sw := &statusWriter{ResponseWriter: w, record: record{start: time.Now(), verb: kubeVerb(r)}}
+	sw.rec = &sw.record // one allocation for both
+	r = r.WithContext(contextWithRecord(r.Context(), sw.rec))
+	return sw, r, sw.rec
 }
 
 // statusWriter captures the status code. Flush and Hijack reach the
@@ -53,7 +54,8 @@ func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *h
 // httputil.ReverseProxy streams watches and hijacks upgraded connections.
 type statusWriter struct {
 	http.ResponseWriter
-	rec *record
+	rec    *record
+	record record
 }
 
 func (w *statusWriter) WriteHeader(code int) {
