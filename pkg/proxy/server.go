@@ -119,8 +119,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer closeAll(side)
 
-	stopCh := make(chan struct{})
-	stopped, _, err := serving.Serve(handler, o.ShutdownTimeout, stopCh)
+	certCtx, stopCerts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCerts()
+	secure, err := serveSecure(certCtx, serving, handler, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -152,8 +153,12 @@ func (s *Server) Run(ctx context.Context) error {
 		t := time.NewTimer(o.ShutdownDelay)
 		<-t.C
 	}
-	close(stopCh)
-	<-stopped
+	drainCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	if err := secure.Shutdown(drainCtx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "timeout", o.ShutdownTimeout, "err", err)
+		_ = secure.Close()
+	}
 	log.Info("oidc-proxy stopped")
 	return runErr
 }
