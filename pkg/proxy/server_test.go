@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
@@ -72,7 +75,7 @@ type runningServer struct {
 }
 
 // startServer runs Server.Run with the real authenticator for provider p.
-func startServer(t *testing.T, up *upstream, p *oidctest.Provider) *runningServer {
+func startServer(t *testing.T, up *upstream, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
 	t.Helper()
 	o := NewOptions()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,6 +88,9 @@ func startServer(t *testing.T, up *upstream, p *oidctest.Provider) *runningServe
 	o.Kubeconfig = writeKubeconfig(t, up)
 	o.ReadinessProbePort = freePort(t)
 	o.MetricsServingAddress = "127.0.0.1:0"
+	for _, m := range mods {
+		m(o)
+	}
 	if errs := o.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -128,6 +134,9 @@ func startServer(t *testing.T, up *upstream, p *oidctest.Provider) *runningServe
 		certDir: certDir, cancel: cancel, done: done,
 	}
 	t.Cleanup(func() { rs.stop(t) })
+	if o.SecureServing.ServerCert.CertKey.CertFile != filepath.Join(certDir, "oidc-proxy.crt") {
+		return rs // the test brought its own certificate
+	}
 	// The self-signed certificate was written to --cert-dir: trust exactly it.
 	pemBytes, err := os.ReadFile(filepath.Join(certDir, "oidc-proxy.crt"))
 	if err != nil {
@@ -342,4 +351,50 @@ func TestOptionsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServingCertificateReloadsWithoutRestart(t *testing.T) {
+	p := oidctest.New(t)
+	up := newUpstream(t, nil)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writePair := func(host string) []byte {
+		cert, key, err := certutil.GenerateSelfSignedCertKey(host, []net.IP{net.ParseIP("127.0.0.1")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Replace atomically, as a Secret volume or cert-manager does.
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{keyFile, key}, {certFile, cert}} {
+			tmp := f.path + ".tmp"
+			if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, f.path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		block, _ := pem.Decode(cert)
+		return block.Bytes
+	}
+	first := writePair("first.example")
+	rs := startServer(t, up, p, func(o *Options) {
+		o.SecureServing.ServerCert.CertKey.CertFile = certFile
+		o.SecureServing.ServerCert.CertKey.KeyFile = keyFile
+	})
+	served := func() []byte {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(rs.secure, "https://"), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test inspects the served certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	if !bytes.Equal(served(), first) {
+		t.Fatal("the server does not serve --tls-cert-file")
+	}
+	second := writePair("second.example")
+	waitFor(t, "the new certificate to be served", func() bool { return bytes.Equal(served(), second) })
 }
