@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -460,7 +459,8 @@ func newIssuer(dir string) (*issuer, error) {
 	iss.caFile = filepath.Join(dir, "issuer-ca.crt")
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.server.Certificate().Raw})
 	if err := os.WriteFile(iss.caFile, ca, 0o600); err != nil {
-		return nil, errors.Join(err, func() error { iss.server.Close(); return nil }())
+		iss.server.Close()
+		return nil, err
 	}
 	return iss, nil
 }
