@@ -1,0 +1,436 @@
+// Package setupcmd is the cobra commands `kubectl oidc setup` and
+// `kubectl oidc convert`: flags to pkg/kubeconfig and pkg/discovery.
+package setupcmd
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/pkg/discovery"
+	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+)
+
+// setupFlags are setup's own flags; the get-token login flags live in a
+// separate flag set so that exactly the ones the person set are written.
+type setupFlags struct {
+	kubeconfig string
+
+	server                   string
+	serverCA                 string
+	serverCAData             string
+	serverInsecureSkipVerify bool
+	serverTLSServerName      string
+	caFingerprint            string
+
+	clusterName       string
+	userName          string
+	contextName       string
+	namespace         string
+	setCurrentContext bool
+
+	overwrite      bool
+	dryRun         bool
+	output         string
+	skipValidation bool
+}
+
+// NewSetup returns `setup`. loginFlags holds get-token's login flags
+// (pkg/login's Options.AddFlags); the ones the person sets are written into
+// the exec stanza.
+func NewSetup(loginFlags *pflag.FlagSet) *cobra.Command {
+	f := &setupFlags{}
+
+	cmd := &cobra.Command{
+		Use:   "setup [PROXY_URL]",
+		Short: "Write a kubeconfig context that logs in with kubectl oidc",
+		Long: `Write a cluster, a user and a context into your kubeconfig. The user runs
+"kubectl oidc get-token" with exactly the login flags you give here.
+
+With PROXY_URL, the login settings (issuer, client ID, scopes, grant type,
+cluster name and CA bundles) come from the oidc-proxy's public discovery
+document at PROXY_URL` + discovery.Path + `. The proxy's certificate is
+checked against --server-certificate-authority when given; otherwise you
+confirm its SHA-256 fingerprint on the terminal, or pass --ca-fingerprint.
+Flags you give override the document.
+
+The file is the one kubectl writes: --kubeconfig, else the first existing
+file of KUBECONFIG, else ~/.kube/config. Other entries are left alone, the
+file mode is kept and the file is replaced atomically. After writing, setup
+logs in and asks the cluster who you are (SelfSubjectReview) unless
+--skip-validation.`,
+		Example: `  # Everything from the proxy, trusting its certificate by fingerprint
+  kubectl oidc setup https://proxy.example.com --ca-fingerprint sha256:6b0c...
+
+  # By hand
+  kubectl oidc setup --server https://proxy.example.com \
+    --server-certificate-authority proxy-ca.pem \
+    --oidc-issuer-url https://dex.example.com --oidc-client-id kubectl \
+    --oidc-extra-scope email --oidc-extra-scope groups
+
+  # Show the result without writing it
+  kubectl oidc setup https://proxy.example.com --dry-run -o yaml`,
+		Args:         cobra.MaximumNArgs(1),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			proxyURL := ""
+			if len(args) == 1 {
+				proxyURL = args[0]
+			}
+			return runSetup(cmd.Context(), cmd, f, loginFlags, proxyURL)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Kubeconfig file to write (default: the first existing file of KUBECONFIG, else ~/.kube/config)")
+	fs.StringVar(&f.server, "server", "", "URL of the cluster's API server or oidc-proxy (default: PROXY_URL)")
+	fs.StringVar(&f.serverCA, "server-certificate-authority", "", "PEM file of the CA that signs the server's certificate (path written to the kubeconfig)")
+	fs.StringVar(&f.serverCAData, "server-certificate-authority-data", "", "Base64 PEM of the CA that signs the server's certificate (embedded in the kubeconfig)")
+	fs.BoolVar(&f.serverInsecureSkipVerify, "server-insecure-skip-tls-verify", false, "Do not verify the server's certificate (insecure; not with PROXY_URL)")
+	fs.StringVar(&f.serverTLSServerName, "server-tls-server-name", "", "Server name to verify the server's certificate against")
+	fs.StringVar(&f.caFingerprint, "ca-fingerprint", "", "Trust the proxy whose certificate chain contains the certificate with this SHA-256 fingerprint (sha256:HEX), instead of asking")
+	fs.StringVar(&f.clusterName, "cluster-name", "", "Name of the kubeconfig cluster (default: the proxy's cluster name, else the server's host)")
+	fs.StringVar(&f.userName, "user-name", "", "Name of the kubeconfig user (default: oidc-CLUSTER)")
+	fs.StringVar(&f.contextName, "context-name", "", "Name of the kubeconfig context (default: CLUSTER)")
+	fs.StringVar(&f.namespace, "namespace", "", "Default namespace of the context")
+	fs.BoolVar(&f.setCurrentContext, "set-current-context", true, "Make the new context the current one")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "Replace a cluster, user or context of the same name that has other settings")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "Print the resulting kubeconfig instead of writing it")
+	fs.StringVarP(&f.output, "output", "o", "yaml", "Format of --dry-run output: yaml or json")
+	fs.BoolVar(&f.skipValidation, "skip-validation", false, "Do not log in and check the new context with a SelfSubjectReview")
+	fs.AddFlagSet(loginFlags)
+	return cmd
+}
+
+func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags *pflag.FlagSet, proxyURL string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	stderr := cmd.ErrOrStderr()
+	server := f.server
+	if proxyURL != "" {
+		if server != "" && strings.TrimSuffix(server, "/") != strings.TrimSuffix(proxyURL, "/") {
+			return fmt.Errorf("PROXY_URL %s and --server %s differ; give one of them", proxyURL, server)
+		}
+		server = proxyURL
+	}
+	if server == "" {
+		return errors.New("no server: give the proxy's URL (kubectl oidc setup https://PROXY) or --server")
+	}
+	if f.serverCA != "" && f.serverCAData != "" {
+		return errors.New("give --server-certificate-authority or --server-certificate-authority-data, not both")
+	}
+	serverCAPEM, err := readServerCA(f)
+	if err != nil {
+		return err
+	}
+	if f.output != "yaml" && f.output != "json" {
+		return fmt.Errorf("unknown --output %q: use yaml or json", f.output)
+	}
+
+	cluster := &clientcmdapi.Cluster{
+		Server:                server,
+		TLSServerName:         f.serverTLSServerName,
+		InsecureSkipTLSVerify: f.serverInsecureSkipVerify,
+	}
+	if f.serverCA != "" {
+		abs, err := filepath.Abs(f.serverCA)
+		if err != nil {
+			return fmt.Errorf("--server-certificate-authority: %w", err)
+		}
+		cluster.CertificateAuthority = abs
+	} else if len(serverCAPEM) > 0 {
+		cluster.CertificateAuthorityData = serverCAPEM
+	}
+
+	args := changedFlagArgs(loginFlags)
+	clusterName := f.clusterName
+	if proxyURL != "" {
+		if f.serverInsecureSkipVerify {
+			return errors.New("--server-insecure-skip-tls-verify cannot be used with PROXY_URL: pass --ca-fingerprint or --server-certificate-authority")
+		}
+		res, err := discovery.Fetch(ctx, proxyURL, discovery.Trust{
+			CAPEM:       serverCAPEM,
+			Fingerprint: f.caFingerprint,
+			Confirm:     terminalConfirm(cmd.InOrStdin(), stderr, proxyURL),
+			ServerName:  f.serverTLSServerName,
+		})
+		if err != nil {
+			return fmt.Errorf("discover login settings from %s: %w", proxyURL, err)
+		}
+		if f.serverCA == "" {
+			cluster.CertificateAuthorityData = res.ServerCAPEM
+		}
+		args = mergeArgs(args, documentArgs(res.Document))
+		if clusterName == "" {
+			clusterName = res.Document.ClusterName
+		}
+		fmt.Fprintf(stderr, "Using the login settings of %s: issuer %s, client %s\n", proxyURL, res.Document.IssuerURL, res.Document.ClientID)
+	} else if f.caFingerprint != "" {
+		return errors.New("--ca-fingerprint needs PROXY_URL (it checks the proxy on first contact)")
+	}
+	if !hasArg(args, "--oidc-issuer-url") || !hasArg(args, "--oidc-client-id") {
+		return errors.New("--oidc-issuer-url and --oidc-client-id are required (or give the proxy's URL to discover them)")
+	}
+	if hasArg(args, "--password") {
+		fmt.Fprintln(stderr, "Warning: --password is written into the kubeconfig in clear text; leave it out to be asked when logging in.")
+	}
+
+	if clusterName == "" {
+		clusterName = kubeconfig.DefaultClusterName(server)
+	}
+	userName := f.userName
+	if userName == "" {
+		userName = kubeconfig.DefaultUserName(clusterName)
+	}
+	contextName := f.contextName
+	if contextName == "" {
+		contextName = clusterName
+	}
+	path, err := kubeconfig.Target(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	res, err := kubeconfig.Setup(kubeconfig.SetupOptions{
+		Path: path,
+		Entries: kubeconfig.Entries{
+			ClusterName:       clusterName,
+			Cluster:           cluster,
+			UserName:          userName,
+			User:              kubeconfig.ExecUser(args),
+			ContextName:       contextName,
+			Context:           &clientcmdapi.Context{Cluster: clusterName, AuthInfo: userName, Namespace: f.namespace},
+			SetCurrentContext: f.setCurrentContext,
+		},
+		Overwrite: f.overwrite,
+		DryRun:    f.dryRun,
+		Output:    f.output,
+	})
+	if err != nil {
+		return err
+	}
+	if f.dryRun {
+		_, err := cmd.OutOrStdout().Write(res.Output)
+		return err
+	}
+	if res.Changed {
+		fmt.Fprintf(stderr, "Wrote cluster %q, user %q and context %q to %s\n", clusterName, userName, contextName, path)
+	} else {
+		fmt.Fprintf(stderr, "%s already has cluster %q, user %q and context %q; nothing to change\n", path, clusterName, userName, contextName)
+	}
+	if f.skipValidation {
+		return nil
+	}
+	fmt.Fprintf(stderr, "Logging in through context %q to check it (skip with --skip-validation)...\n", contextName)
+	who, err := kubeconfig.Validate(ctx, path, contextName)
+	if err != nil {
+		return fmt.Errorf("the kubeconfig was written, but checking context %q failed: %w; fix the settings (run again with --overwrite) or check with `kubectl --context %s auth whoami`", contextName, err, contextName)
+	}
+	fmt.Fprintf(stderr, "Context %q works: the cluster sees you as %q", contextName, who.Username)
+	if len(who.Groups) > 0 {
+		fmt.Fprintf(stderr, " (groups: %s)", strings.Join(who.Groups, ", "))
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+func readServerCA(f *setupFlags) ([]byte, error) {
+	switch {
+	case f.serverCA != "":
+		data, err := os.ReadFile(f.serverCA)
+		if err != nil {
+			return nil, fmt.Errorf("--server-certificate-authority: %w", err)
+		}
+		return data, nil
+	case f.serverCAData != "":
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(f.serverCAData))
+		if err != nil {
+			return nil, errors.New("--server-certificate-authority-data is not valid base64 (give the PEM file's contents base64-encoded, as in a kubeconfig)")
+		}
+		return data, nil
+	}
+	return nil, nil
+}
+
+// changedFlagArgs returns --name=value for every flag the person set, in
+// flag-name order; list flags give one argument per element, map flags one
+// argument with all pairs.
+func changedFlagArgs(fs *pflag.FlagSet) []string {
+	var args []string
+	// VisitAll (sorted by name) with Changed, not Visit: the flags were
+	// parsed through the command's flag set, which marks them Changed but
+	// does not record them as set in this one.
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if !fl.Changed {
+			return
+		}
+		name := "--" + fl.Name
+		switch v := fl.Value.(type) {
+		case pflag.SliceValue:
+			for _, s := range v.GetSlice() {
+				if fl.Value.Type() == "stringSlice" && strings.ContainsAny(s, ",\"") {
+					s = csvQuote(s)
+				}
+				args = append(args, name+"="+s)
+			}
+		default:
+			s := fl.Value.String()
+			switch fl.Value.Type() {
+			case "bool":
+				if s == "true" {
+					args = append(args, name)
+				} else {
+					args = append(args, name+"=false")
+				}
+				return
+			case "stringToString":
+				s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+			}
+			args = append(args, name+"="+s)
+		}
+	})
+	return args
+}
+
+func csvQuote(s string) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{s})
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// documentArgs turns a discovery document into get-token flags.
+func documentArgs(d *discovery.Document) []string {
+	args := []string{
+		"--oidc-issuer-url=" + d.IssuerURL,
+		"--oidc-client-id=" + d.ClientID,
+	}
+	for _, s := range d.Scopes {
+		args = append(args, "--oidc-extra-scope="+s)
+	}
+	if len(d.ExtraParams) > 0 {
+		keys := make([]string, 0, len(d.ExtraParams))
+		for k := range d.ExtraParams {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			args = append(args, "--oidc-auth-request-extra-params="+csvQuoteIfNeeded(k+"="+d.ExtraParams[k]))
+		}
+	}
+	if len(d.GrantTypes) > 0 {
+		args = append(args, "--grant-type="+d.GrantTypes[0])
+	}
+	if d.IssuerCertificateAuthorityData != "" {
+		args = append(args, "--certificate-authority-data="+base64.StdEncoding.EncodeToString([]byte(d.IssuerCertificateAuthorityData)))
+	}
+	return args
+}
+
+func csvQuoteIfNeeded(s string) string {
+	if strings.ContainsAny(s, ",\"") {
+		return csvQuote(s)
+	}
+	return s
+}
+
+// mergeArgs adds the discovered flags the person did not give (a flag
+// given by the person replaces every discovered value of it; an explicit
+// CA file replaces discovered CA data) and sorts by flag name, keeping the
+// order of values within a flag.
+func mergeArgs(given, discovered []string) []string {
+	out := append([]string(nil), given...)
+	for _, a := range discovered {
+		name := argName(a)
+		if hasArg(given, name) || (name == "--certificate-authority-data" && hasArg(given, "--certificate-authority")) {
+			continue
+		}
+		out = append(out, a)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return argName(out[i]) < argName(out[j]) })
+	return out
+}
+
+func argName(a string) string {
+	if i := strings.IndexByte(a, '='); i >= 0 {
+		return a[:i]
+	}
+	return a
+}
+
+func hasArg(args []string, name string) bool {
+	for _, a := range args {
+		if argName(a) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// terminalConfirm returns a Confirm that shows the certificate and asks on
+// the terminal, or nil when stdin is not a terminal (Fetch then refuses
+// with a line saying to pass --ca-fingerprint).
+func terminalConfirm(in io.Reader, out io.Writer, proxyURL string) func(context.Context, discovery.CertInfo) (bool, error) {
+	file, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(file.Fd())) {
+		return nil
+	}
+	return func(_ context.Context, c discovery.CertInfo) (bool, error) {
+		return promptTrust(in, out, proxyURL, c)
+	}
+}
+
+func promptTrust(in io.Reader, out io.Writer, proxyURL string, c discovery.CertInfo) (bool, error) {
+	kind := "issued by " + c.Issuer
+	if c.SelfSigned {
+		kind = "self-signed"
+	}
+	fmt.Fprintf(out, "The proxy at %s is not verified by a CA you gave.\n", proxyURL)
+	fmt.Fprintf(out, "It presented the certificate %q (%s, valid until %s) with the fingerprint\n\n  %s\n\n",
+		c.Subject, kind, c.NotAfter.UTC().Format("2006-01-02"), c.Fingerprint)
+	fmt.Fprint(out, "Compare it with the fingerprint your cluster administrator published. Trust it? [y/N] ")
+	line, err := readLine(in)
+	if err != nil {
+		return false, fmt.Errorf("read answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// readLine reads up to a newline one byte at a time, so that nothing typed
+// after it is taken from stdin (the login that follows may read it).
+func readLine(in io.Reader) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for b.Len() < 1024 {
+		n, err := in.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			b.WriteByte(buf[0])
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}

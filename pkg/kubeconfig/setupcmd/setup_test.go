@@ -1,0 +1,283 @@
+package setupcmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/pkg/discovery"
+)
+
+// testLoginFlags registers get-token's login flags as pkg/login does (the
+// names of the contract; the real set is used by cmd/kubectl-oidc).
+func testLoginFlags() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("login", pflag.ContinueOnError)
+	fs.String("oidc-issuer-url", "", "")
+	fs.String("oidc-client-id", "", "")
+	fs.String("oidc-client-secret", "", "")
+	fs.StringSlice("oidc-extra-scope", nil, "")
+	fs.StringToString("oidc-auth-request-extra-params", nil, "")
+	fs.String("grant-type", "auto", "")
+	fs.String("token-cache-storage", "auto", "")
+	fs.String("token-cache-dir", "", "")
+	fs.String("certificate-authority", "", "")
+	fs.String("certificate-authority-data", "", "")
+	fs.Bool("insecure-skip-tls-verify", false, "")
+	fs.String("username", "", "")
+	fs.String("password", "", "")
+	return fs
+}
+
+func execute(t *testing.T, cmdName string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := NewSetup(testLoginFlags())
+	if cmdName == "convert" {
+		cmd = NewConvert(nil)
+	}
+	var out, errOut bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetContext(context.Background())
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func loadUser(t *testing.T, path, user string) *clientcmdapi.AuthInfo {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.AuthInfos[user]
+	if u == nil {
+		t.Fatalf("no user %q in %s", user, path)
+	}
+	return u
+}
+
+func TestSetupWritesExactlyTheGivenLoginFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantArgs []string
+	}{
+		{
+			name: "minimal",
+			args: []string{"--oidc-issuer-url=https://issuer.example.com", "--oidc-client-id=kubectl"},
+			wantArgs: []string{"oidc", "get-token",
+				"--oidc-client-id=kubectl", "--oidc-issuer-url=https://issuer.example.com"},
+		},
+		{
+			name: "flags in any order give a stable order",
+			args: []string{"--oidc-extra-scope=groups", "--grant-type=device-code", "--oidc-client-id=kubectl",
+				"--oidc-extra-scope=email", "--oidc-issuer-url=https://issuer.example.com", "--token-cache-storage=disk"},
+			wantArgs: []string{"oidc", "get-token",
+				"--grant-type=device-code", "--oidc-client-id=kubectl", "--oidc-extra-scope=groups",
+				"--oidc-extra-scope=email", "--oidc-issuer-url=https://issuer.example.com", "--token-cache-storage=disk"},
+		},
+		{
+			name: "boolean and map flags",
+			args: []string{"--oidc-issuer-url=https://issuer.example.com", "--oidc-client-id=kubectl",
+				"--insecure-skip-tls-verify", "--oidc-auth-request-extra-params=audience=k8s"},
+			wantArgs: []string{"oidc", "get-token",
+				"--insecure-skip-tls-verify", "--oidc-auth-request-extra-params=audience=k8s",
+				"--oidc-client-id=kubectl", "--oidc-issuer-url=https://issuer.example.com"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config")
+			args := append([]string{"--server=https://api.example.com", "--kubeconfig=" + path, "--skip-validation"}, tt.args...)
+			_, stderr, err := execute(t, "setup", args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			u := loadUser(t, path, "oidc-api.example.com")
+			if got := strings.Join(u.Exec.Args, " "); got != strings.Join(tt.wantArgs, " ") {
+				t.Errorf("args\n %s\nwant\n %s", got, strings.Join(tt.wantArgs, " "))
+			}
+		})
+	}
+}
+
+func TestSetupRefusesIncompleteOrContradictoryFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no server", []string{"--oidc-issuer-url=https://i", "--oidc-client-id=c"}, "no server"},
+		{"no issuer", []string{"--server=https://api", "--oidc-client-id=c"}, "--oidc-issuer-url and --oidc-client-id are required"},
+		{"two CAs", []string{"--server=https://api", "--server-certificate-authority=a", "--server-certificate-authority-data=Yg=="}, "not both"},
+		{"bad CA data", []string{"--server=https://api", "--server-certificate-authority-data=%%%"}, "not valid base64"},
+		{"fingerprint without proxy", []string{"--server=https://api", "--ca-fingerprint=sha256:00", "--oidc-issuer-url=https://i", "--oidc-client-id=c"}, "--ca-fingerprint needs PROXY_URL"},
+		{"URL and other server", []string{"https://proxy", "--server=https://api"}, "differ"},
+		{"insecure with discovery", []string{"https://proxy", "--server-insecure-skip-tls-verify"}, "cannot be used with PROXY_URL"},
+		{"bad output", []string{"--server=https://api", "-o", "xml"}, `unknown --output "xml"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config")
+			_, _, err := execute(t, "setup", append(tt.args, "--kubeconfig="+path, "--skip-validation")...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
+			}
+			if _, err := os.Stat(path); err == nil {
+				t.Error("kubeconfig written despite the error")
+			}
+		})
+	}
+}
+
+// discoveryProxy serves a discovery document over TLS (httptest's self-signed certificate).
+func discoveryProxy(t *testing.T, doc *discovery.Document) *httptest.Server {
+	t.Helper()
+	h, err := discovery.Handler(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(discovery.Path, h)
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func testDocument(issuerCA []byte) *discovery.Document {
+	return &discovery.Document{
+		APIVersion:                     discovery.APIVersion,
+		Kind:                           discovery.Kind,
+		IssuerURL:                      "https://issuer.example.com",
+		ClientID:                       "kubectl",
+		Scopes:                         []string{"email", "groups"},
+		ExtraParams:                    map[string]string{"audience": "k8s"},
+		GrantTypes:                     []string{"device-code", "authcode"},
+		ClusterName:                    "prod",
+		IssuerCertificateAuthorityData: string(issuerCA),
+	}
+}
+
+func TestSetupFromProxyDiscovery(t *testing.T) {
+	idp := httptest.NewTLSServer(http.NotFoundHandler())
+	idp.Close()
+	idpCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw})
+	srv := discoveryProxy(t, testDocument(idpCA))
+	fp := discovery.Fingerprint(srv.Certificate())
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	tests := []struct {
+		name        string
+		args        []string
+		wantErr     string
+		wantUser    string
+		wantArgs    []string
+		wantCluster string
+	}{
+		{
+			name:        "fingerprint",
+			args:        []string{srv.URL, "--ca-fingerprint=" + fp},
+			wantUser:    "oidc-prod",
+			wantCluster: "prod",
+			wantArgs: []string{"oidc", "get-token",
+				"--certificate-authority-data=" + base64.StdEncoding.EncodeToString(idpCA),
+				"--grant-type=device-code", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
+				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com"},
+		},
+		{
+			name:        "given flags override the document",
+			args:        []string{srv.URL, "--ca-fingerprint=" + fp, "--oidc-client-id=mine", "--grant-type=authcode", "--oidc-extra-scope=profile", "--certificate-authority=/etc/idp.pem", "--cluster-name=mine", "--user-name=me"},
+			wantUser:    "me",
+			wantCluster: "mine",
+			wantArgs: []string{"oidc", "get-token",
+				"--certificate-authority=/etc/idp.pem",
+				"--grant-type=authcode", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
+				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com"},
+		},
+		{
+			name:    "fingerprint mismatch refused",
+			args:    []string{srv.URL, "--ca-fingerprint=sha256:" + strings.Repeat("00", 32)},
+			wantErr: "no certificate presented by the proxy has the fingerprint",
+		},
+		{
+			name:    "no terminal and no fingerprint refused",
+			args:    []string{srv.URL},
+			wantErr: "pass --certificate-authority FILE or --ca-fingerprint",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config")
+			_, stderr, err := execute(t, "setup", append(tt.args, "--kubeconfig="+path, "--skip-validation")...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
+				}
+				if _, err := os.Stat(path); err == nil {
+					t.Error("kubeconfig written despite the error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			cfg, err := clientcmd.LoadFromFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cfg.Clusters[tt.wantCluster]
+			if c == nil || c.Server != srv.URL || string(c.CertificateAuthorityData) != string(certPEM) {
+				t.Fatalf("cluster %q: %+v", tt.wantCluster, c)
+			}
+			if cfg.CurrentContext != tt.wantCluster || cfg.Contexts[tt.wantCluster].AuthInfo != tt.wantUser {
+				t.Errorf("current context %q, contexts %v", cfg.CurrentContext, cfg.Contexts)
+			}
+			if got := strings.Join(cfg.AuthInfos[tt.wantUser].Exec.Args, " "); got != strings.Join(tt.wantArgs, " ") {
+				t.Errorf("args\n %s\nwant\n %s", got, strings.Join(tt.wantArgs, " "))
+			}
+		})
+	}
+}
+
+func TestPromptTrustAcceptsOnlyYes(t *testing.T) {
+	c := discovery.CertInfo{Fingerprint: "sha256:abcd", Subject: "CN=proxy", SelfSigned: true}
+	for answer, want := range map[string]bool{"y\n": true, "YES\n": true, "\n": false, "n\n": false, "": false, "yes please\n": false} {
+		var out bytes.Buffer
+		got, err := promptTrust(strings.NewReader(answer), &out, "https://proxy", c)
+		if err != nil || got != want {
+			t.Errorf("answer %q: %v %v, want %v", answer, got, err, want)
+		}
+		if !strings.Contains(out.String(), "sha256:abcd") {
+			t.Errorf("prompt does not show the fingerprint: %s", out.String())
+		}
+	}
+}
+
+func TestSetupDryRunPrintsTheKubeconfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	stdout, _, err := execute(t, "setup", "--server=https://api.example.com", "--kubeconfig="+path,
+		"--oidc-issuer-url=https://issuer.example.com", "--oidc-client-id=kubectl", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load([]byte(stdout))
+	if err != nil || cfg.AuthInfos["oidc-api.example.com"] == nil {
+		t.Fatalf("dry-run output is not the kubeconfig (%v):\n%s", err, stdout)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("dry run wrote the file")
+	}
+}
