@@ -198,10 +198,8 @@ func parseLegacy(name string, c map[string]string) (Legacy, error) {
 			errs = append(errs, fmt.Errorf("%s is not valid base64", cfgCertAuthorityData))
 		}
 		l.CAData = data
-		if l.CAFile != "" {
-			// The legacy plugin preferred the file; keep only that.
-			l.CAData, l.CADataRaw = nil, ""
-		}
+		// The legacy plugin's CAData took precedence over CAFile (rest.TLSClientConfig).
+		l.CAFile = ""
 	}
 	if len(errs) > 0 {
 		return Legacy{}, errors.Join(errs...)

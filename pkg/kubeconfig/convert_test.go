@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -312,5 +314,32 @@ func TestJWTExpiryOfMalformedTokensIsZero(t *testing.T) {
 		if got := jwtExpiry(tok); !got.IsZero() {
 			t.Errorf("jwtExpiry(%q) = %v", tok, got)
 		}
+	}
+}
+
+func TestConvertPrefersCADataOverCAFileAsTheLegacyPluginDid(t *testing.T) {
+	cfg, err := clientcmd.Load([]byte(`apiVersion: v1
+kind: Config
+users:
+- name: u
+  user:
+    auth-provider:
+      name: oidc
+      config:
+        idp-issuer-url: https://issuer.example.com
+        client-id: kubectl
+        idp-certificate-authority: /etc/ca.pem
+        idp-certificate-authority-data: ` + caData + `
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, _ := Convert(cfg, nil)
+	if len(conv) != 1 {
+		t.Fatalf("converted %d", len(conv))
+	}
+	args := strings.Join(conv[0].Args, " ")
+	if strings.Contains(args, "--certificate-authority=") || !strings.Contains(args, "--certificate-authority-data="+caData) {
+		t.Errorf("args %s", args)
 	}
 }
