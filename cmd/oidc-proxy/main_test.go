@@ -33,6 +33,9 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--upstream-dial-timeout", "--upstream-tls-handshake-timeout", "--upstream-response-header-timeout",
 		// operations
 		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
+		// discovery (pkg/discovery)
+		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
+		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",
 	} {
 		if !strings.Contains(out, flag+" ") {
 			t.Errorf("--help does not document %s", flag)
