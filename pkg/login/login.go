@@ -80,4 +80,6 @@ func Cached(ctx context.Context, o Options, ui UI) (*Token, error) { return nil,
 // Logout removes the cached entry for these options (all entries in the cache dir when all),
 // revoking each refresh token at the provider's revocation_endpoint when it has one (RFC 7009);
 // returns how many entries were removed. A revocation failure is reported but the entry is still removed.
-func Logout(ctx context.Context, o Options, ui UI, all bool) (int, error) { return 0, errNotImplemented }
+func Logout(ctx context.Context, o Options, ui UI, all bool) (int, error) {
+	return 0, errNotImplemented
+}
