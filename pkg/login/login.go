@@ -62,24 +62,35 @@ var ErrInteractionRequired = errors.New("signing in needs a person at the termin
 // ErrNotLoggedIn: Cached found nothing valid cached.
 var ErrNotLoggedIn = errors.New("not logged in: no token in the cache")
 
-var errNotImplemented = errors.New("login: not implemented yet")
-
-// Validate checks the options (issuer https URL, client id, known enums, grant needs, ...)
-// and fills defaults; returns one actionable error.
-func (o *Options) Validate() error { return errNotImplemented }
+// Validate is in options.go.
 
 // Get returns a valid token: cache, then refresh, then login (see issue 3).
-func Get(ctx context.Context, o Options, ui UI) (*Token, error) { return nil, errNotImplemented }
+//
+// The per-key lock of the token cache is held across read, refresh, login
+// and save, so concurrent callers cause one refresh and at most one login.
+// A valid cached token (expiry minus ExpirySkew still ahead) is returned
+// without any network call. Otherwise the refresh token is used; when that
+// fails (or gives no ID token where one is needed) a login starts, or, when
+// ui.Interactive is false and the grant needs a person, ErrInteractionRequired
+// is returned. ForceRefresh skips the cached token but still tries the
+// refresh token first.
+func Get(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return get(ctx, o, ui, systemEnv(), modeGet)
+}
 
 // Login always signs in interactively (ignores the cache's tokens), then saves.
-func Login(ctx context.Context, o Options, ui UI) (*Token, error) { return nil, errNotImplemented }
+func Login(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return get(ctx, o, ui, systemEnv(), modeLogin)
+}
 
 // Cached returns the cached token without any network call (expired allowed: check Expiry), or ErrNotLoggedIn.
-func Cached(ctx context.Context, o Options, ui UI) (*Token, error) { return nil, errNotImplemented }
+func Cached(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return cached(ctx, o, ui, systemEnv())
+}
 
 // Logout removes the cached entry for these options (all entries in the cache dir when all),
 // revoking each refresh token at the provider's revocation_endpoint when it has one (RFC 7009);
 // returns how many entries were removed. A revocation failure is reported but the entry is still removed.
 func Logout(ctx context.Context, o Options, ui UI, all bool) (int, error) {
-	return 0, errNotImplemented
+	return logout(ctx, o, ui, systemEnv(), all)
 }
