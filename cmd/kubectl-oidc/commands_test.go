@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/base64"
-	"fmt"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
