@@ -99,13 +99,13 @@ func (s *syncBuffer) String() string {
 
 // fixture is a provider with a shared clock and options pointing at it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	p     *oidctest.Provider
 	clock *clock
 	o     Options
 }
 
-func newFixture(t *testing.T, configure ...func(*oidctest.Provider)) *fixture {
+func newFixture(t testing.TB, configure ...func(*oidctest.Provider)) *fixture {
 	t.Helper()
 	p := oidctest.New(t)
 	c := newClock()
