@@ -293,3 +293,33 @@ func TestUseAccessTokenWithOpaqueAccessTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestDeviceCodeWithoutDeviceEndpointIsAClearError(t *testing.T) {
+	f := newFixture(t, func(p *oidctest.Provider) {
+		p.DiscoveryOverrides = map[string]any{"device_authorization_endpoint": nil}
+	})
+	o := f.o
+	o.GrantType = GrantDeviceCode
+	_, err := f.get(o, UI{Err: &syncBuffer{}, Interactive: true})
+	wantErr(t, err, "no device_authorization_endpoint", "--grant-type")
+}
+
+func TestDeviceCodePrintsTheUserCode(t *testing.T) {
+	f := newFixture(t)
+	o := f.o
+	o.GrantType = GrantDeviceCode
+	o.SkipOpenBrowser = true
+	stderr := &syncBuffer{}
+	// The person reads the printed URL and approves on another device.
+	w := &urlWatcher{w: stderr, re: `https://\S+/device\?user_code=\S+`, found: func(u string) {
+		parsed, _ := url.Parse(u)
+		go f.p.ApproveDevice(parsed.Query().Get("user_code"))
+	}}
+	f.mustGet(o, UI{Err: w, Interactive: true, OpenBrowser: func(context.Context, string) error {
+		t.Error("browser opened despite --skip-open-browser")
+		return nil
+	}})
+	if !strings.Contains(w.String(), "confirm the code ") {
+		t.Fatalf("stderr does not show the user code:\n%s", w)
+	}
+}
