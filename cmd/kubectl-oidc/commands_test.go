@@ -181,13 +181,15 @@ func TestWhoami(t *testing.T) {
 			name:     "current context, not logged in",
 			env:      []string{"KUBECONFIG=" + kubeconfig},
 			wantCode: 1,
-			want:     []string{`kubectl-oidc: not logged in to ` + p.Issuer + `: run "kubectl oidc login"`},
+			want: []string{`kubectl-oidc: not logged in to ` + p.Issuer + `: run "kubectl oidc login --certificate-authority=`,
+				`--grant-type=password --listen-address=127.0.0.1:0 --oidc-client-id=` + p.ClientID + ` --oidc-client-secret=REDACTED`},
+			wantNot: []string{"--password=", p.ClientSecret},
 		},
 		{
 			name:        "current context from KUBECONFIG asks the cluster",
 			env:         []string{"KUBECONFIG=" + kubeconfig},
 			loggedIn:    true,
-			want:        []string{"Cached token of " + p.Issuer, "sub: " + p.User.Subject, "email: " + p.User.Email, `The cluster of context "oidc"`, "username: " + p.User.Email, "groups:   developers, system:authenticated"},
+			want:        []string{"Cached token of " + p.Issuer, "sub: " + p.User.Subject, "exp: ", "Z)\n", "email: " + p.User.Email, `The cluster of context "oidc"`, "username: " + p.User.Email, "groups:   developers, system:authenticated"},
 			wantReviews: 1,
 		},
 		{

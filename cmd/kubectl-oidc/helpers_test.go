@@ -70,7 +70,7 @@ func TestGetTokenArgsOfExecStanzas(t *testing.T) {
 }
 
 func TestParseLoginArgs(t *testing.T) {
-	o, err := parseLoginArgs([]string{"--oidc-issuer-url=https://i", "--oidc-client-id=c", "--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--token-cache-storage=disk"})
+	o, _, err := parseLoginArgs([]string{"--oidc-issuer-url=https://i", "--oidc-client-id=c", "--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--token-cache-storage=disk"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestParseLoginArgs(t *testing.T) {
 		t.Errorf("options %+v", o)
 	}
 	for _, bad := range [][]string{{"--no-such-flag"}, {"positional"}, {"--token-expiry-skew=soon"}} {
-		if _, err := parseLoginArgs(bad); err == nil {
+		if _, _, err := parseLoginArgs(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}

@@ -53,17 +53,17 @@ expired token is refreshed on the way.`,
 					return err
 				}
 			}
-			o := a.opts
+			o, loginFlags := a.opts, a.loginFlags
 			if !flagsGiven {
 				args, ok := getTokenArgs(kc.user)
 				if !ok {
 					return fmt.Errorf("the user %q of context %q does not run \"kubectl oidc get-token\"; give the login flags (--oidc-issuer-url, --oidc-client-id, ...) or a --context that uses kubectl oidc", kc.userName, kc.name)
 				}
-				parsed, err := parseLoginArgs(args)
+				var err error
+				o, loginFlags, err = parseLoginArgs(args)
 				if err != nil {
 					return fmt.Errorf("exec stanza of user %q: %w", kc.userName, err)
 				}
-				o = parsed
 			}
 			o.Verbosity = a.verbosity
 			if err := o.Validate(); err != nil {
@@ -71,7 +71,7 @@ expired token is refreshed on the way.`,
 			}
 			tok, err := login.Cached(ctx, o, a.ui(false))
 			if errors.Is(err, login.ErrNotLoggedIn) {
-				return fmt.Errorf("not logged in to %s: run \"kubectl oidc login\" with the same flags (or any kubectl command through the context)", o.IssuerURL)
+				return fmt.Errorf("not logged in to %s: run \"%s\"", o.IssuerURL, loginCommandLine(loginFlags))
 			}
 			if err != nil {
 				return err
@@ -114,11 +114,17 @@ func printCached(w io.Writer, issuer string, tok *login.Token, now time.Time) {
 	}
 	fmt.Fprintln(w, "  claims:")
 	for _, k := range sortedClaimNames(tok.IDTokenClaims) {
-		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(tok.IDTokenClaims[k]))
+		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(k, tok.IDTokenClaims[k]))
 	}
 }
 
-func formatClaim(v any) string {
+// timeClaims are the claims holding seconds since the epoch.
+var timeClaims = map[string]bool{"exp": true, "iat": true, "nbf": true, "auth_time": true, "updated_at": true}
+
+func formatClaim(name string, v any) string {
+	if f, ok := v.(float64); ok && timeClaims[name] {
+		return fmt.Sprintf("%d (%s)", int64(f), time.Unix(int64(f), 0).UTC().Format(time.RFC3339))
+	}
 	switch v := v.(type) {
 	case []any:
 		s := make([]string, len(v))
@@ -215,17 +221,18 @@ func getTokenArgs(u *clientcmdapi.AuthInfo) ([]string, bool) {
 	return nil, false
 }
 
-// parseLoginArgs parses get-token flags as get-token would.
-func parseLoginArgs(args []string) (login.Options, error) {
+// parseLoginArgs parses get-token flags as get-token would; the flag set
+// tells which were given.
+func parseLoginArgs(args []string) (login.Options, *pflag.FlagSet, error) {
 	var o login.Options
 	fs := newLoginFlags(&o)
 	fs.Usage = func() {}
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return login.Options{}, err
+		return login.Options{}, nil, err
 	}
 	if fs.NArg() > 0 {
-		return login.Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return login.Options{}, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return o, nil
+	return o, fs, nil
 }
