@@ -82,7 +82,7 @@ type result struct {
 	code           int
 }
 
-// run runs the built binary with a minimal environment (PATH, HOME in a
+// runBin runs the built binary with a minimal environment (PATH, HOME in a
 // temp dir) plus env, stdin and args.
 func runBin(t *testing.T, env []string, stdin string, args ...string) result {
 	t.Helper()
@@ -99,8 +99,9 @@ func runBin(t *testing.T, env []string, stdin string, args ...string) result {
 	switch {
 	case errors.As(err, &exit):
 		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run kubectl-oidc %v: %v", args, err)
+	case err != nil: // Errorf, not Fatalf: runBin also runs in goroutines
+		t.Errorf("run kubectl-oidc %v: %v", args, err)
+		r.code = -1
 	}
 	return r
 }
