@@ -61,13 +61,7 @@ func BenchmarkGetTokenCacheHit(b *testing.B) {
 	for _, storage := range []string{"disk", "auto"} {
 		b.Run("kubectl-oidc/storage="+storage, func(b *testing.B) {
 			p := oidctest.New(b)
-			args := []string{"get-token",
-				"--oidc-issuer-url=" + p.Issuer, "--oidc-client-id=" + p.ClientID, "--oidc-client-secret=" + p.ClientSecret,
-				"--certificate-authority=" + p.CAFile(b), "--grant-type=password",
-				"--username=" + p.User.Username, "--password=" + p.User.Password,
-				"--token-cache-storage=" + storage, "--token-cache-dir=" + b.TempDir(),
-			}
-			benchProcess(b, bin, args, p, execInfo("client.authentication.k8s.io/v1", true))
+			benchProcess(b, bin, benchArgs(b, p, storage), p, execInfo("client.authentication.k8s.io/v1", true))
 		})
 	}
 	kubelogin := os.Getenv("KUBELOGIN_BIN")
@@ -76,14 +70,19 @@ func BenchmarkGetTokenCacheHit(b *testing.B) {
 	}
 	b.Run("kubelogin/storage=disk", func(b *testing.B) {
 		p := oidctest.New(b)
-		args := []string{"get-token",
-			"--oidc-issuer-url=" + p.Issuer, "--oidc-client-id=" + p.ClientID, "--oidc-client-secret=" + p.ClientSecret,
-			"--certificate-authority=" + p.CAFile(b), "--grant-type=password",
-			"--username=" + p.User.Username, "--password=" + p.User.Password,
-			"--token-cache-storage=disk", "--token-cache-dir=" + b.TempDir(),
-		}
-		benchProcess(b, kubelogin, args, p, execInfo("client.authentication.k8s.io/v1", true))
+		benchProcess(b, kubelogin, benchArgs(b, p, "disk"), p, execInfo("client.authentication.k8s.io/v1", true))
 	})
+}
+
+// benchArgs are get-token's flags for p, valid for kubectl-oidc and
+// kubelogin alike (the names are kubelogin's).
+func benchArgs(b *testing.B, p *oidctest.Provider, storage string) []string {
+	return []string{"get-token",
+		"--oidc-issuer-url=" + p.Issuer, "--oidc-client-id=" + p.ClientID, "--oidc-client-secret=" + p.ClientSecret,
+		"--certificate-authority=" + p.CAFile(b), "--grant-type=password",
+		"--username=" + p.User.Username, "--password=" + p.User.Password,
+		"--token-cache-storage=" + storage, "--token-cache-dir=" + b.TempDir(),
+	}
 }
 
 // benchProcess logs in once, then times b.N cache-hit runs (ns/op, and the
