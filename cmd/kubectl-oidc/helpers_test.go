@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -81,5 +83,32 @@ func TestParseLoginArgs(t *testing.T) {
 		if _, _, err := parseLoginArgs(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+func TestVerbosityFlagForms(t *testing.T) {
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{args: []string{"version"}, want: 0},
+		{args: []string{"-v=1", "version"}, want: 1},
+		{args: []string{"-v", "2", "version"}, want: 2},
+		{args: []string{"--v=3", "version"}, want: 3},
+		{args: []string{"version", "--v", "4"}, want: 4},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			a := &app{streams: streams{In: strings.NewReader(""), Out: &out, Err: &errOut}, getenv: func(string) string { return "" }}
+			root := newRoot(a)
+			root.SetArgs(tt.args)
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if a.verbosity != tt.want || out.String() != "kubectl-oidc dev\n" {
+				t.Errorf("verbosity %d, output %q; want %d", a.verbosity, out.String(), tt.want)
+			}
+		})
 	}
 }
