@@ -18,6 +18,7 @@ func TestEveryGrantSignsInAndCachesAVerifiedToken(t *testing.T) {
 		ui        func(f *fixture) (UI, func() error) // UI and a check of the person's side
 		wantSub   func(f *fixture) string
 		counter   string
+		public    bool // a public client: no client secret
 	}{
 		{
 			name: "authcode", grant: GrantAuthCode, counter: "token:authorization_code",
@@ -62,6 +63,20 @@ func TestEveryGrantSignsInAndCachesAVerifiedToken(t *testing.T) {
 			},
 		},
 		{
+			name:  "password with a public client (client ID in the form: one token request, not a refused basic-auth try first)",
+			grant: GrantPassword, counter: "token:password", public: true,
+			ui: func(f *fixture) (UI, func() error) {
+				return UI{Err: &syncBuffer{}, Interactive: true}, func() error { return nil }
+			},
+		},
+		{
+			name: "authcode with a public client", grant: GrantAuthCode, counter: "token:authorization_code", public: true,
+			ui: func(f *fixture) (UI, func() error) {
+				b := newBrowser(f.p, nil)
+				return b.ui(&syncBuffer{}), func() error { return <-b.errs }
+			},
+		},
+		{
 			name: "client-credentials", grant: GrantClientCredentials, counter: "token:client_credentials",
 			ui: func(f *fixture) (UI, func() error) {
 				return UI{Err: &syncBuffer{}}, func() error { return nil }
@@ -79,6 +94,9 @@ func TestEveryGrantSignsInAndCachesAVerifiedToken(t *testing.T) {
 			o.GrantType = tc.grant
 			if tc.grant == GrantPassword {
 				o = f.passwordOptions()
+			}
+			if tc.public {
+				o.ClientSecret = ""
 			}
 			ui, person := tc.ui(f)
 			tok := f.mustGet(o, ui)

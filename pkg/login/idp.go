@@ -48,6 +48,13 @@ func discover(ctx context.Context, client *http.Client, o *Options, now func() t
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("discovery at %s: %w", o.IssuerURL, err)
 	}
+	ep := p.Endpoint()
+	if o.ClientSecret == "" {
+		// A public client sends its ID in the form. x/oauth2's auto style
+		// would first try HTTP basic auth with an empty secret, which
+		// providers refuse, and then repeat every token request.
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
 	return &idp{
 		client:   client,
 		provider: p,
@@ -55,7 +62,7 @@ func discover(ctx context.Context, client *http.Client, o *Options, now func() t
 		config: oauth2.Config{
 			ClientID:     o.ClientID,
 			ClientSecret: o.ClientSecret,
-			Endpoint:     p.Endpoint(),
+			Endpoint:     ep,
 			Scopes:       o.scopes(),
 		},
 		verifier: p.Verifier(&oidc.Config{ClientID: o.ClientID, Now: now}),
