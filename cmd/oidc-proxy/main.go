@@ -61,6 +61,8 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	proxyOpts.AddServingFlags(fss.FlagSet("secure serving"))
 	authnOpts.AddFlags(fss.FlagSet("authentication"))
 	proxyOpts.AddUpstreamFlags(fss.FlagSet("API server (the proxy's own credentials)"))
+	proxyOpts.Modes.AddFlags(fss.FlagSet("impersonation, passthrough and extra headers"))
+	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
