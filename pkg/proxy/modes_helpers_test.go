@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 )
@@ -169,3 +171,15 @@ func extrasOf(t *testing.T, h http.Header) map[string][]string {
 	}
 	return out
 }
+
+func pflagSet(o *ModeOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.AddFlags(fs)
+	o.AddAuditFlags(fs)
+	return fs
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func joinErr(a, b error) error { return errors.Join(a, b) }
