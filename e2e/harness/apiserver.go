@@ -45,6 +45,13 @@ type APIServer struct {
 // ProxyUser its rights.
 func StartAPIServer(t testing.TB) *APIServer {
 	t.Helper()
+	return StartAPIServerWithArgs(t)
+}
+
+// StartAPIServerWithArgs is StartAPIServer with extra kube-apiserver flags
+// (for example --oidc-* so that the API server accepts Dex tokens itself).
+func StartAPIServerWithArgs(t testing.TB, extraArgs ...string) *APIServer {
+	t.Helper()
 	bin := RequireBinary(t, KubeAPIServer)
 	etcd := StartEtcd(t)
 	dir := t.TempDir()
@@ -66,23 +73,24 @@ func StartAPIServer(t testing.TB) *APIServer {
 		t.Fatal(err)
 	}
 	certDir := filepath.Join(dir, "certs")
-	s.Process = startProcess(t, "kube-apiserver", dir, nil, bin,
-		"--etcd-servers="+etcd.URL,
+	s.Process = startProcess(t, "kube-apiserver", dir, nil, bin, append([]string{
+		"--etcd-servers=" + etcd.URL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// No kubernetes Service endpoints: a loopback address is not allowed there.
 		"--endpoint-reconciler-type=none",
 		fmt.Sprintf("--secure-port=%d", port),
-		"--cert-dir="+certDir,
-		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+		"--cert-dir=" + certDir,
+		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"-v=1",
+	}, extraArgs...)...,
 	)
 	s.CAFile = filepath.Join(certDir, "apiserver.crt")
 
