@@ -28,6 +28,15 @@ const (
 	ProxyClusterRole = "e2e:oidc-proxy"
 )
 
+// ProxyUserExtras are the userextras the proxy identity may impersonate:
+// oidc-proxy's original-user extras, remote-client-ip, and the extra
+// "cluster" that the scenarios set with --extra-user-headers.
+var ProxyUserExtras = []string{
+	"userextras/originaluser.jetstack.io-user", "userextras/originaluser.jetstack.io-groups",
+	"userextras/originaluser.jetstack.io-uid", "userextras/originaluser.jetstack.io-extra",
+	"userextras/remote-client-ip", "userextras/cluster",
+}
+
 // APIServer is a kube-apiserver with RBAC authorization, a static token file
 // and self-signed serving certificates, backed by an EtcdServer.
 type APIServer struct {
@@ -165,7 +174,10 @@ func (s *APIServer) grantProxyRights(t testing.TB) {
 		ObjectMeta: metav1.ObjectMeta{Name: ProxyClusterRole},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"users", "groups", "serviceaccounts"}, Verbs: []string{"impersonate"}},
-			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"userextras/*", "uids"}, Verbs: []string{"impersonate"}},
+			// RBAC has no "userextras/*" wildcard (only "*/subresource"), so
+			// each extra key the proxy may forward is listed: the real-user
+			// extras of end-user impersonation and the e2e extra headers.
+			{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"uids"}, ProxyUserExtras...), Verbs: []string{"impersonate"}},
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		},
