@@ -34,7 +34,7 @@ type EndUserImpersonation struct {
 	// Authorizer answers the checks; in the server a cached
 	// SubjectAccessReview authorizer (k8s.io/apiserver webhook). Nil
 	// refuses every client impersonation with 403.
-	Authorizer authorizer.Authorizer
+	Authorizer ImpersonationAuthorizer
 	// Timeout bounds all checks of one request (they run in parallel).
 	Timeout time.Duration
 	// OriginalUserPrefix names the extras carrying the real user.
@@ -46,6 +46,12 @@ type EndUserImpersonation struct {
 	ClientIP    *ClientIPResolver
 	AddClientIP bool
 	Log         *slog.Logger
+}
+
+// ImpersonationAuthorizer answers one "impersonate" check; the one method
+// of k8s.io/apiserver's authorizer.Authorizer the proxy uses.
+type ImpersonationAuthorizer interface {
+	Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error)
 }
 
 // impersonationCheck is one "impersonate" authorisation.
@@ -81,14 +87,6 @@ var errMalformedImpersonation = errors.New("malformed impersonation request")
 // parseImpersonation reads the Impersonate-* headers with kube-apiserver's
 // semantics; nil when there are none.
 func parseImpersonation(h http.Header) (*impersonationRequest, error) {
-	req := &impersonationRequest{extra: map[string][]string{}}
-	seen := map[impersonationCheck]bool{}
-	add := func(c impersonationCheck) {
-		if !seen[c] {
-			seen[c] = true
-			req.checks = append(req.checks, c)
-		}
-	}
 	found := false
 	for k := range h {
 		if hasPrefixFold(k, impersonatePrefix) {
@@ -98,6 +96,14 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 	}
 	if !found {
 		return nil, nil
+	}
+	req := &impersonationRequest{extra: map[string][]string{}}
+	seen := map[impersonationCheck]bool{}
+	add := func(c impersonationCheck) {
+		if !seen[c] {
+			seen[c] = true
+			req.checks = append(req.checks, c)
+		}
 	}
 	// Headers come canonicalised from net/http; still accept any case.
 	values := func(name string) []string {
