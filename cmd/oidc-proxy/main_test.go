@@ -40,6 +40,9 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--audit-log-format", "--audit-webhook-config-file", "--audit-log-mode", "--audit-webhook-mode",
 		// operations
 		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
+		// discovery (pkg/discovery)
+		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
+		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",
 	} {
 		if !strings.Contains(out, flag+" ") {
 			t.Errorf("--help does not document %s", flag)
