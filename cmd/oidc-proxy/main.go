@@ -66,6 +66,8 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	proxyOpts.AddServingFlags(fss.FlagSet("secure serving"))
 	authnOpts.AddFlags(fss.FlagSet("authentication"))
 	proxyOpts.AddUpstreamFlags(fss.FlagSet("API server (the proxy's own credentials)"))
+	proxyOpts.Modes.AddFlags(fss.FlagSet("impersonation, passthrough and extra headers"))
+	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	general := fss.FlagSet("general")

@@ -58,6 +58,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	modes, err := NewModes(cfg, o.Modes, o.UpstreamTimeouts, log)
+	if err != nil {
+		return err
+	}
+	if a := modes.Audit; a != nil {
+		stop := make(chan struct{})
+		if err := a.Backend.Run(stop); err != nil {
+			return fmt.Errorf("start the audit backend: %w", err)
+		}
+		defer func() { // after the drain below: flushes pending events
+			close(stop)
+			a.Backend.Shutdown()
+		}()
+	}
 	m, err := NewMetrics(s.Registry)
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
@@ -113,7 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
-		Public: public, Metrics: m, Log: log,
+		Public: public, Metrics: m, Log: log, Modes: modes,
 	})
 
 	// Side servers first, so a port clash fails before the secure port serves.
