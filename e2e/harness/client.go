@@ -105,7 +105,18 @@ func NewClientKubectl(t testing.TB, kubeconfig string, handoff *BrowserHandoff) 
 	t.Helper()
 	k := NewPlainKubectl(t, kubeconfig)
 	plugin := OurBinary(t, KubectlOIDC)
-	path := filepath.Dir(plugin)
+	// The exec stanza runs `kubectl oidc get-token`: that kubectl must be
+	// a real one (see RealKubectl), first on PATH.
+	real, err := RealKubectl(k.Bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Bin = real
+	kubectlDir := t.TempDir()
+	if err := os.Symlink(real, filepath.Join(kubectlDir, "kubectl")); err != nil {
+		t.Fatalf("kubectl link: %v", err)
+	}
+	path := filepath.Dir(plugin) + string(os.PathListSeparator) + kubectlDir
 	if handoff != nil {
 		path += string(os.PathListSeparator) + handoff.Dir
 	}
@@ -116,6 +127,31 @@ func NewClientKubectl(t testing.TB, kubeconfig string, handoff *BrowserHandoff) 
 		"XDG_RUNTIME_DIR="+k.Home,
 	)
 	return k
+}
+
+// RealKubectl returns bin, or, when bin is Google Cloud SDK's kubectl
+// dispatcher (a kubectl next to kubectl.1.NN files), the newest versioned
+// kubectl beside it. The dispatcher asks the API server for its version
+// before every command, with the kubeconfig's credentials: with an exec
+// stanza that runs `kubectl oidc get-token`, that runs the dispatcher
+// again, which asks again... without end.
+func RealKubectl(bin string) (string, error) {
+	resolved, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return "", fmt.Errorf("kubectl %s: %w", bin, err)
+	}
+	versioned, _ := filepath.Glob(filepath.Join(filepath.Dir(resolved), "kubectl.1.*"))
+	best, bestMinor := "", -1
+	for _, v := range versioned {
+		var minor int
+		if _, err := fmt.Sscanf(filepath.Base(v), "kubectl.1.%d", &minor); err == nil && minor > bestMinor {
+			best, bestMinor = v, minor
+		}
+	}
+	if best == "" {
+		return bin, nil
+	}
+	return best, nil
 }
 
 // Plugin runs `kubectl oidc ARGS...` (kubectl finds kubectl-oidc on PATH).

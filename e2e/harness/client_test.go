@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,47 @@ func TestFingerprintIsSHA256OfTheDER(t *testing.T) {
 	}
 	if _, err := Fingerprint(filepath.Join(dir, "leaf.key")); err == nil {
 		t.Fatal("a key file gave a fingerprint")
+	}
+}
+
+func TestRealKubectlSkipsTheGcloudDispatcher(t *testing.T) {
+	touch := func(t *testing.T, dir string, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"a plain kubectl is kept", []string{"kubectl"}, "kubectl"},
+		{"the newest versioned kubectl, by number", []string{"kubectl", "kubectl.1.9", "kubectl.1.33", "kubectl.1.27"}, "kubectl.1.33"},
+		{"plugins are not versions", []string{"kubectl", "kubectl-oidc", "kubectl.1.x"}, "kubectl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sdk := t.TempDir()
+			touch(t, sdk, tt.files...)
+			// As on Debian: /usr/bin/kubectl -> google-cloud-sdk/bin/kubectl.
+			link := filepath.Join(t.TempDir(), "kubectl")
+			if err := os.Symlink(filepath.Join(sdk, "kubectl"), link); err != nil {
+				t.Fatal(err)
+			}
+			got, err := RealKubectl(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(sdk, tt.want)
+			if tt.want == "kubectl" {
+				want = link
+			}
+			if got != want {
+				t.Fatalf("RealKubectl = %s, want %s", got, want)
+			}
+		})
 	}
 }
