@@ -148,6 +148,18 @@ func TestDemo(t *testing.T) {
 		return
 	}
 	path := filepath.Dir(harness.OurBinary(t, harness.KubectlOIDC))
+	// Google Cloud SDK's kubectl dispatcher would run the exec stanza's
+	// `kubectl` again and again (harness.RealKubectl): link a real one.
+	if real := kubectl.Bin; real != harness.RequireBinary(t, harness.KubectlBin) {
+		bin := filepath.Join(dir, "bin")
+		if err := os.MkdirAll(bin, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, filepath.Join(bin, "kubectl")); err != nil {
+			t.Fatal(err)
+		}
+		path += ":" + bin
+	}
 	say(`The sandbox keeps running. In another terminal:
 
   export KUBECONFIG=%s PATH=%s:$PATH
