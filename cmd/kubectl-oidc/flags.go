@@ -1,21 +1,9 @@
 package main
 
 import (
-	"time"
-
 	"github.com/spf13/pflag"
 
 	"github.com/kube-oidc/kube-oidc/pkg/login"
-)
-
-// Defaults of the login flags (kubelogin's, so people can switch).
-var (
-	defaultListenAddresses = []string{"127.0.0.1:8000", "127.0.0.1:18000"}
-)
-
-const (
-	defaultAuthenticationTimeout = 3 * time.Minute
-	defaultExpirySkew            = 30 * time.Second
 )
 
 // newLoginFlags returns the login flags of get-token, login, logout, whoami
@@ -32,11 +20,11 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringToStringVar(&o.AuthRequestExtraParams, "oidc-auth-request-extra-params", nil, "Extra parameter of the authorization request, as key=value (repeatable), e.g. connector_id=ldap")
 	fs.StringVar(&o.PKCEMethod, "oidc-pkce-method", "auto", "PKCE method: auto (S256 when the provider's discovery lists it), S256 or no")
 	fs.BoolVar(&o.UseAccessToken, "oidc-use-access-token", false, "Give kubectl the access token instead of the ID token (opaque access tokens work too)")
-	fs.StringVar(&o.GrantType, "grant-type", "auto", "Sign-in flow: auto, authcode, authcode-keyboard, device-code, password or client-credentials (auto: password when --username is set, else authcode)")
-	fs.StringSliceVar(&o.ListenAddresses, "listen-address", defaultListenAddresses, "Address of the local server receiving the authorization code, tried in order")
+	fs.StringVar(&o.GrantType, "grant-type", "auto", "Sign-in flow: auto, authcode, authcode-keyboard, device-code, password or client-credentials (auto: password with --username; authcode-keyboard with a non-loopback --oidc-redirect-url; authcode when a browser can be opened; else device-code when the provider offers it)")
+	fs.StringSliceVar(&o.ListenAddresses, "listen-address", append([]string(nil), login.DefaultListenAddresses...), "Address of the local server receiving the authorization code, tried in order")
 	fs.BoolVar(&o.SkipOpenBrowser, "skip-open-browser", false, "Do not open a browser; only print the URL to open")
 	fs.StringVar(&o.BrowserCommand, "browser-command", "", "Command that opens the login URL (it is the last argument; default: the system's browser)")
-	fs.DurationVar(&o.AuthenticationTimeout, "authentication-timeout", defaultAuthenticationTimeout, "How long to wait for a sign-in (browser, device, or another process holding the cache lock)")
+	fs.DurationVar(&o.AuthenticationTimeout, "authentication-timeout", login.DefaultAuthenticationTimeout, "How long to wait for a sign-in (browser, device, or another process holding the cache lock)")
 	fs.StringVar(&o.Username, "username", "", "Username for the password grant")
 	fs.StringVar(&o.Password, "password", "", "Password for the password grant (prompted on the terminal when missing)")
 	fs.StringArrayVar(&o.CertificateAuthority, "certificate-authority", nil, "PEM file of a CA to trust for the provider (repeatable; default: system roots)")
@@ -45,6 +33,6 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.TokenCacheDir, "token-cache-dir", "", "Directory of the token cache (default: ~/.kube/cache/oidc, or $KUBECACHEDIR/oidc)")
 	fs.StringVar(&o.TokenCacheStorage, "token-cache-storage", "auto", "Where to keep tokens: auto (the OS keyring when one answers, else disk), keyring, disk or none")
 	fs.BoolVar(&o.ForceRefresh, "force-refresh", false, "Refresh the token even when the cached one is still valid")
-	fs.DurationVar(&o.ExpirySkew, "token-expiry-skew", defaultExpirySkew, "Treat a token as expired this long before its exp claim")
+	fs.DurationVar(&o.ExpirySkew, "token-expiry-skew", login.DefaultExpirySkew, "Treat a token as expired this long before its exp claim")
 	return fs
 }

@@ -132,9 +132,13 @@ func (a *app) options() (login.Options, error) {
 // loginCommandLine is the `kubectl oidc login` command line with the login
 // flags that were given, for messages: --oidc-client-secret is REDACTED and
 // --password left out (login asks for it on the terminal).
-func (a *app) loginCommandLine() string {
+func (a *app) loginCommandLine() string { return loginCommandLine(a.loginFlags) }
+
+// loginCommandLine is `kubectl oidc login` with the flags set in fs, secrets
+// handled as described at app.loginCommandLine.
+func loginCommandLine(fs *pflag.FlagSet) string {
 	parts := []string{"kubectl", "oidc", "login"}
-	for _, arg := range setupcmd.ChangedFlagArgs(a.loginFlags) {
+	for _, arg := range setupcmd.ChangedFlagArgs(fs) {
 		name, _, _ := strings.Cut(arg, "=")
 		switch name {
 		case "--password":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,65 +44,75 @@ expired token is refreshed on the way.`,
   kubectl oidc whoami --oidc-issuer-url=https://dex.example.com --oidc-client-id=kubectl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			flagsGiven := a.loginFlagsGiven()
-			var kc *kubeContext
-			if contextName != "" || !flagsGiven {
-				var err error
-				kc, err = loadKubeContext(kubeconfigPath, contextName)
-				if err != nil {
-					return err
-				}
-			}
-			o := a.opts
-			if !flagsGiven {
-				args, ok := getTokenArgs(kc.user)
-				if !ok {
-					return fmt.Errorf("the user %q of context %q does not run \"kubectl oidc get-token\"; give the login flags (--oidc-issuer-url, --oidc-client-id, ...) or a --context that uses kubectl oidc", kc.userName, kc.name)
-				}
-				parsed, err := parseLoginArgs(args)
-				if err != nil {
-					return fmt.Errorf("exec stanza of user %q: %w", kc.userName, err)
-				}
-				o = parsed
-			}
-			o.Verbosity = a.verbosity
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			tok, err := login.Cached(ctx, o, a.ui(false))
-			if errors.Is(err, login.ErrNotLoggedIn) {
-				return fmt.Errorf("not logged in to %s: run \"kubectl oidc login\" with the same flags (or any kubectl command through the context)", o.IssuerURL)
-			}
-			if err != nil {
-				return err
-			}
-			printCached(a.Out, o.IssuerURL, tok, time.Now())
-			if kc == nil {
-				return nil
-			}
-			who, err := kubeconfig.SelfSubjectReview(ctx, kc.restConfig)
-			if err != nil {
-				return fmt.Errorf("ask the cluster of context %q who you are (SelfSubjectReview): %w", kc.name, err)
-			}
-			fmt.Fprintf(a.Out, "\nThe cluster of context %q (%s) sees you as:\n", kc.name, kc.restConfig.Host)
-			fmt.Fprintf(a.Out, "  %-9s %s\n", "username:", who.Username)
-			if who.UID != "" {
-				fmt.Fprintf(a.Out, "  %-9s %s\n", "uid:", who.UID)
-			}
-			if len(who.Groups) > 0 {
-				fmt.Fprintf(a.Out, "  %-9s %s\n", "groups:", strings.Join(who.Groups, ", "))
-			}
-			for _, k := range sortedKeys(who.Extra) {
-				fmt.Fprintf(a.Out, "  extra %s: %s\n", k, strings.Join(who.Extra[k], ", "))
-			}
-			return nil
+			return a.whoami(cmd.Context(), kubeconfigPath, contextName)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfigPath, "kubeconfig", "", "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
 	cmd.Flags().StringVar(&contextName, "context", "", "Kubeconfig context whose user and cluster to use (default: the current context)")
 	cmd.Flags().AddFlagSet(a.loginFlags)
 	return cmd
+}
+
+func (a *app) whoami(ctx context.Context, kubeconfigPath, contextName string) error {
+	flagsGiven := a.loginFlagsGiven()
+	var kc *kubeContext
+	if contextName != "" || !flagsGiven {
+		var err error
+		if kc, err = loadKubeContext(kubeconfigPath, contextName); err != nil {
+			return err
+		}
+	}
+	o, loginFlags := a.opts, a.loginFlags
+	if !flagsGiven {
+		var err error
+		if o, loginFlags, err = kc.loginSettings(); err != nil {
+			return err
+		}
+	}
+	o.Verbosity = a.verbosity
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	tok, err := login.Cached(ctx, o, a.ui(false))
+	if errors.Is(err, login.ErrNotLoggedIn) {
+		return fmt.Errorf("not logged in to %s: run \"%s\"", o.IssuerURL, loginCommandLine(loginFlags))
+	}
+	if err != nil {
+		return err
+	}
+	printCached(a.Out, o.IssuerURL, tok, time.Now())
+	if kc == nil {
+		return nil
+	}
+	who, err := kubeconfig.SelfSubjectReview(ctx, kc.restConfig)
+	if err != nil {
+		return fmt.Errorf("ask the cluster of context %q who you are (SelfSubjectReview): %w", kc.name, err)
+	}
+	fmt.Fprintf(a.Out, "\nThe cluster of context %q (%s) sees you as:\n", kc.name, kc.restConfig.Host)
+	fmt.Fprintf(a.Out, "  %-9s %s\n", "username:", who.Username)
+	if who.UID != "" {
+		fmt.Fprintf(a.Out, "  %-9s %s\n", "uid:", who.UID)
+	}
+	if len(who.Groups) > 0 {
+		fmt.Fprintf(a.Out, "  %-9s %s\n", "groups:", strings.Join(who.Groups, ", "))
+	}
+	for _, k := range sortedKeys(who.Extra) {
+		fmt.Fprintf(a.Out, "  extra %s: %s\n", k, strings.Join(who.Extra[k], ", "))
+	}
+	return nil
+}
+
+// loginSettings returns the get-token flags of the context's user.
+func (kc *kubeContext) loginSettings() (login.Options, *pflag.FlagSet, error) {
+	args, ok := getTokenArgs(kc.user)
+	if !ok {
+		return login.Options{}, nil, fmt.Errorf("the user %q of context %q does not run \"kubectl oidc get-token\"; give the login flags (--oidc-issuer-url, --oidc-client-id, ...) or a --context that uses kubectl oidc", kc.userName, kc.name)
+	}
+	o, fs, err := parseLoginArgs(args)
+	if err != nil {
+		return login.Options{}, nil, fmt.Errorf("exec stanza of user %q: %w", kc.userName, err)
+	}
+	return o, fs, nil
 }
 
 // printCached writes the cached token's issuer, expiry and claims.
@@ -114,11 +125,17 @@ func printCached(w io.Writer, issuer string, tok *login.Token, now time.Time) {
 	}
 	fmt.Fprintln(w, "  claims:")
 	for _, k := range sortedClaimNames(tok.IDTokenClaims) {
-		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(tok.IDTokenClaims[k]))
+		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(k, tok.IDTokenClaims[k]))
 	}
 }
 
-func formatClaim(v any) string {
+// timeClaims are the claims holding seconds since the epoch.
+var timeClaims = map[string]bool{"exp": true, "iat": true, "nbf": true, "auth_time": true, "updated_at": true}
+
+func formatClaim(name string, v any) string {
+	if f, ok := v.(float64); ok && timeClaims[name] {
+		return fmt.Sprintf("%d (%s)", int64(f), time.Unix(int64(f), 0).UTC().Format(time.RFC3339))
+	}
 	switch v := v.(type) {
 	case []any:
 		s := make([]string, len(v))
@@ -202,7 +219,11 @@ func getTokenArgs(u *clientcmdapi.AuthInfo) ([]string, bool) {
 		return nil, false
 	}
 	args := u.Exec.Args
-	switch base := strings.TrimSuffix(filepath.Base(u.Exec.Command), ".exe"); {
+	base := u.Exec.Command
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 { // a Windows path too, whatever this OS is
+		base = base[i+1:]
+	}
+	switch base = strings.TrimSuffix(base, ".exe"); {
 	case base == "kubectl" && len(args) >= 2 && args[0] == "oidc" && args[1] == "get-token":
 		return args[2:], true
 	case base == "kubectl-oidc" && len(args) >= 1 && args[0] == "get-token":
@@ -211,17 +232,18 @@ func getTokenArgs(u *clientcmdapi.AuthInfo) ([]string, bool) {
 	return nil, false
 }
 
-// parseLoginArgs parses get-token flags as get-token would.
-func parseLoginArgs(args []string) (login.Options, error) {
+// parseLoginArgs parses get-token flags as get-token would; the flag set
+// tells which were given.
+func parseLoginArgs(args []string) (login.Options, *pflag.FlagSet, error) {
 	var o login.Options
 	fs := newLoginFlags(&o)
 	fs.Usage = func() {}
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return login.Options{}, err
+		return login.Options{}, nil, err
 	}
 	if fs.NArg() > 0 {
-		return login.Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return login.Options{}, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return o, nil
+	return o, fs, nil
 }

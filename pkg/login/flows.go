@@ -46,7 +46,7 @@ func needsPerson(o *Options) bool {
 // is not a loopback one; authcode when a browser can be opened; device-code
 // when the provider has a device endpoint; else authcode (the URL is printed).
 // client-credentials is never chosen.
-func chooseGrant(o *Options, ui UI, p *idp, env env) string {
+func chooseGrant(o *Options, ui UI, hasDevice bool, env env) string {
 	if o.GrantType != GrantAuto {
 		return o.GrantType
 	}
@@ -57,7 +57,7 @@ func chooseGrant(o *Options, ui UI, p *idp, env env) string {
 		return GrantAuthCodeKeyboard
 	case browserAvailable(ui, o, env) && !o.SkipOpenBrowser:
 		return GrantAuthCode
-	case p.provider.Endpoint().DeviceAuthURL != "":
+	case hasDevice:
 		return GrantDeviceCode
 	}
 	return GrantAuthCode

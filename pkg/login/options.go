@@ -85,7 +85,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RedirectURL != "" {
 		u, err := url.Parse(o.RedirectURL)
-		if err != nil || u.Scheme == "" {
+		hostPort := err == nil && u.Opaque != "" && strings.Trim(u.Opaque, "0123456789") == "" // "localhost:8000"
+		web := err == nil && (u.Scheme == "http" || u.Scheme == "https")
+		if err != nil || u.Scheme == "" || hostPort || (web && u.Host == "") {
 			return fmt.Errorf("--oidc-redirect-url %q is not an absolute URL (e.g. http://localhost:8000 or %s)", o.RedirectURL, KeyboardRedirectURL)
 		}
 	}

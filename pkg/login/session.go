@@ -257,7 +257,7 @@ func (s *session) login(ctx context.Context) (*Token, error) {
 	if err != nil {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
-	grant := chooseGrant(&s.o, s.ui, p, s.env)
+	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
 	vt, err := s.runGrant(lctx, p, grant)
 	if err != nil {
 		return nil, s.timeoutError(ctx, lctx, err)

@@ -46,7 +46,7 @@ func ParseRequest(value string) (Request, error) {
 		Kind       string `json:"kind"`
 	}
 	if err := json.Unmarshal([]byte(value), &head); err != nil {
-		return Request{}, fmt.Errorf("%s is not a JSON ExecCredential (%s); it is set by kubectl, unset it to run get-token by hand", EnvVar, jsonProblem(err))
+		return Request{}, fmt.Errorf("%s is not a JSON ExecCredential (%s); it is set by kubectl, unset it to run get-token by hand", EnvVar, jsonProblem(err, len(value)))
 	}
 	if head.Kind != kind {
 		return Request{}, fmt.Errorf("%s has kind %q, want %q", EnvVar, head.Kind, kind)
@@ -55,13 +55,13 @@ func ParseRequest(value string) (Request, error) {
 	case V1:
 		var c clientauthv1.ExecCredential
 		if err := json.Unmarshal([]byte(value), &c); err != nil {
-			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1, jsonProblem(err))
+			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1, jsonProblem(err, len(value)))
 		}
 		return Request{APIVersion: V1, Interactive: c.Spec.Interactive}, nil
 	case V1beta1:
 		var c clientauthv1beta1.ExecCredential
 		if err := json.Unmarshal([]byte(value), &c); err != nil {
-			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1beta1, jsonProblem(err))
+			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1beta1, jsonProblem(err, len(value)))
 		}
 		return Request{APIVersion: V1beta1, Interactive: c.Spec.Interactive}, nil
 	default:
@@ -71,10 +71,12 @@ func ParseRequest(value string) (Request, error) {
 
 // jsonProblem describes a JSON error without quoting the input (it may
 // hold a token).
-func jsonProblem(err error) string {
+func jsonProblem(err error, size int) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &syn) && syn.Offset >= int64(size):
+		return "truncated JSON"
 	case errors.As(err, &syn):
 		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
 	case errors.As(err, &typ):
