@@ -5,7 +5,7 @@ BIN ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kube-oidc/kube-oidc/internal/version.Version=$(VERSION)
 
-.PHONY: all build test unit lint fmt clean e2e e2e-deps e2e-bins
+.PHONY: all build test unit lint fmt clean e2e e2e-deps e2e-bins demo
 
 all: build
 
@@ -51,8 +51,15 @@ e2e-bins:
 ## e2e: the end-to-end suite on real components (our binaries from `make build`).
 E2E_TEST_FLAGS ?= -count=1 -timeout 40m
 e2e: e2e-deps e2e-bins build
-	cd e2e && $(GO) vet ./...
+	cd e2e && $(GO) vet ./... && $(GO) vet -tags demo ./demo
 	cd e2e && KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) $(GO) test $(E2E_TEST_FLAGS) ./...
+
+## demo: the e2e sandbox (etcd, kube-apiserver, Dex, oidc-proxy) for a person: writes
+## demo/kubeconfig with `kubectl oidc setup`, logs in and runs kubectl through the proxy,
+## then keeps running until Ctrl-C when stdin is a terminal (see docs/e2e.md).
+demo: e2e-deps e2e-bins build
+	cd e2e && $(GO) test -tags demo -c -o $(abspath $(BIN))/e2e-demo ./demo
+	KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) KUBE_OIDC_DEMO_DIR=$(abspath demo) $(BIN)/e2e-demo -test.run '^TestDemo$$' -test.timeout 0
 
 ## bench: oidc-proxy's cost per request (Go benchmark) and a loopback load run of the built
 ## binary against a bare reverse proxy (hack/proxybench). Results: docs/benchmarks.md.
