@@ -49,12 +49,12 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 */}}
 {{- define "oidc-proxy.validate" -}}
 {{- $oidc := .Values.oidc -}}
-{{- $oidcSet := or $oidc.issuerUrl $oidc.clientId $oidc.caPEM $oidc.requiredClaims $oidc.signingAlgs -}}
+{{- $oidcSet := or $oidc.issuerUrl $oidc.clientId $oidc.caPEM $oidc.usernameClaim $oidc.usernamePrefix $oidc.groupsClaim $oidc.groupsPrefix $oidc.requiredClaims $oidc.signingAlgs -}}
 {{- if and .Values.authenticationConfig $oidcSet -}}
-{{- fail "oidc-proxy: set either oidc.* or authenticationConfig, not both (clear oidc.issuerUrl and oidc.clientId to use authenticationConfig)" -}}
+{{- fail "oidc-proxy: oidc.* and authenticationConfig are mutually exclusive: set one of them" -}}
 {{- end -}}
-{{- if not (or .Values.authenticationConfig $oidc.issuerUrl) -}}
-{{- fail "oidc-proxy: set oidc.issuerUrl and oidc.clientId, or authenticationConfig" -}}
+{{- if not (or .Values.authenticationConfig $oidc.issuerUrl $oidc.clientId) -}}
+{{- fail "oidc-proxy: set oidc.issuerUrl and oidc.clientId (your issuer, see docs/issuers/), or authenticationConfig" -}}
 {{- end -}}
 {{- if and (not .Values.authenticationConfig) (not (and $oidc.issuerUrl $oidc.clientId)) -}}
 {{- fail "oidc-proxy: oidc.issuerUrl and oidc.clientId must be set together" -}}
