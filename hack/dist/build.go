@@ -12,8 +12,9 @@ import (
 )
 
 // buildAll runs `go build` for every target, c.jobs at a time, into
-// dir/OS_ARCH/BINARY. The first failure cancels the rest.
-func buildAll(ctx context.Context, c config, dir string, targets []Target) error {
+// dir/OS_ARCH/BINARY, then then(target) in the same slot (packing overlaps
+// the other builds). The first failure cancels the rest.
+func buildAll(ctx context.Context, c config, dir string, targets []Target, then func(Target) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := max(c.jobs, 1)
@@ -38,6 +39,10 @@ func buildAll(ctx context.Context, c config, dir string, targets []Target) error
 			args := []string{"build", "-trimpath", "-ldflags", c.ldflags, "-o", out, "./cmd/" + t.Name}
 			if _, err := command(ctx, c.root, env, goCommand(), args...); err != nil {
 				cancel(fmt.Errorf("build %s for %s/%s: %w", t.Name, t.OS, t.Arch, err))
+				return
+			}
+			if err := then(t); err != nil {
+				cancel(err)
 			}
 		}()
 	}

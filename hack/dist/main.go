@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -96,17 +97,14 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("empty %s: %w", c.out, err)
 	}
 	buildDir := filepath.Join(c.out, ".build")
-	start := time.Now()
-	if err := buildAll(ctx, c, buildDir, targets); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "dist: built %d binaries in %s\n", len(targets), time.Since(start).Round(100*time.Millisecond))
 	license, err := os.ReadFile(filepath.Join(c.root, "LICENSE"))
 	if err != nil {
 		return fmt.Errorf("LICENSE goes into every archive: %w", err)
 	}
+	start := time.Now()
+	var mu sync.Mutex
 	sums := map[string]string{}
-	for _, t := range targets {
+	pack := func(t Target) error {
 		bin, err := os.ReadFile(filepath.Join(buildDir, t.OS+"_"+t.Arch, t.Binary))
 		if err != nil {
 			return fmt.Errorf("built %s: %w", t.Binary, err)
@@ -116,8 +114,18 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		mu.Lock()
 		sums[t.Archive()] = sum
+		mu.Unlock()
+		return nil
 	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	if err := buildAll(ctx, c, buildDir, targets, pack); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "dist: built and packed %d binaries in %s\n", len(targets), time.Since(start).Round(100*time.Millisecond))
 	if err := os.RemoveAll(buildDir); err != nil {
 		return fmt.Errorf("remove %s: %w", buildDir, err)
 	}

@@ -86,9 +86,6 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- if and .Values.tokenPassthrough.audiences (not .Values.tokenPassthrough.enabled) -}}
 {{- fail "oidc-proxy: tokenPassthrough.audiences is set but tokenPassthrough.enabled is false" -}}
 {{- end -}}
-{{- if and .Values.trustedProxyCIDRs (not .Values.extraUserHeaderClientIP) -}}
-{{- fail "oidc-proxy: trustedProxyCIDRs only matters with extraUserHeaderClientIP" -}}
-{{- end -}}
 {{- if and .Values.audit.webhookConfig (not .Values.audit.enabled) -}}
 {{- fail "oidc-proxy: audit.webhookConfig needs audit.enabled" -}}
 {{- end -}}
