@@ -54,7 +54,7 @@ tokenPassthrough: {enabled: true, audiences: [kubernetes, sts.amazonaws.com]}
 extraUserHeaders: {team: platform, cluster: prod}
 extraUserHeaderClientIP: true
 trustedProxyCIDRs: [10.0.0.0/8]
-accessLogFormat: siem
+impersonation: {originalUserExtraPrefix: example.com/original-, reviewTimeout: 5s}
 audit:
   enabled: true
   policy: {apiVersion: audit.k8s.io/v1, kind: Policy, rules: [{level: RequestResponse}]}
@@ -338,9 +338,11 @@ func TestShipHelmChartValues(t *testing.T) {
 					"--oidc-groups-prefix=oidc:", "--oidc-ca-file=/etc/oidc-proxy/oidc-ca/ca.crt", "--token-passthrough", "--token-passthrough-audiences=kubernetes,sts.amazonaws.com",
 					"--extra-user-headers=cluster=prod,team=platform", "--extra-user-header-client-ip", "--trusted-proxy-cidrs=10.0.0.0/8",
 					"--audit-log-path=/var/log/oidc-proxy/audit.log", "--audit-webhook-config-file=/etc/oidc-proxy/audit-webhook/kubeconfig",
-					"--access-log-format=siem", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081"},
+					"--impersonation-original-user-extra-prefix=example.com/original-", "--impersonation-review-timeout=5s", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081"},
 				wantRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/team=impersonate", "authentication.k8s.io/userextras/cluster=impersonate",
-					"authentication.k8s.io/userextras/remote-client-ip=impersonate", "authentication.k8s.io/userextras/reason=impersonate"},
+					"authentication.k8s.io/userextras/remote-client-ip=impersonate", "authentication.k8s.io/userextras/reason=impersonate",
+					"authentication.k8s.io/userextras/example.com/original-user=impersonate", "authentication.k8s.io/userextras/example.com/original-extra=impersonate"},
+				absentRules: []string{"authentication.k8s.io/userextras/originaluser.jetstack.io-user=impersonate"},
 			},
 			{
 				name:        "authentication config, no impersonation: TokenReviews only, extras of the config not needed",
@@ -437,6 +439,7 @@ authenticationConfig:
 			{"extra headers without impersonation", chartMinimalValues + "disableImpersonation: true\nextraUserHeaders: {a: b}\n", "conflict with disableImpersonation"},
 			{"passthrough audiences without passthrough", chartMinimalValues + "tokenPassthrough: {audiences: [x]}\n", "tokenPassthrough.enabled"},
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
+			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
 		}
 		for _, tt := range tests {

@@ -79,6 +79,9 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- end -}}
 {{- end -}}
 {{- if .Values.disableImpersonation -}}
+{{- if or .Values.impersonation.originalUserExtraPrefix .Values.impersonation.reviewTimeout -}}
+{{- fail "oidc-proxy: impersonation.* settings conflict with disableImpersonation (client Impersonate-* headers then go to the API server as they are)" -}}
+{{- end -}}
 {{- if or .Values.extraUserHeaders .Values.extraUserHeaderClientIP -}}
 {{- fail "oidc-proxy: extraUserHeaders and extraUserHeaderClientIP need impersonation; they conflict with disableImpersonation" -}}
 {{- end -}}
@@ -103,7 +106,8 @@ user impersonates someone (kubectl --as), the client IP, extraUserHeaders,
 authenticationConfig's claimMappings.extra, and rbac.extraUserExtras.
 */}}
 {{- define "oidc-proxy.userExtras" -}}
-{{- $keys := list "originaluser.jetstack.io-user" "originaluser.jetstack.io-groups" "originaluser.jetstack.io-uid" "originaluser.jetstack.io-extra" -}}
+{{- $p := .Values.impersonation.originalUserExtraPrefix | default "originaluser.jetstack.io-" -}}
+{{- $keys := list (print $p "user") (print $p "groups") (print $p "uid") (print $p "extra") -}}
 {{- if .Values.extraUserHeaderClientIP -}}{{- $keys = append $keys "remote-client-ip" -}}{{- end -}}
 {{- range $k, $v := .Values.extraUserHeaders -}}{{- $keys = append $keys $k -}}{{- end -}}
 {{- range $jwt := (.Values.authenticationConfig.jwt | default list) -}}
@@ -154,7 +158,8 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- end -}}
 {{- if $v.extraUserHeaderClientIP }}{{ $a = append $a "--extra-user-header-client-ip" }}{{ end -}}
 {{- with $v.trustedProxyCIDRs }}{{ $a = append $a (printf "--trusted-proxy-cidrs=%s" (join "," .)) }}{{ end -}}
-{{- with $v.accessLogFormat }}{{ $a = append $a (printf "--access-log-format=%s" .) }}{{ end -}}
+{{- with $v.impersonation.originalUserExtraPrefix }}{{ $a = append $a (printf "--impersonation-original-user-extra-prefix=%s" .) }}{{ end -}}
+{{- with $v.impersonation.reviewTimeout }}{{ $a = append $a (printf "--impersonation-review-timeout=%s" .) }}{{ end -}}
 {{- if $v.audit.enabled -}}
 {{- $au := $v.audit -}}
 {{- $a = append $a "--audit-policy-file=/etc/oidc-proxy/audit/policy.yaml" -}}
