@@ -36,6 +36,9 @@ type Options struct {
 	ShutdownDelay time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
+
+	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
+	Modes *ModeOptions
 }
 
 // NewOptions returns the defaults.
@@ -55,6 +58,7 @@ func NewOptions() *Options {
 		},
 		ReadinessTimeout: 5 * time.Second,
 		ShutdownTimeout:  60 * time.Second,
+		Modes:            NewModeOptions(),
 	}
 }
 
@@ -115,6 +119,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.AddServingFlags(fs)
 	o.AddUpstreamFlags(fs)
 	o.AddOperationsFlags(fs)
+	o.Modes.AddFlags(fs)
+	o.Modes.AddAuditFlags(fs)
 }
 
 // Validate reports every invalid value.
@@ -144,7 +150,7 @@ func (o *Options) Validate() []error {
 	if o.ShutdownDelay < 0 || o.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-delay-duration and --shutdown-timeout must not be negative"))
 	}
-	return errs
+	return append(errs, o.Modes.Validate()...)
 }
 
 // RESTConfig loads the proxy's own credentials the way kubectl does

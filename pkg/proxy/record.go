@@ -28,6 +28,8 @@ type record struct {
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
 	impersonation http.Header
+	// modes is what the mode handlers decided (modes.go).
+	modes modeRecord
 }
 
 type recordKey struct{}
