@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 )
@@ -458,12 +459,16 @@ authenticationConfig:
 
 // TestShipInClusterPermissions: oidc-proxy running as a pod would, with the
 // ServiceAccount, ClusterRole and ClusterRoleBinding exactly as shipped
-// (kustomize and Helm), its token from a TokenRequest and client-go's
-// in-cluster configuration, serves Dex users through impersonation: alice
-// (by email) and the authors group read team-a, team-b is refused by the API
-// server in alice's name. Without the shipped binding the same request is
-// refused for want of impersonation rights, so the shipped rules are what
-// make it work. Modes covered: OIDC users impersonated (users, groups, uids).
+// (kustomize, and Helm with passthrough and the client-IP extra enabled), its
+// token from a TokenRequest and client-go's in-cluster configuration, serves
+// every mode: Dex users impersonated (alice by email, the authors group, with
+// the remote-client-ip extra), alice's own `kubectl --as bob` (a
+// SubjectAccessReview by the proxy, then bob impersonated with the
+// originaluser.jetstack.io-* extras), and a service-account token through
+// --token-passthrough (a TokenReview by the proxy). team-b is refused by the
+// API server in alice's name. Without the shipped binding the same request
+// is refused for want of impersonation rights, so the shipped rules are what
+// make it work.
 func TestShipInClusterPermissions(t *testing.T) {
 	api := harness.StartAPIServer(t)
 	dex := harness.StartDex(t, harness.DexOptions{})
@@ -471,11 +476,38 @@ func TestShipInClusterPermissions(t *testing.T) {
 	k := adminKubectl(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
+	const serviceAccountUser = "system:serviceaccount:team-a:argocd"
 	if err := harness.CreateTeamNamespaces(ctx, admin, harness.TeamRBAC{
-		TeamAUsers:  []string{dex.Users[0].Email},
+		TeamAUsers:  []string{dex.Users[0].Email, serviceAccountUser},
 		TeamAGroups: []string{groupsPrefix + harness.MockGroups[0]},
 	}); err != nil {
 		api.Fatalf(t, "team RBAC: %v", err)
+	}
+	// alice may impersonate bob, who may read team-b; team-a/argocd reads team-a.
+	setup := []byte(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-bob}
+rules:
+- {apiGroups: [""], resources: [users], verbs: [impersonate], resourceNames: [bob]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: alice-impersonates-bob}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-bob}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: ` + dex.Users[0].Email + `}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bob-reads, namespace: team-b}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ` + harness.TeamReaderRole + `}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: argocd, namespace: team-a}
+`)
+	if r := kubectlApply(ctx, k, setup); r.Err != nil {
+		api.Fatalf(t, "setup: %s", r)
 	}
 	alice, err := dex.PasswordGrant(ctx, harness.DexClientID, dex.Users[0].Email, dex.Users[0].Password)
 	if err != nil {
@@ -483,12 +515,14 @@ func TestShipInClusterPermissions(t *testing.T) {
 	}
 	aliceToken := harness.IDToken(alice)
 	authorsToken := harness.IDToken(dex.MockLogin(ctx, t))
+	argocdToken := api.ServiceAccountToken(t, "team-a", "argocd")
 
 	tests := []struct {
 		form, values, namespace, serviceAccount, binding string
 	}{
 		{form: "kustomize", namespace: "oidc-proxy", serviceAccount: "oidc-proxy", binding: "oidc-proxy"},
-		{form: "helm", values: chartMinimalValues, namespace: "kube-oidc", serviceAccount: "oidc-oidc-proxy", binding: "oidc-oidc-proxy"},
+		{form: "helm", values: chartMinimalValues + "tokenPassthrough: {enabled: true}\nextraUserHeaderClientIP: true\n",
+			namespace: "kube-oidc", serviceAccount: "oidc-oidc-proxy", binding: "oidc-oidc-proxy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.form, func(t *testing.T) {
@@ -502,23 +536,47 @@ func TestShipInClusterPermissions(t *testing.T) {
 				api.Fatalf(t, "kubectl apply: %s", r)
 			}
 			token := api.ServiceAccountToken(t, tt.namespace, tt.serviceAccount)
-			proxy := harness.StartInClusterProxy(t, api, dex, tt.namespace, token, harness.ProxyOptions{GroupsPrefix: groupsPrefix})
+			proxy := harness.StartInClusterProxy(t, api, dex, tt.namespace, token, harness.ProxyOptions{
+				GroupsPrefix: groupsPrefix,
+				ExtraArgs:    []string{"--token-passthrough", "--extra-user-header-client-ip"},
+			})
 			env := &proxyEnv{api: api, dex: dex, proxy: proxy, admin: admin}
 
 			for _, c := range []struct {
 				who, token, namespace string
-				wantForbidden         string // "" allowed
+				as                    rest.ImpersonationConfig
+				wantUser              string            // the API server's view (SelfSubjectReview)
+				wantExtra             map[string]string // extras it must see
+				wantForbidden         string            // "" allowed
 			}{
-				{who: "alice", token: aliceToken, namespace: "team-a"},
-				{who: "authors group", token: authorsToken, namespace: "team-a"},
+				{who: "alice", token: aliceToken, namespace: "team-a", wantUser: dex.Users[0].Email,
+					wantExtra: map[string]string{"remote-client-ip": "127.0.0.1"}},
+				{who: "authors group", token: authorsToken, namespace: "team-a", wantUser: harness.MockUserEmail},
 				{who: "alice", token: aliceToken, namespace: "team-b", wantForbidden: `User "alice@example.com" cannot list resource "configmaps"`},
+				{who: "alice as bob", token: aliceToken, namespace: "team-b", as: rest.ImpersonationConfig{UserName: "bob"}, wantUser: "bob",
+					wantExtra: map[string]string{"originaluser.jetstack.io-user": dex.Users[0].Email, "remote-client-ip": "127.0.0.1"}},
+				{who: "alice as carol (not granted)", token: aliceToken, namespace: "team-a", as: rest.ImpersonationConfig{UserName: "carol"}, wantForbidden: "carol"},
+				{who: "argocd's service-account token (passthrough)", token: argocdToken, namespace: "team-a", wantUser: serviceAccountUser},
 			} {
-				_, err := env.client(t, c.token).CoreV1().ConfigMaps(c.namespace).List(ctx, metav1.ListOptions{})
+				c2 := clientAs(t, env, c.token, c.as)
+				_, err := c2.CoreV1().ConfigMaps(c.namespace).List(ctx, metav1.ListOptions{})
 				switch {
 				case c.wantForbidden == "" && err != nil:
 					env.fatalf(t, "%s lists configmaps in %s through the in-cluster proxy: %v", c.who, c.namespace, err)
-				case c.wantForbidden != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), c.wantForbidden)):
-					env.fatalf(t, "%s in %s: got %v, want 403 %q", c.who, c.namespace, err, c.wantForbidden)
+				case c.wantForbidden != "":
+					if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), c.wantForbidden) {
+						env.fatalf(t, "%s in %s: got %v, want 403 %q", c.who, c.namespace, err, c.wantForbidden)
+					}
+					continue
+				}
+				info := whoami(t, ctx, env, c2)
+				if info.Username != c.wantUser {
+					env.fatalf(t, "%s: the API server sees %q, want %q", c.who, info.Username, c.wantUser)
+				}
+				for k, v := range c.wantExtra {
+					if !slices.Equal(info.Extra[k], []string{v}) {
+						env.fatalf(t, "%s: extra %s = %q, want %q (all: %v)", c.who, k, info.Extra[k], v, info.Extra)
+					}
 				}
 			}
 			if code, _, body := env.rawGet(t, ctx, "/readyz?verbose", nil); code != http.StatusOK {
