@@ -68,3 +68,15 @@ BENCH_FLAGS ?= -benchtime 1s -count 3
 bench: build
 	$(GO) test -run XXX -bench BenchmarkProxy $(BENCH_FLAGS) ./pkg/proxy/
 	$(GO) run ./hack/proxybench -proxy-bin $(BIN)/oidc-proxy
+
+## dist: release files in $(DIST) for VERSION=vX.Y.Z: kubectl-oidc (linux, darwin: amd64+arm64;
+## windows/amd64) and oidc-proxy (linux amd64+arm64), CGO off, -trimpath, version stamped,
+## one .tar.gz (.zip on Windows) each with LICENSE, SHA256SUMS, and the krew manifest
+## $(DIST)/oidc.yaml rendered from krew/oidc.yaml. Reproducible archives (SOURCE_DATE_EPOCH
+## or the last commit's time). See docs/install.md.
+.PHONY: dist
+DIST ?= dist
+DIST_BASE_URL ?= https://github.com/kube-oidc/kube-oidc/releases/download/$(VERSION)
+DIST_JOBS ?= 2
+dist:
+	$(GO) run ./hack/dist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -base-url '$(DIST_BASE_URL)' -out '$(DIST)' -jobs $(DIST_JOBS)
