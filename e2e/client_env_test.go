@@ -134,9 +134,9 @@ func (e *clientEnv) loginInBrowser(ctx context.Context, browser *harness.Browser
 func (e *clientEnv) execToken(t *testing.T, ctx context.Context) (token string, expiry time.Time) {
 	t.Helper()
 	args := e.execArgs(t)
-	r := e.kubectl.Plugin(ctx, args[1:]...)
+	r := e.kubectl.Plugin(ctx, args...)
 	if r.Err != nil {
-		e.fatalf(t, "kubectl oidc %s: %s", strings.Join(args[1:], " "), r)
+		e.fatalf(t, "kubectl oidc %s: %s", strings.Join(args, " "), r)
 	}
 	var cred struct {
 		Status struct {
@@ -151,7 +151,7 @@ func (e *clientEnv) execToken(t *testing.T, ctx context.Context) (token string, 
 }
 
 // execArgs are the exec stanza's args of the current context's user
-// ([oidc get-token ...]), read from the kubeconfig setup wrote.
+// ([get-token ...], run as kubectl-oidc), read from the kubeconfig setup wrote.
 func (e *clientEnv) execArgs(t *testing.T) []string {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(e.kubeconfig)
@@ -164,8 +164,8 @@ func (e *clientEnv) execArgs(t *testing.T) []string {
 			args = u.Exec.Args
 		}
 	}
-	if len(args) < 2 || args[0] != "oidc" || args[1] != "get-token" {
-		t.Fatalf("kubeconfig %s: the current context's user runs no `kubectl oidc get-token` (args %q)", e.kubeconfig, args)
+	if len(args) < 1 || args[0] != "get-token" {
+		t.Fatalf("kubeconfig %s: the current context's user runs no `kubectl-oidc get-token` (args %q)", e.kubeconfig, args)
 	}
 	return args
 }

@@ -67,7 +67,7 @@ func TestClientPasswordGrantLoginAndLogout(t *testing.T) {
 	env.createConfigMap(t, ctx, "team-a", "team-a-settings")
 	env.createConfigMap(t, ctx, "team-b", "team-b-settings")
 	env.setup(t, ctx, env.setupArgs("--grant-type=password", "--username="+alice.Email, "--skip-validation")...)
-	loginArgs := env.execArgs(t)[2:] // the exec stanza's flags, for login and logout
+	loginArgs := env.execArgs(t)[1:] // the exec stanza's flags, for login and logout
 
 	askForLogin := func(t *testing.T, when string) {
 		t.Helper()

@@ -31,8 +31,8 @@ error says which "kubectl oidc login" command to run.
     user:
       exec:
         apiVersion: client.authentication.k8s.io/v1
-        command: kubectl
-        args: [oidc, get-token, --oidc-issuer-url=https://dex.example.com, --oidc-client-id=kubectl]
+        command: kubectl-oidc
+        args: [get-token, --oidc-issuer-url=https://dex.example.com, --oidc-client-id=kubectl]
         interactiveMode: IfAvailable`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -66,7 +66,7 @@ func newRoot(a *app) *cobra.Command {
 		Short:       "Log in to Kubernetes clusters with OpenID Connect",
 		Long: `kubectl oidc logs you in to Kubernetes clusters with OpenID Connect (OIDC).
 
-kubectl runs "kubectl oidc get-token" from your kubeconfig whenever it needs
+kubectl runs "kubectl-oidc get-token" from your kubeconfig whenever it needs
 a token: a valid cached token is returned at once, an expired one is
 refreshed, and otherwise you sign in (browser, keyboard, device code,
 password or client credentials). "kubectl oidc setup" writes such a

@@ -179,10 +179,10 @@ func execArgs(t *testing.T, kubeconfig string) []string {
 		t.Fatalf("read %s: %v", kubeconfig, err)
 	}
 	if c := cfg.Contexts[cfg.CurrentContext]; c != nil {
-		if u := cfg.AuthInfos[c.AuthInfo]; u != nil && u.Exec != nil && len(u.Exec.Args) >= 2 && u.Exec.Args[1] == "get-token" {
-			return u.Exec.Args[2:]
+		if u := cfg.AuthInfos[c.AuthInfo]; u != nil && u.Exec != nil && len(u.Exec.Args) >= 1 && u.Exec.Args[0] == "get-token" {
+			return u.Exec.Args[1:]
 		}
 	}
-	t.Fatalf("%s: the current context runs no `kubectl oidc get-token`", kubeconfig)
+	t.Fatalf("%s: the current context runs no `kubectl-oidc get-token`", kubeconfig)
 	return nil
 }

@@ -7,12 +7,15 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Exec stanza constants: kubectl runs `kubectl oidc get-token ...`, which
-// finds the kubectl-oidc plugin on PATH as kubectl itself does (the way
-// kubelogin's `kubectl oidc-login get-token` works).
+// Exec stanza constants: kubectl runs `kubectl-oidc get-token ...`, the
+// plugin binary itself, found on PATH (krew links it into its bin
+// directory). Not `kubectl oidc get-token`: that starts a second kubectl for
+// every token, and kubectl wrappers that call the API server before each
+// command (gcloud's kubectl dispatcher) would run the exec plugin, which runs
+// kubectl again, without end.
 const (
 	ExecAPIVersion = "client.authentication.k8s.io/v1"
-	ExecCommand    = "kubectl"
+	ExecCommand    = "kubectl-oidc"
 	InstallHint    = `kubectl-oidc is the kubectl plugin that logs in to this cluster with OpenID Connect.
 Install it with krew (https://krew.sigs.k8s.io):
 
@@ -21,10 +24,10 @@ Install it with krew (https://krew.sigs.k8s.io):
 or put the kubectl-oidc binary from https://github.com/kube-oidc/kube-oidc/releases on your PATH.`
 )
 
-// ExecUser returns a user whose exec stanza runs `kubectl oidc get-token`
+// ExecUser returns a user whose exec stanza runs `kubectl-oidc get-token`
 // with getTokenArgs appended (flags as --name=value).
 func ExecUser(getTokenArgs []string) *clientcmdapi.AuthInfo {
-	args := append([]string{"oidc", "get-token"}, getTokenArgs...)
+	args := append([]string{"get-token"}, getTokenArgs...)
 	return &clientcmdapi.AuthInfo{
 		Exec: &clientcmdapi.ExecConfig{
 			APIVersion:      ExecAPIVersion,

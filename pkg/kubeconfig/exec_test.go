@@ -18,12 +18,12 @@ import (
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 )
 
-// TestMain lets the test binary stand in for `kubectl` in exec stanzas:
-// run under the name "kubectl", it acts as a minimal `kubectl oidc
+// TestMain lets the test binary stand in for `kubectl-oidc` in exec stanzas:
+// run under the name "kubectl-oidc", it acts as a minimal `kubectl-oidc
 // get-token` (password grant) so that client-go's exec authenticator can
 // run what setup writes.
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "kubectl" {
+	if filepath.Base(os.Args[0]) == "kubectl-oidc" {
 		os.Exit(fakeGetToken(os.Args[1:]))
 	}
 	flag.Parse()
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 // fakeGetToken logs in with the password grant and answers with an
 // ExecCredential in the version kubectl asked for.
 func fakeGetToken(args []string) int {
-	if len(args) < 2 || args[0] != "oidc" || args[1] != "get-token" {
+	if len(args) < 1 || args[0] != "get-token" {
 		fmt.Fprintf(os.Stderr, "fake kubectl: unexpected arguments %q\n", args)
 		return 2
 	}
@@ -44,7 +44,7 @@ func fakeGetToken(args []string) int {
 	user := fs.String("username", "", "")
 	pass := fs.String("password", "", "")
 	fs.String("grant-type", "", "")
-	if err := fs.Parse(args[2:]); err != nil {
+	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
 	var info struct {
@@ -105,7 +105,7 @@ func TestWrittenExecStanzaRunsThroughClientGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(self, filepath.Join(bin, "kubectl")); err != nil {
+	if err := os.Symlink(self, filepath.Join(bin, "kubectl-oidc")); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))

@@ -51,7 +51,7 @@ func TestConvertMovesTokensIntoTheDiskCache(t *testing.T) {
 	if u.AuthProvider != nil || u.Exec == nil {
 		t.Fatalf("user not converted: %+v", u)
 	}
-	want := "oidc get-token --oidc-issuer-url=https://issuer.example.com --oidc-client-id=kubectl --oidc-client-secret=the-client-secret --oidc-extra-scope=email --token-cache-dir=" + cacheDir + " --token-cache-storage=disk"
+	want := "get-token --oidc-issuer-url=https://issuer.example.com --oidc-client-id=kubectl --oidc-client-secret=the-client-secret --oidc-extra-scope=email --token-cache-dir=" + cacheDir + " --token-cache-storage=disk"
 	if got := strings.Join(u.Exec.Args, " "); got != want {
 		t.Errorf("args\n %s\nwant\n %s", got, want)
 	}
