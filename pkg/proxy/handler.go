@@ -11,7 +11,8 @@ type Config struct {
 	Authenticator Authenticator
 	// Forbidden recognises authentication errors that mean 403.
 	Forbidden ForbiddenFunc
-	// NotReady recognises authentication errors that mean 503.
+	// NotReady recognises authentication errors that mean the token's
+	// issuer is not discovered yet (401 with a message saying so).
 	NotReady NotReadyFunc
 	// Upstream is the API server and the transports to it.
 	Upstream *Upstream

@@ -201,7 +201,7 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 	}
 	good := p.IDToken(p.User)
 
-	t.Run("issuer down at start: not ready, tokens get 503, nothing forwarded", func(t *testing.T) {
+	t.Run("issuer down at start: not ready, tokens get 401, nothing forwarded", func(t *testing.T) {
 		if code, _, _ := rs.get(t, rs.secure+"/healthz", ""); code != 200 {
 			t.Fatalf("/healthz = %d", code)
 		}
@@ -213,7 +213,8 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 		}
 		waitFor(t, "the authenticator to be built", func() bool {
 			code, body, hdr := rs.get(t, rs.secure+"/api/v1/pods", good)
-			return code == 503 && strings.Contains(body, "identity provider") && hdr.Get("Retry-After") != ""
+			// 503 only while the authenticator is still being built.
+			return code == 401 && strings.Contains(body, "identity provider is not reachable yet") && hdr.Get("WWW-Authenticate") != ""
 		})
 		if n := forwarded(); n != 0 {
 			t.Fatalf("%d requests forwarded while not ready", n)
