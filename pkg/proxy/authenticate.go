@@ -88,8 +88,6 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			return
 		}
 		rec.identity = resp.User
-		rec.user = resp.User.GetName()
-		rec.groups = resp.User.GetGroups()
 		next.ServeHTTP(w, r)
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
@@ -62,8 +63,9 @@ func benchChain(b *testing.B, a Authenticator) http.Handler {
 		Authenticator: a,
 		Upstream:      &Upstream{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
 		Metrics:       m,
+		Log:           benchLogger,
 		// The access log is formatted as in production, then discarded.
-		Log: benchLogger,
+		AccessLog: NewAccessLog(io.Discard, accesslog.JSON),
 	})
 }
 

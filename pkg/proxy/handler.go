@@ -23,6 +23,8 @@ type Config struct {
 	Public  map[string]http.Handler
 	Metrics *Metrics
 	Log     *slog.Logger
+	// AccessLog receives one line per request; nil writes none.
+	AccessLog *AccessLog
 }
 
 // NewHandler builds the handler chain, outermost first:
@@ -53,7 +55,10 @@ func NewHandler(c Config) http.Handler {
 	if c.Metrics != nil {
 		h = WithMetrics(h, c.Metrics)
 	}
-	return WithAccessLog(h, c.Log)
+	if c.AccessLog != nil {
+		h = WithAccessLog(h, c.AccessLog)
+	}
+	return h
 }
 
 // WithPublic serves the given handlers at their exact paths without

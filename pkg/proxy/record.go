@@ -15,16 +15,20 @@ import (
 // the request context: the access log and the metrics read it when the
 // request is done.
 type record struct {
-	start  time.Time
-	verb   string
-	user   string
-	groups []string
+	start time.Time
+	verb  string
 	// code is the status code written to the client (0 if none yet).
 	code int
 	// authFailure is why authentication failed, for the log (never a token).
 	authFailure string
 	// identity is the authenticated user (set by WithAuthentication).
 	identity user.Info
+	// outbound is the identity forwarded to the API server when it is not
+	// identity (end-user impersonation); nil otherwise. The access log
+	// shows both.
+	outbound user.Info
+	// forwarded is set once the request is passed to the API server.
+	forwarded bool
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
 	impersonation http.Header

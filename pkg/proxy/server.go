@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apiserver/pkg/server"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 // Server runs oidc-proxy: the secure port with the handler chain, the
@@ -30,6 +34,8 @@ type Server struct {
 	// authenticator's); /metrics serves it.
 	Registry *prometheus.Registry
 	Log      *slog.Logger
+	// AccessLog receives the access log lines (os.Stderr when nil).
+	AccessLog io.Writer
 	// Public handlers are served without authentication on the secure port.
 	Public map[string]http.Handler
 	// OnServing, when set, is told the bound addresses once everything
@@ -78,6 +84,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("secure serving is disabled: set --secure-port")
 	}
 
+	format, err := accesslog.ParseFormat(o.AccessLogFormat)
+	if err != nil {
+		return fmt.Errorf("--access-log-format: %w", err)
+	}
+	accessOut := s.AccessLog
+	if accessOut == nil {
+		accessOut = os.Stderr
+	}
+
 	pending := NewPendingAuthenticator()
 	var draining atomic.Bool
 	checks := []Check{
@@ -92,7 +107,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
-		Public: s.Public, Metrics: m, Log: log,
+		Public: s.Public, Metrics: m, Log: log, AccessLog: NewAccessLog(accessOut, format),
 	})
 
 	// Side servers first, so a port clash fails before the secure port serves.
