@@ -90,7 +90,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // RequestInfoFactory (prefixes "api" and "apis", "api" groupless) computes
 // it: list vs get vs watch, deletecollection, the /watch/ and /proxy/ path
 // verbs, and the lowercased method for non-resource paths; bounded to
-// knownVerbs ("other" otherwise, and for paths the factory rejects). It
+// verbs ("other" otherwise, and for paths the factory rejects). It
 // reads the path in place instead of building a RequestInfo, so it
 // allocates nothing; TestKubeVerbMatchesRequestInfoFactory and
 // FuzzKubeVerb hold it equal to the factory.
@@ -169,17 +169,24 @@ func methodVerb(method string) string {
 	case http.MethodConnect:
 		return "connect"
 	}
-	if v := strings.ToLower(method); knownVerbs[v] {
+	if v := strings.ToLower(method); v != "other" && verbIndex(v) >= 0 {
 		return v
 	}
 	return "other"
 }
 
-// knownVerbs bounds the verb label of metrics: anything else is "other".
-var knownVerbs = map[string]bool{
-	"get": true, "list": true, "watch": true, "create": true, "update": true,
-	"patch": true, "delete": true, "deletecollection": true, "proxy": true,
-	"connect": true, "post": true, "put": true, "head": true, "options": true,
+// verbs is the bounded set kubeVerb answers (the metrics' verb label):
+// any other verb is "other".
+var verbs = [...]string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+	"proxy", "connect", "post", "put", "head", "options", "other"}
+
+func verbIndex(v string) int {
+	for i, name := range verbs {
+		if name == v {
+			return i
+		}
+	}
+	return -1
 }
 
 // maxParts is how many leading path segments kubeVerb looks at: prefix,

@@ -22,11 +22,16 @@ func referenceVerb(r *http.Request) string {
 	if !info.IsResourceRequest {
 		v = strings.ToLower(r.Method)
 	}
-	if !knownVerbs[v] {
+	if !referenceVerbs.Has(v) {
 		return "other"
 	}
 	return v
 }
+
+// referenceVerbs is the bounded verb set kubeVerb had before it stopped
+// allocating.
+var referenceVerbs = sets.NewString("get", "list", "watch", "create", "update", "patch", "delete",
+	"deletecollection", "proxy", "connect", "post", "put", "head", "options")
 
 var verbCases = []struct {
 	method, target, want string
