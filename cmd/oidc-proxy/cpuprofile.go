@@ -8,37 +8,13 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/pprof"
-	"time"
+
+	"github.com/kube-oidc/kube-oidc/internal/cpuprofile"
 )
 
 // With OIDC_PROXY_CPUPROFILE=FILE the process writes FILE.PID, a CPU
-// profile of the window from OIDC_PROXY_CPUPROFILE_AFTER (default 5s) after
-// start, for OIDC_PROXY_CPUPROFILE_FOR (default 10s).
+// profile from OIDC_PROXY_CPUPROFILE_AFTER (5s) after start, for
+// OIDC_PROXY_CPUPROFILE_FOR (10s).
 func init() {
-	file := os.Getenv("OIDC_PROXY_CPUPROFILE")
-	if file == "" {
-		return
-	}
-	after, err := time.ParseDuration(os.Getenv("OIDC_PROXY_CPUPROFILE_AFTER"))
-	if err != nil {
-		after = 5 * time.Second
-	}
-	window, err := time.ParseDuration(os.Getenv("OIDC_PROXY_CPUPROFILE_FOR"))
-	if err != nil {
-		window = 10 * time.Second
-	}
-	go func() {
-		time.Sleep(after)
-		f, err := os.Create(fmt.Sprintf("%s.%d", file, os.Getpid()))
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		if pprof.StartCPUProfile(f) != nil {
-			return
-		}
-		time.Sleep(window)
-		pprof.StopCPUProfile()
-	}()
+	cpuprofile.FromEnv(fmt.Sprintf(".%d", os.Getpid()), "OIDC_PROXY_CPUPROFILE_AFTER")
 }

@@ -99,11 +99,11 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 		NewAuthenticator: func(ctx context.Context) (proxy.Authenticator, error) {
 			return authn.New(ctx, authnOpts, reg)
 		},
-		Forbidden: forbiddenReason,
-		NotReady:  func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
-		Registry:  reg,
-		Log:       log,
-		AccessLog: logOut,
+		Forbidden:    forbiddenReason,
+		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
+		Registry:     reg,
+		Log:          log,
+		AccessLogOut: logOut,
 	}
 	return srv.Run(ctx)
 }

@@ -34,8 +34,8 @@ type Server struct {
 	// authenticator's); /metrics serves it.
 	Registry *prometheus.Registry
 	Log      *slog.Logger
-	// AccessLog receives the access log lines (os.Stderr when nil).
-	AccessLog io.Writer
+	// AccessLogOut receives the access log lines (os.Stderr when nil).
+	AccessLogOut io.Writer
 	// Public handlers are served without authentication on the secure port.
 	Public map[string]http.Handler
 	// OnServing, when set, is told the bound addresses once everything
@@ -88,7 +88,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--access-log-format: %w", err)
 	}
-	accessOut := s.AccessLog
+	accessOut := s.AccessLogOut
 	if accessOut == nil {
 		accessOut = os.Stderr
 	}

@@ -114,10 +114,11 @@ func startServer(t *testing.T, up *upstream, p *oidctest.Provider, mods ...func(
 			}
 			return "", false
 		},
-		NotReady:  func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
-		Registry:  reg,
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnServing: func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
+		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
+		Registry:     reg,
+		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AccessLogOut: io.Discard,
+		OnServing:    func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
