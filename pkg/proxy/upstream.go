@@ -123,7 +123,7 @@ func newBearerValue(token string) *bearerValue {
 }
 
 func (c *bearerCredential) RoundTrip(req *http.Request) (*http.Response, error) {
-	if _, ok := req.Header["Authorization"]; ok {
+	if req.Header.Get("Authorization") != "" { // as client-go: an empty one is replaced
 		return c.next.RoundTrip(req)
 	}
 	v := c.last.Load()

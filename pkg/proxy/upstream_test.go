@@ -20,14 +20,15 @@ func TestCredentialsAreClientGos(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      rest.Config
-		preset   string // Authorization already on the request
+		preset   *string // Authorization already on the request
 		want     string
 		fastPath bool
 	}{
 		{name: "static token", cfg: rest.Config{BearerToken: "static-token"}, want: "Bearer static-token", fastPath: true},
 		{name: "token file (in-cluster service account)", cfg: rest.Config{BearerTokenFile: tokenFile}, want: "Bearer token-from-file", fastPath: true},
 		{name: "token and token file: the file wins", cfg: rest.Config{BearerToken: "static-token", BearerTokenFile: tokenFile}, want: "Bearer token-from-file", fastPath: true},
-		{name: "an Authorization already set is kept", cfg: rest.Config{BearerToken: "static-token"}, preset: "Bearer other", want: "Bearer other", fastPath: true},
+		{name: "an Authorization already set is kept", cfg: rest.Config{BearerToken: "static-token"}, preset: ptr("Bearer other"), want: "Bearer other", fastPath: true},
+		{name: "an empty Authorization is replaced", cfg: rest.Config{BearerToken: "static-token"}, preset: ptr(""), want: "Bearer static-token", fastPath: true},
 		{name: "basic auth goes through client-go", cfg: rest.Config{Username: "u", Password: "p"}, want: "Basic dTpw"},
 		{name: "token with a user agent goes through client-go", cfg: rest.Config{BearerToken: "static-token", UserAgent: "ua"}, want: "Bearer static-token"},
 		{name: "no credential (client certificate)", cfg: rest.Config{}, want: ""},
@@ -43,8 +44,8 @@ func TestCredentialsAreClientGos(t *testing.T) {
 					t.Fatal(err)
 				}
 				req, _ := http.NewRequest(http.MethodGet, "https://apiserver/api", nil)
-				if tt.preset != "" {
-					req.Header.Set("Authorization", tt.preset)
+				if tt.preset != nil {
+					req.Header["Authorization"] = []string{*tt.preset}
 				}
 				if _, err := rt.RoundTrip(req); err != nil {
 					t.Fatal(err)
@@ -63,6 +64,8 @@ func TestCredentialsAreClientGos(t *testing.T) {
 		})
 	}
 }
+
+func ptr(s string) *string { return &s }
 
 func TestCredentialsTokenFileMissing(t *testing.T) {
 	cfg := rest.Config{BearerTokenFile: filepath.Join(t.TempDir(), "absent")}
