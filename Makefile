@@ -5,7 +5,7 @@ BIN ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kube-oidc/kube-oidc/internal/version.Version=$(VERSION)
 
-.PHONY: all build test unit lint fmt clean e2e e2e-deps e2e-bins
+.PHONY: all build test unit lint fmt clean e2e e2e-deps e2e-bins demo
 
 all: build
 
@@ -51,8 +51,15 @@ e2e-bins:
 ## e2e: the end-to-end suite on real components (our binaries from `make build`).
 E2E_TEST_FLAGS ?= -count=1 -timeout 40m
 e2e: e2e-deps e2e-bins build
-	cd e2e && $(GO) vet ./...
+	cd e2e && $(GO) vet ./... && $(GO) vet -tags demo ./demo
 	cd e2e && KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) $(GO) test $(E2E_TEST_FLAGS) ./...
+
+## demo: the e2e sandbox (etcd, kube-apiserver, Dex, oidc-proxy) for a person: writes
+## demo/kubeconfig with `kubectl oidc setup`, logs in and runs kubectl through the proxy,
+## then keeps running until Ctrl-C when stdin is a terminal (see docs/e2e.md).
+demo: e2e-deps e2e-bins build
+	cd e2e && $(GO) test -tags demo -c -o $(abspath $(BIN))/e2e-demo ./demo
+	KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) KUBE_OIDC_DEMO_DIR=$(abspath demo) $(BIN)/e2e-demo -test.run '^TestDemo$$' -test.timeout 0
 
 ## bench: oidc-proxy's cost per request (Go benchmark) and a loopback load run of the built
 ## binary against a bare reverse proxy (hack/proxybench). Results: docs/benchmarks.md.
@@ -61,3 +68,15 @@ BENCH_FLAGS ?= -benchtime 1s -count 3
 bench: build
 	$(GO) test -run XXX -bench BenchmarkProxy $(BENCH_FLAGS) ./pkg/proxy/
 	$(GO) run ./hack/proxybench -proxy-bin $(BIN)/oidc-proxy
+
+## dist: release files in $(DIST) for VERSION=vX.Y.Z: kubectl-oidc (linux, darwin: amd64+arm64;
+## windows/amd64) and oidc-proxy (linux amd64+arm64), CGO off, -trimpath, version stamped,
+## one .tar.gz (.zip on Windows) each with LICENSE, SHA256SUMS, and the krew manifest
+## $(DIST)/oidc.yaml rendered from krew/oidc.yaml. Reproducible archives (SOURCE_DATE_EPOCH
+## or the last commit's time). See docs/install.md.
+.PHONY: dist
+DIST ?= dist
+DIST_BASE_URL ?= https://github.com/kube-oidc/kube-oidc/releases/download/$(VERSION)
+DIST_JOBS ?= 2
+dist:
+	$(GO) run ./hack/dist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -base-url '$(DIST_BASE_URL)' -out '$(DIST)' -jobs $(DIST_JOBS)

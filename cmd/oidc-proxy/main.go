@@ -6,10 +6,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +23,7 @@ import (
 	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/kube-oidc/kube-oidc/internal/version"
+	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
@@ -36,6 +40,7 @@ func main() {
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	proxyOpts := proxy.NewOptions()
 	authnOpts := authn.NewOptions()
+	discoveryOpts := discovery.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
 		Short: "Authenticate OIDC tokens for a Kubernetes API server and forward requests with impersonation",
@@ -50,7 +55,7 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -61,7 +66,10 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	proxyOpts.AddServingFlags(fss.FlagSet("secure serving"))
 	authnOpts.AddFlags(fss.FlagSet("authentication"))
 	proxyOpts.AddUpstreamFlags(fss.FlagSet("API server (the proxy's own credentials)"))
+	proxyOpts.Modes.AddFlags(fss.FlagSet("impersonation, passthrough and extra headers"))
+	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
+	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
 	general.BoolP("help", "h", false, "Print this help and exit.")
@@ -81,8 +89,11 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
+	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
+		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid flags: %w", errors.Join(errs...))
 	}
@@ -105,7 +116,68 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 		Log:          log,
 		AccessLogOut: logOut,
 	}
+	if discoveryOpts.Enabled() {
+		srv.PublicFor = func(generatedChain []byte) (map[string]http.Handler, error) {
+			return discoveryHandlers(discoveryOpts, authnOpts, generatedChain, log)
+		}
+	}
 	return srv.Run(ctx)
+}
+
+// discoveryHandlers builds the public discovery document. Defaults: the
+// issuer and its CA from --oidc-issuer-url and --oidc-ca-file, the proxy's
+// CA from the certificate the proxy generated itself (none when the
+// administrator gave --tls-cert-file: clients then use the system roots or
+// --discovery-ca-file).
+func discoveryHandlers(o *discovery.Options, a *authn.Options, generatedChain []byte, log *slog.Logger) (map[string]http.Handler, error) {
+	if o.IssuerCAFile == "" {
+		o.IssuerCAFile = a.CAFile
+	}
+	var ca []byte
+	if len(generatedChain) > 0 {
+		cert, err := topCertificate(generatedChain)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: generated serving certificate: %w", err)
+		}
+		ca = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+		log.Info("discovery: clients can pin the proxy's generated CA", "path", discovery.Path,
+			"fingerprint", discovery.Fingerprint(cert), "subject", cert.Subject.String())
+	}
+	doc, err := o.Document(a.IssuerURL, ca)
+	if err != nil {
+		return nil, err
+	}
+	h, err := discovery.Handler(doc)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("discovery: serving the public document", "path", discovery.Path, "issuer", doc.IssuerURL, "clientID", doc.ClientID)
+	return map[string]http.Handler{discovery.Path: h}, nil
+}
+
+// topCertificate returns the last certificate of a PEM chain (the CA of a
+// generated leaf+CA pair, or the leaf itself when it is alone).
+func topCertificate(chain []byte) (*x509.Certificate, error) {
+	var last *x509.Certificate
+	for rest := chain; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		last = c
+	}
+	if last == nil {
+		return nil, errors.New("no certificate in PEM")
+	}
+	return last, nil
 }
 
 // forbiddenReason recognises authn's refusal of an identity (403, not 401).

@@ -31,8 +31,18 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--kubeconfig", "--server", "--token", "--certificate-authority", "--client-certificate", "--client-key", "--insecure-skip-tls-verify",
 		"--tls-server-name", "--context", "--cluster", "--user",
 		"--upstream-dial-timeout", "--upstream-tls-handshake-timeout", "--upstream-response-header-timeout",
+		// modes (issue 6)
+		"--disable-impersonation", "--token-passthrough", "--token-passthrough-audiences", "--extra-user-headers",
+		"--extra-user-header-client-ip", "--trusted-proxy-cidrs", "--flush-interval", "--impersonation-original-user-extra-prefix",
+		"--impersonation-review-timeout",
+		// audit (kube-apiserver names)
+		"--audit-policy-file", "--audit-log-path", "--audit-log-maxage", "--audit-log-maxbackup", "--audit-log-maxsize",
+		"--audit-log-format", "--audit-webhook-config-file", "--audit-log-mode", "--audit-webhook-mode",
 		// operations
 		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
+		// discovery (pkg/discovery)
+		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
+		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",
 	} {
 		if !strings.Contains(out, flag+" ") {
 			t.Errorf("--help does not document %s", flag)
@@ -68,6 +78,8 @@ func TestBadFlagsFailWithOneClearError(t *testing.T) {
 		{"both authentication forms", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--authentication-config=/x"}, "authentication-config"},
 		{"bad probe port", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--readiness-probe-port=-2"}, "--readiness-probe-port"},
 		{"positional argument", []string{"extra"}, "unknown command"},
+		{"extras without impersonation", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--disable-impersonation", "--extra-user-headers=a=b"}, "--disable-impersonation"},
+		{"bad trusted proxy CIDR", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--trusted-proxy-cidrs=nope"}, "--trusted-proxy-cidrs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,8 +3,8 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/kube-oidc/<component>-<version>/.
 # A component whose binary is already there is skipped, so only the first run pays.
 # kubectl is built only when none is on PATH (or when asked for by name).
-# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl]...
-#        (default: kube-apiserver, dex, and kubectl if missing)
+# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl|krew]...
+#        (default: kube-apiserver, dex, krew, and kubectl if missing)
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +14,7 @@ NICE="${NICE:-nice -n 19}"
 
 KUBE_VERSION="v1.37.2"
 DEX_VERSION="v2.41.1"
+KREW_VERSION="v0.4.3"
 # Dex v2.41.1 as the module proxy serves it (the tag itself is not a valid
 # module version: `latest` resolves to a 2018 pseudo-version that does not build).
 DEX_MODULE_VERSION="v0.0.0-20240807174518-43956db7fd75"
@@ -74,14 +75,27 @@ build_dex() {
 	log "dex built in $((SECONDS - start))s: $bin"
 }
 
+# krew and validate-krew-manifest, for the krew install scenarios (its own
+# go.mod: `go install pkg@version` builds it exactly as released).
+build_krew() {
+	local dir="$CACHE/krew-$KREW_VERSION"
+	if [[ -x "$dir/krew" && -x "$dir/validate-krew-manifest" ]]; then log "krew $KREW_VERSION present: $dir"; return; fi
+	mkdir -p "$dir"
+	log "building krew $KREW_VERSION (about a minute on 2 cores, cold)"
+	local start=$SECONDS
+	GOBIN="$dir" GOFLAGS= $NICE "$GO" install "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
+	log "krew built in $((SECONDS - start))s: $dir"
+}
+
 components=("$@")
-[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex kubectl-if-missing)
+[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex krew kubectl-if-missing)
 for c in "${components[@]}"; do
 	case "$c" in
 	kube-apiserver) build_kube_apiserver ;;
 	dex) build_dex ;;
 	kubectl) build_kubectl force ;;
 	kubectl-if-missing) build_kubectl ;;
-	*) log "unknown component $c (want kube-apiserver, dex or kubectl)"; exit 2 ;;
+	krew) build_krew ;;
+	*) log "unknown component $c (want kube-apiserver, dex, kubectl or krew)"; exit 2 ;;
 	esac
 done

@@ -28,6 +28,15 @@ const (
 	ProxyClusterRole = "e2e:oidc-proxy"
 )
 
+// ProxyUserExtras are the userextras the proxy identity may impersonate:
+// oidc-proxy's original-user extras, remote-client-ip, and the extra
+// "cluster" that the scenarios set with --extra-user-headers.
+var ProxyUserExtras = []string{
+	"userextras/originaluser.jetstack.io-user", "userextras/originaluser.jetstack.io-groups",
+	"userextras/originaluser.jetstack.io-uid", "userextras/originaluser.jetstack.io-extra",
+	"userextras/remote-client-ip", "userextras/cluster",
+}
+
 // APIServer is a kube-apiserver with RBAC authorization, a static token file
 // and self-signed serving certificates, backed by an EtcdServer.
 type APIServer struct {
@@ -44,6 +53,13 @@ type APIServer struct {
 // StartAPIServer starts etcd and kube-apiserver, waits for /readyz, and grants
 // ProxyUser its rights.
 func StartAPIServer(t testing.TB) *APIServer {
+	t.Helper()
+	return StartAPIServerWithArgs(t)
+}
+
+// StartAPIServerWithArgs is StartAPIServer with extra kube-apiserver flags
+// (for example --oidc-* so that the API server accepts Dex tokens itself).
+func StartAPIServerWithArgs(t testing.TB, extraArgs ...string) *APIServer {
 	t.Helper()
 	bin := RequireBinary(t, KubeAPIServer)
 	etcd := StartEtcd(t)
@@ -66,23 +82,24 @@ func StartAPIServer(t testing.TB) *APIServer {
 		t.Fatal(err)
 	}
 	certDir := filepath.Join(dir, "certs")
-	s.Process = startProcess(t, "kube-apiserver", dir, nil, bin,
-		"--etcd-servers="+etcd.URL,
+	s.Process = startProcess(t, "kube-apiserver", dir, nil, bin, append([]string{
+		"--etcd-servers=" + etcd.URL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// No kubernetes Service endpoints: a loopback address is not allowed there.
 		"--endpoint-reconciler-type=none",
 		fmt.Sprintf("--secure-port=%d", port),
-		"--cert-dir="+certDir,
-		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+		"--cert-dir=" + certDir,
+		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"-v=1",
+	}, extraArgs...)...,
 	)
 	s.CAFile = filepath.Join(certDir, "apiserver.crt")
 
@@ -157,7 +174,10 @@ func (s *APIServer) grantProxyRights(t testing.TB) {
 		ObjectMeta: metav1.ObjectMeta{Name: ProxyClusterRole},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"users", "groups", "serviceaccounts"}, Verbs: []string{"impersonate"}},
-			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"userextras/*", "uids"}, Verbs: []string{"impersonate"}},
+			// RBAC has no "userextras/*" wildcard (only "*/subresource"), so
+			// each extra key the proxy may forward is listed: the real-user
+			// extras of end-user impersonation and the e2e extra headers.
+			{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"uids"}, ProxyUserExtras...), Verbs: []string{"impersonate"}},
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		},

@@ -56,6 +56,9 @@ type DexOptions struct {
 	RedirectURIs []string
 	// Users are the static password users (default: DefaultDexUsers).
 	Users []DexUser
+	// NoClientSecret makes DexClientID a public client without a secret
+	// (ClientSecret ""), as a discovery document publishes it.
+	NoClientSecret bool
 }
 
 // DefaultDexUsers are the static password users when DexOptions.Users is empty.
@@ -134,6 +137,9 @@ func NewDex(t testing.TB, opts DexOptions) *DexServer {
 		configFile:        filepath.Join(dir, "config.yaml"),
 		MetricsURL:        fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetryPort),
 	}
+	if opts.NoClientSecret {
+		d.ClientSecret = ""
+	}
 	mustWrite(t, d.CAFile, string(ca.CertPEM))
 	if d.ServingSPKI, err = SPKIHash(certFile); err != nil {
 		t.Fatal(err)
@@ -169,7 +175,11 @@ func (d *DexServer) config(port int, certFile, keyFile string, opts DexOptions) 
 	}
 	b.WriteString("connectors:\n- type: mockCallback\n  id: mock\n  name: Mock\n")
 	b.WriteString("staticClients:\n")
-	fmt.Fprintf(&b, "- id: %s\n  name: kube-oidc\n  secret: %s\n  public: true\n", q(DexClientID), q(d.ClientSecret))
+	if d.ClientSecret == "" {
+		fmt.Fprintf(&b, "- id: %s\n  name: kube-oidc\n  public: true\n", q(DexClientID))
+	} else {
+		fmt.Fprintf(&b, "- id: %s\n  name: kube-oidc\n  secret: %s\n  public: true\n", q(DexClientID), q(d.ClientSecret))
+	}
 	if len(opts.RedirectURIs) > 0 {
 		b.WriteString("  redirectURIs:\n")
 		for _, u := range opts.RedirectURIs {

@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Kubectl runs the machine's kubectl (or the one e2e-bins built) with a
@@ -62,6 +64,12 @@ func (k *Kubectl) Command(ctx context.Context, args ...string) (*exec.Cmd, *byte
 	cmd := exec.CommandContext(ctx, k.Bin, args...)
 	cmd.Env = append(os.Environ(), k.Env...)
 	cmd.Dir = k.Home
+	// kubectl runs plugins (kubectl-oidc, which may start a browser
+	// command): end the whole process group when ctx ends, and do not wait
+	// for a straggler holding stdout/stderr open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

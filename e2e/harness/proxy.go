@@ -51,6 +51,10 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
+	metricsPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ca, err := NewCA("kube-oidc e2e proxy CA")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +85,8 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 		"--bind-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),
 		fmt.Sprintf("--readiness-probe-port=%d", readyPort),
+		// Not the default :8081, which concurrent tests would share.
+		fmt.Sprintf("--metrics-serving-address=127.0.0.1:%d", metricsPort),
 		"--tls-cert-file=" + certFile,
 		"--tls-private-key-file=" + keyFile,
 		"--kubeconfig=" + kubeconfig,

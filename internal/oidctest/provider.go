@@ -58,6 +58,18 @@ type Provider struct {
 	OpaqueAccessTokens bool
 	// Now is the provider's clock (default time.Now).
 	Now func() time.Time
+	// DiscoveryOverrides replaces fields of the discovery document; a nil
+	// value removes the field (e.g. "device_authorization_endpoint": nil for a
+	// provider without the device grant).
+	DiscoveryOverrides map[string]any
+	// RefreshWithoutIDToken makes refresh answers carry no id_token.
+	RefreshWithoutIDToken bool
+	// DeviceRequiresClientSecret makes the device authorization endpoint
+	// refuse a confidential client that does not send client_secret in the
+	// form (Dex does this).
+	DeviceRequiresClientSecret bool
+	// OmitExpiresIn leaves expires_in out of token answers.
+	OmitExpiresIn bool
 
 	server *httptest.Server
 	key    *rsa.PrivateKey
@@ -232,7 +244,7 @@ func (p *Provider) count(key string) {
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	p.count("discovery")
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer":                                p.Issuer,
 		"authorization_endpoint":                p.Issuer + "/authorize",
 		"token_endpoint":                        p.Issuer + "/token",
@@ -247,7 +259,15 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"scopes_supported":                      []string{"openid", "email", "groups", "profile", "offline_access"},
 		"grant_types_supported": []string{"authorization_code", "refresh_token", "password", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"},
-	})
+	}
+	for k, v := range p.DiscoveryOverrides {
+		if v == nil {
+			delete(doc, k)
+		} else {
+			doc[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 type jwk struct {
@@ -317,6 +337,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	p.count("device_authorization")
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("client_id") != p.ClientID && !p.basicAuthOK(r) {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	if p.DeviceRequiresClientSecret && !p.basicAuthOK(r) && r.PostForm.Get("client_secret") != p.ClientSecret {
 		oauthError(w, http.StatusUnauthorized, "invalid_client")
 		return
 	}
@@ -447,7 +471,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Without rotation no new refresh token is sent: the client keeps its own.
-		p.issue(w, u, "", p.RotateRefreshTokens)
+		p.issueWith(w, u, "", p.RotateRefreshTokens, !p.RefreshWithoutIDToken)
 	case "password":
 		if r.PostForm.Get("username") != p.User.Username || r.PostForm.Get("password") != p.User.Password {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
@@ -492,6 +516,10 @@ func pkceOK(challenge, method, verifier string) bool {
 }
 
 func (p *Provider) issue(w http.ResponseWriter, u User, nonce string, withRefresh bool) {
+	p.issueWith(w, u, nonce, withRefresh, true)
+}
+
+func (p *Provider) issueWith(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool) {
 	idToken := p.IDToken(u, func(c map[string]any) {
 		if nonce != "" {
 			c["nonce"] = nonce
@@ -506,6 +534,12 @@ func (p *Provider) issue(w http.ResponseWriter, u User, nonce string, withRefres
 		"token_type":   "Bearer",
 		"expires_in":   int(p.IDTokenTTL.Seconds()),
 		"id_token":     idToken,
+	}
+	if !withIDToken {
+		delete(resp, "id_token")
+	}
+	if p.OmitExpiresIn {
+		delete(resp, "expires_in")
 	}
 	if withRefresh {
 		rt := randomString()

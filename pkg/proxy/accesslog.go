@@ -35,7 +35,7 @@ func (l *AccessLog) log(r *http.Request, rec *record, end time.Time) {
 		Code:          rec.code,
 		Peer:          r.RemoteAddr,
 		Inbound:       rec.identity,
-		Outbound:      rec.outbound,
+		Outbound:      rec.ImpersonatedUser(), // kubectl --as: both identities are logged
 		AuthAttempted: rec.identity != nil || rec.authFailure != "",
 		Forwarded:     rec.forwarded,
 		AuthFailure:   rec.authFailure,

@@ -91,14 +91,15 @@ func TestAccessLogFormatsThroughTheChain(t *testing.T) {
 	}
 }
 
-// The record carries an outbound identity distinct from the inbound one
-// (end-user impersonation sets it); both lines show both.
+// With end-user impersonation (kubectl --as) the record carries the
+// impersonated identity next to the authenticated one; both lines show both.
 func TestAccessLogShowsOutboundIdentity(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := recordFrom(r.Context())
 		rec.identity = &user.DefaultInfo{Name: "alice", Groups: []string{"admins"}}
-		rec.outbound = &user.DefaultInfo{Name: "bob", UID: "b-1", Groups: []string{"viewers"},
+		rec.modes.forward = &user.DefaultInfo{Name: "bob", UID: "b-1", Groups: []string{"viewers"},
 			Extra: map[string][]string{"originaluser.jetstack.io-user": {"alice"}}}
+		rec.modes.impersonated = true
 		rec.forwarded = true
 		w.WriteHeader(http.StatusOK)
 	})

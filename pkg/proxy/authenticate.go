@@ -45,6 +45,13 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // issuer has not been discovered yet), 403 when forbidden says so, 503 with
 // Retry-After while the authenticator itself is still being built.
 func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) http.Handler {
+	return withAuthentication(next, a, forbidden, notReady, nil)
+}
+
+// withAuthentication is WithAuthentication where the answer to a failed
+// authentication is served by wrapFailed(the Status writer) when given
+// (the audit of failed authentications).
+func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc, wrapFailed func(http.Handler) http.Handler) http.Handler {
 	bearer := bearertoken.New(a)
 	ws := websocket.NewProtocolAuthenticator(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -57,39 +64,53 @@ func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			ok, err = false, errors.New("the token maps to an empty username")
 		}
 		if !ok {
-			// The authenticators only edit the headers on success, so the
-			// presented token is still there to be redacted from messages.
-			secrets := tokenCandidates(r)
-			if err == nil {
-				rec.authFailure = "no bearer token"
-			} else {
-				rec.authFailure = redact(err.Error(), secrets)
+			if wrapFailed == nil {
+				writeAuthFailure(w, r, rec, err, forbidden, notReady)
+				return
 			}
-			switch reason, isForbidden := forbiddenReason(forbidden, err); {
-			case errors.Is(err, ErrNotReady):
-				w.Header().Set("Retry-After", "1")
-				writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
-					"oidc-proxy is starting: the authenticator is not ready yet")
-			case err != nil && notReady != nil && notReady(err):
-				// Not the token's fault, so no error="invalid_token".
-				w.Header().Set("WWW-Authenticate", `Bearer realm="kubernetes"`)
-				writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
-					"Unauthorized: the token's identity provider is not reachable yet, so the token cannot be verified")
-			case isForbidden:
-				writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
-			default:
-				challenge := `Bearer realm="kubernetes"`
-				if len(secrets) > 0 {
-					challenge += `, error="invalid_token"`
-				}
-				w.Header().Set("WWW-Authenticate", challenge)
-				writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
-			}
+			wrapFailed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				writeAuthFailure(w, r, rec, err, forbidden, notReady)
+			})).ServeHTTP(w, r)
 			return
 		}
 		rec.identity = resp.User
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeAuthFailure answers a failed authentication: 401 with
+// WWW-Authenticate (also, naming the cause, while the token's issuer has not
+// been discovered yet), 403 when forbidden says so, 503 with Retry-After
+// while the authenticator itself is still being built.
+func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err error, forbidden ForbiddenFunc, notReady NotReadyFunc) {
+	// The authenticators only edit the headers on success, so the
+	// presented token is still there to be redacted from messages.
+	secrets := tokenCandidates(r)
+	if err == nil {
+		rec.authFailure = "no bearer token"
+	} else {
+		rec.authFailure = redact(err.Error(), secrets)
+	}
+	switch reason, isForbidden := forbiddenReason(forbidden, err); {
+	case errors.Is(err, ErrNotReady):
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+			"oidc-proxy is starting: the authenticator is not ready yet")
+	case err != nil && notReady != nil && notReady(err):
+		// Not the token's fault, so no error="invalid_token".
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kubernetes"`)
+		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
+			"Unauthorized: the token's identity provider is not reachable yet, so the token cannot be verified")
+	case isForbidden:
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
+	default:
+		challenge := `Bearer realm="kubernetes"`
+		if len(secrets) > 0 {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
+	}
 }
 
 func forbiddenReason(f ForbiddenFunc, err error) (string, bool) {

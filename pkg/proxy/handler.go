@@ -25,15 +25,21 @@ type Config struct {
 	Log     *slog.Logger
 	// AccessLog receives one line per request; nil writes none.
 	AccessLog *AccessLog
+	// Modes are end-user impersonation, passthrough and audit (modes.go);
+	// nil refuses client impersonation and audits nothing.
+	Modes *Modes
 }
 
 // NewHandler builds the handler chain, outermost first:
 //
 //	access log -> metrics -> panic recovery -> /healthz /livez /readyz
-//	-> public paths -> authenticate -> refuse client Impersonate-*
-//	-> strip client identity headers -> set Impersonate-* for the user
-//	-> reverse proxy -> [outbound identity assertion -> metrics -> HTTP/2 or
-//	HTTP/1.1 upgrade transport with the proxy's credentials]
+//	-> public paths -> [audit init, request info] -> authenticate (+ audit
+//	of failures) -> [audit] -> passthrough requests: client token restored
+//	-> reverse proxy | others: authorise client Impersonate-* (or refuse
+//	them without Modes) -> strip client identity headers -> set
+//	Impersonate-* for the user -> reverse proxy -> [outbound identity
+//	assertion -> metrics -> HTTP/2 or HTTP/1.1 upgrade transport with the
+//	proxy's credentials, or without them for passthrough]
 //
 // Recovery sits inside the log and the metrics so a panic is logged and
 // counted as the 500 the client gets.
@@ -43,12 +49,14 @@ func NewHandler(c Config) http.Handler {
 		rt = instrumentedTransport{next: rt, m: c.Metrics}
 	}
 	rt = identityAssertion{next: rt}
+	rt = c.Modes.transport(rt, c.Metrics)
 
-	var h http.Handler = NewReverseProxy(c.Upstream.URL, rt, c.Log)
-	h = WithImpersonation(h)
+	rp := http.Handler(NewReverseProxy(c.Upstream.URL, rt, c.Log))
+	h := WithImpersonation(rp)
 	h = WithIdentityStripped(h)
-	h = WithImpersonationRefused(h)
-	h = WithAuthentication(h, c.Authenticator, c.Forbidden, c.NotReady)
+	h = c.Modes.wrapAuthenticated(h, rp)
+	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator, c.Forbidden, c.NotReady), c.Forbidden, c.NotReady, c.Modes.audit().wrapFailed())
+	h = c.Modes.audit().wrapOuter(h)
 	h = WithPublic(h, c.Public)
 	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))
 	h = WithRecovery(h, c.Log)

@@ -112,7 +112,7 @@ func filterList(vals []string, keep func(string) bool) []string {
 func WithImpersonation(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, rec := withRecord(w, r)
-		u := rec.identity
+		u := rec.forwardIdentity()
 		if u == nil || u.GetName() == "" {
 			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
 			return
@@ -139,7 +139,7 @@ func ImpersonationHeaders(u user.Info) http.Header {
 	}
 	g := make([]string, 0, len(groups)+1)
 	g = append(g, groups...)
-	if !slices.Contains(groups, user.AllAuthenticated) {
+	if !slices.Contains(groups, user.AllAuthenticated) && !slices.Contains(groups, user.AllUnauthenticated) {
 		g = append(g, user.AllAuthenticated)
 	}
 	h[transport.ImpersonateGroupHeader] = g

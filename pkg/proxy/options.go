@@ -41,6 +41,8 @@ type Options struct {
 
 	// AccessLogFormat is the access log's line format (pkg/proxy/accesslog).
 	AccessLogFormat string
+	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
+	Modes *ModeOptions
 }
 
 // NewOptions returns the defaults.
@@ -61,6 +63,7 @@ func NewOptions() *Options {
 		ReadinessTimeout: 5 * time.Second,
 		ShutdownTimeout:  60 * time.Second,
 		AccessLogFormat:  string(accesslog.JSON),
+		Modes:            NewModeOptions(),
 	}
 }
 
@@ -123,6 +126,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.AddServingFlags(fs)
 	o.AddUpstreamFlags(fs)
 	o.AddOperationsFlags(fs)
+	o.Modes.AddFlags(fs)
+	o.Modes.AddAuditFlags(fs)
 }
 
 // Validate reports every invalid value.
@@ -155,7 +160,7 @@ func (o *Options) Validate() []error {
 	if o.ShutdownDelay < 0 || o.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-delay-duration and --shutdown-timeout must not be negative"))
 	}
-	return errs
+	return append(errs, o.Modes.Validate()...)
 }
 
 // RESTConfig loads the proxy's own credentials the way kubectl does

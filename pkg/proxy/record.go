@@ -22,15 +22,13 @@ type record struct {
 	authFailure string
 	// identity is the authenticated user (set by WithAuthentication).
 	identity user.Info
-	// outbound is the identity forwarded to the API server when it is not
-	// identity (end-user impersonation); nil otherwise. The access log
-	// shows both.
-	outbound user.Info
 	// forwarded is set once the request is passed to the API server.
 	forwarded bool
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
 	impersonation http.Header
+	// modes is what the mode handlers decided (modes.go).
+	modes modeRecord
 }
 
 type recordKey struct{}

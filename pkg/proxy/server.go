@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,11 @@ type Server struct {
 	AccessLogOut io.Writer
 	// Public handlers are served without authentication on the secure port.
 	Public map[string]http.Handler
+	// PublicFor, when set, adds public handlers once the serving
+	// certificate is known: generatedChainPEM is the PEM chain of the
+	// self-signed certificate the proxy generated (leaf first, then its
+	// CA), nil when the administrator gave --tls-cert-file. An error stops Run.
+	PublicFor func(generatedChainPEM []byte) (map[string]http.Handler, error)
 	// OnServing, when set, is told the bound addresses once everything
 	// listens (readiness or metrics nil when disabled).
 	OnServing func(secure, readiness, metrics net.Addr)
@@ -57,6 +63,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	modes, err := NewModes(cfg, o.Modes, o.UpstreamTimeouts, log)
+	if err != nil {
+		return err
+	}
+	if a := modes.Audit; a != nil {
+		stop := make(chan struct{})
+		if err := a.Backend.Run(stop); err != nil {
+			return fmt.Errorf("start the audit backend: %w", err)
+		}
+		defer func() { // after the drain below: flushes pending events
+			close(stop)
+			a.Backend.Shutdown()
+		}()
+	}
 	m, err := NewMetrics(s.Registry)
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
@@ -75,6 +95,20 @@ func (s *Server) Run(ctx context.Context) error {
 		} else {
 			log.Warn("no --tls-cert-file and no --cert-dir: serving a self-signed certificate generated in memory")
 		}
+	}
+	public := s.Public
+	if s.PublicFor != nil {
+		var generated []byte
+		if !hadCert {
+			if generated, err = generatedChain(o); err != nil {
+				return err
+			}
+		}
+		more, err := s.PublicFor(generated)
+		if err != nil {
+			return err
+		}
+		public = mergePublic(s.Public, more)
 	}
 	var serving *server.SecureServingInfo
 	if err := o.SecureServing.ApplyTo(&serving); err != nil {
@@ -107,7 +141,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
-		Public: s.Public, Metrics: m, Log: log, AccessLog: NewAccessLog(accessOut, format),
+		Public: public, Metrics: m, Log: log, Modes: modes,
+		AccessLog: NewAccessLog(accessOut, format),
 	})
 
 	// Side servers first, so a port clash fails before the secure port serves.
@@ -207,4 +242,28 @@ func closeAll(servers []*http.Server) {
 		_ = s.Shutdown(ctx)
 		cancel()
 	}
+}
+
+// generatedChain returns the PEM of the self-signed serving certificate
+// MaybeDefaultWithSelfSignedCerts generated, from --cert-dir or memory.
+func generatedChain(o *Options) ([]byte, error) {
+	if f := o.SecureServing.ServerCert.CertKey.CertFile; f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read generated serving certificate: %w", err)
+		}
+		return data, nil
+	}
+	if g := o.SecureServing.ServerCert.GeneratedCert; g != nil {
+		cert, _ := g.CurrentCertKeyContent()
+		return cert, nil
+	}
+	return nil, nil
+}
+
+func mergePublic(a, b map[string]http.Handler) map[string]http.Handler {
+	m := make(map[string]http.Handler, len(a)+len(b))
+	maps.Copy(m, a)
+	maps.Copy(m, b)
+	return m
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+	"github.com/kube-oidc/kube-oidc/pkg/login"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -124,7 +125,13 @@ func printConvertReports(cmd *cobra.Command, reports []kubeconfig.FileReport, dr
 }
 
 // DefaultKey is the key get-token computes for a converted user's flags
-// (see kubeconfig.LegacyCacheKey).
+// (see kubeconfig.LegacyCacheKey): they have no --grant-type, so pkg/login
+// keys them with its default (auto), and pkg/login hashes the CA bundle as
+// it reads it, each file or data block followed by a newline.
+// TestConvertedUserNeedsNoLogin proves the match through the real plugin.
 func DefaultKey(l kubeconfig.Legacy, caBundle []byte) tokencache.Key {
-	return kubeconfig.LegacyCacheKey(l, caBundle, "")
+	if len(caBundle) > 0 {
+		caBundle = append(caBundle[:len(caBundle):len(caBundle)], '\n')
+	}
+	return kubeconfig.LegacyCacheKey(l, caBundle, login.GrantAuto)
 }

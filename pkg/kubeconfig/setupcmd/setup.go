@@ -154,7 +154,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		cluster.CertificateAuthorityData = serverCAPEM
 	}
 
-	args := changedFlagArgs(loginFlags)
+	args := ChangedFlagArgs(loginFlags)
 	clusterName := f.clusterName
 	if proxyURL != "" {
 		if f.serverInsecureSkipVerify {
@@ -263,10 +263,10 @@ func readServerCA(f *setupFlags) ([]byte, error) {
 	return nil, nil
 }
 
-// changedFlagArgs returns --name=value for every flag the person set, in
+// ChangedFlagArgs returns --name=value for every flag the person set, in
 // flag-name order; list flags give one argument per element, map flags one
 // argument with all pairs.
-func changedFlagArgs(fs *pflag.FlagSet) []string {
+func ChangedFlagArgs(fs *pflag.FlagSet) []string {
 	var args []string
 	// VisitAll (sorted by name) with Changed, not Visit: the flags were
 	// parsed through the command's flag set, which marks them Changed but

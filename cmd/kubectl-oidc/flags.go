@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login"
+)
+
+// newLoginFlags returns the login flags of get-token, login, logout, whoami
+// and setup, bound to o. The same set is given to setup, which writes the
+// ones the person set into the exec stanza.
+func newLoginFlags(o *login.Options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("login", pflag.ContinueOnError)
+	fs.SortFlags = true
+	fs.StringVar(&o.IssuerURL, "oidc-issuer-url", "", "Issuer URL of the OpenID Connect provider (required)")
+	fs.StringVar(&o.ClientID, "oidc-client-id", "", "Client ID registered at the provider (required)")
+	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "Client secret, for confidential clients and the client-credentials grant")
+	fs.StringSliceVar(&o.ExtraScopes, "oidc-extra-scope", nil, "Scope to request besides openid (repeatable, or comma-separated), e.g. email, groups, offline_access")
+	fs.StringVar(&o.RedirectURL, "oidc-redirect-url", "", "Redirect URL registered at the provider (default: http://LISTEN-ADDRESS/ of the local server)")
+	fs.StringToStringVar(&o.AuthRequestExtraParams, "oidc-auth-request-extra-params", nil, "Extra parameter of the authorization request, as key=value (repeatable), e.g. connector_id=ldap")
+	fs.StringVar(&o.PKCEMethod, "oidc-pkce-method", "auto", "PKCE method: auto (S256 when the provider's discovery lists it), S256 or no")
+	fs.BoolVar(&o.UseAccessToken, "oidc-use-access-token", false, "Give kubectl the access token instead of the ID token (opaque access tokens work too)")
+	fs.StringVar(&o.GrantType, "grant-type", "auto", "Sign-in flow: auto, authcode, authcode-keyboard, device-code, password or client-credentials (auto: password with --username; authcode-keyboard with a non-loopback --oidc-redirect-url; authcode when a browser can be opened; else device-code when the provider offers it)")
+	fs.StringSliceVar(&o.ListenAddresses, "listen-address", append([]string(nil), login.DefaultListenAddresses...), "Address of the local server receiving the authorization code, tried in order")
+	fs.BoolVar(&o.SkipOpenBrowser, "skip-open-browser", false, "Do not open a browser; only print the URL to open")
+	fs.StringVar(&o.BrowserCommand, "browser-command", "", "Command that opens the login URL (it is the last argument; default: the system's browser)")
+	fs.DurationVar(&o.AuthenticationTimeout, "authentication-timeout", login.DefaultAuthenticationTimeout, "How long to wait for a sign-in (browser, device, or another process holding the cache lock)")
+	fs.StringVar(&o.Username, "username", "", "Username for the password grant")
+	fs.StringVar(&o.Password, "password", "", "Password for the password grant (prompted on the terminal when missing)")
+	fs.StringArrayVar(&o.CertificateAuthority, "certificate-authority", nil, "PEM file of a CA to trust for the provider (repeatable; default: system roots)")
+	fs.StringArrayVar(&o.CertificateAuthorityData, "certificate-authority-data", nil, "Base64 PEM of a CA to trust for the provider (repeatable)")
+	fs.BoolVar(&o.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "Do not verify the provider's certificate (insecure)")
+	fs.StringVar(&o.TokenCacheDir, "token-cache-dir", "", "Directory of the token cache (default: ~/.kube/cache/oidc, or $KUBECACHEDIR/oidc)")
+	fs.StringVar(&o.TokenCacheStorage, "token-cache-storage", "auto", "Where to keep tokens: auto (the OS keyring when one answers, else disk), keyring, disk or none")
+	fs.BoolVar(&o.ForceRefresh, "force-refresh", false, "Refresh the token even when the cached one is still valid")
+	fs.DurationVar(&o.ExpirySkew, "token-expiry-skew", login.DefaultExpirySkew, "Treat a token as expired this long before its exp claim")
+	return fs
+}

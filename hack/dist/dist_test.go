@@ -1,0 +1,238 @@
+package main
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVersionMustBeKrewSemver(t *testing.T) {
+	tests := []struct {
+		version string
+		ok      bool
+	}{
+		{"v1.2.3", true},
+		{"v0.1.0-rc.1", true},
+		{"v1.0.0+build.5", true},
+		{"1.2.3", false},   // krew wants the v
+		{"v1.2", false},    // not semver
+		{"v01.2.3", false}, // leading zero
+		{"5080e08-dirty", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := semver.MatchString(tt.version); got != tt.ok {
+			t.Errorf("semver(%q) = %v, want %v", tt.version, got, tt.ok)
+		}
+	}
+}
+
+func TestRunRefusesNonReleaseVersion(t *testing.T) {
+	err := run(t.Context(), []string{"-root", t.TempDir(), "-out", filepath.Join(t.TempDir(), "d"), "-version", "abc123-dirty"})
+	if err == nil || !strings.Contains(err.Error(), "make dist VERSION=vX.Y.Z") {
+		t.Fatalf("err = %v, want the hint to give VERSION", err)
+	}
+}
+
+func TestArchivesAreReproducibleAndHoldBinaryAndLicense(t *testing.T) {
+	mtime := time.Unix(1700000000, 0).UTC()
+	files := []File{
+		{Name: "kubectl-oidc", Mode: 0o755, Data: []byte("binary")},
+		{Name: "LICENSE", Mode: 0o644, Data: []byte("license text")},
+	}
+	for _, name := range []string{"kubectl-oidc_linux_amd64.tar.gz", "kubectl-oidc_windows_amd64.zip"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			a, b := filepath.Join(dir, "a-"+name), filepath.Join(dir, "b-"+name)
+			sumA, err := writeArchive(a, files, mtime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Reversed input order, written later: the same bytes.
+			sumB, err := writeArchive(b, []File{files[1], files[0]}, mtime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sumA != sumB {
+				t.Errorf("same content, different archives: %s vs %s", sumA, sumB)
+			}
+			got := readArchive(t, a)
+			want := map[string]entry{
+				"LICENSE":      {mode: 0o644, data: "license text", mtime: mtime},
+				"kubectl-oidc": {mode: 0o755, data: "binary", mtime: mtime},
+			}
+			if len(got) != len(want) {
+				t.Fatalf("entries %v, want %v", got, want)
+			}
+			for n, w := range want {
+				g := got[n]
+				if g.mode != w.mode || g.data != w.data || !g.mtime.Equal(w.mtime) {
+					t.Errorf("%s: got %+v, want %+v", n, g, w)
+				}
+			}
+			if order := entryOrder(t, a); order[0] != "LICENSE" {
+				t.Errorf("entries not sorted: %v", order)
+			}
+		})
+	}
+}
+
+func TestRenderKrewFillsURIAndChecksum(t *testing.T) {
+	tmpl := "version: {{ .Version }}\nuri: {{ uri \"a.tar.gz\" }}\nsha256: {{ sha256 \"a.tar.gz\" }}\n"
+	tests := []struct {
+		name     string
+		archives map[string]string
+		want     string
+		wantErr  string
+	}{
+		{
+			name:     "every archive used",
+			archives: map[string]string{"a.tar.gz": "abc"},
+			want:     "version: v1.0.0\nuri: https://example.com/v1.0.0/a.tar.gz\nsha256: abc\n",
+		},
+		{name: "template names an archive not built", archives: map[string]string{}, wantErr: `archive "a.tar.gz" was not built`},
+		{name: "archive without platform entry", archives: map[string]string{"a.tar.gz": "abc", "b.zip": "def"}, wantErr: "no platform entry for b.zip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := renderKrew(tmpl, "v1.0.0", "https://example.com/v1.0.0", tt.archives)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// The shipped template has one entry per kubectl-oidc target.
+func TestShippedKrewTemplateCoversEveryPlatform(t *testing.T) {
+	tmpl, err := os.ReadFile("../../krew/oidc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archives := map[string]string{}
+	for _, p := range defaultPlatforms["kubectl-oidc"] {
+		goos, goarch, _ := strings.Cut(p, "/")
+		archives[Target{Name: "kubectl-oidc", OS: goos, Arch: goarch}.Archive()] = strings.Repeat("0", 64)
+	}
+	out, err := renderKrew(string(tmpl), "v1.2.3", "https://example.com/v1.2.3", archives)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"version: v1.2.3", "uri: https://example.com/v1.2.3/kubectl-oidc_windows_amd64.zip", "bin: kubectl-oidc.exe"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rendered manifest lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "{{") {
+		t.Errorf("template syntax left in the output:\n%s", out)
+	}
+}
+
+func TestSHA256SumsIsSortedSha256sumFormat(t *testing.T) {
+	got := sha256sums(map[string]string{"b.zip": "22", "a.tar.gz": "11"})
+	if want := "11  a.tar.gz\n22  b.zip\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+type entry struct {
+	mode  os.FileMode
+	data  string
+	mtime time.Time
+}
+
+func readArchive(t *testing.T, path string) map[string]entry {
+	t.Helper()
+	out := map[string]entry{}
+	if strings.HasSuffix(path, ".zip") {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			out[f.Name] = entry{mode: f.Mode().Perm(), data: string(b), mtime: f.Modified.UTC()}
+		}
+		return out
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		if h.Uid != 0 || h.Gid != 0 || h.Typeflag != tar.TypeReg {
+			t.Errorf("%s: uid %d gid %d type %c, want 0 0 regular", h.Name, h.Uid, h.Gid, h.Typeflag)
+		}
+		out[h.Name] = entry{mode: os.FileMode(h.Mode).Perm(), data: string(data), mtime: h.ModTime.UTC()}
+	}
+	return out
+}
+
+func entryOrder(t *testing.T, path string) []string {
+	t.Helper()
+	var names []string
+	if strings.HasSuffix(path, ".zip") {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		return names
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	return names
+}

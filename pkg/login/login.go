@@ -1,0 +1,96 @@
+// Package login signs a person in at an OIDC provider (authorization code
+// with PKCE, keyboard, device code, password, client credentials) and hands
+// out tokens through the token cache: cache, then refresh, then login.
+package login
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Options are get-token's / login's flags (names in comments).
+type Options struct {
+	IssuerURL                string            // --oidc-issuer-url
+	ClientID                 string            // --oidc-client-id
+	ClientSecret             string            // --oidc-client-secret
+	ExtraScopes              []string          // --oidc-extra-scope (openid is always requested)
+	RedirectURL              string            // --oidc-redirect-url
+	AuthRequestExtraParams   map[string]string // --oidc-auth-request-extra-params
+	PKCEMethod               string            // --oidc-pkce-method: auto|S256|no
+	UseAccessToken           bool              // --oidc-use-access-token
+	GrantType                string            // --grant-type: auto|authcode|authcode-keyboard|device-code|password|client-credentials
+	ListenAddresses          []string          // --listen-address
+	SkipOpenBrowser          bool              // --skip-open-browser
+	BrowserCommand           string            // --browser-command
+	AuthenticationTimeout    time.Duration     // --authentication-timeout (default 3m)
+	Username                 string            // --username
+	Password                 string            // --password
+	CertificateAuthority     []string          // --certificate-authority (files)
+	CertificateAuthorityData []string          // --certificate-authority-data (base64 PEM)
+	InsecureSkipTLSVerify    bool              // --insecure-skip-tls-verify
+	TokenCacheDir            string            // --token-cache-dir ("" = default: $KUBECACHEDIR/oidc or ~/.kube/cache/oidc)
+	TokenCacheStorage        string            // --token-cache-storage: auto|keyring|disk|none
+	ForceRefresh             bool              // --force-refresh
+	ExpirySkew               time.Duration     // --token-expiry-skew (default 30s)
+	Verbosity                int               // -v: >=1 logs HTTP exchanges, never a token
+}
+
+// UI is how the flows talk to the person. Everything goes to Err (stderr); stdout is the cmd's.
+type UI struct {
+	In          io.Reader // pasted codes, prompted password
+	Err         io.Writer
+	Interactive bool // false: no flow that needs the person (kubectl's spec.interactive=false)
+	// OpenBrowser opens url; nil means the default (BrowserCommand, else xdg-open/open/rundll32).
+	OpenBrowser func(ctx context.Context, url string) error
+	// ReadPassword reads a password without echo; nil means the terminal's.
+	ReadPassword func(prompt string) (string, error)
+}
+
+// Token is what Get, Login and Cached hand out.
+type Token struct {
+	Token         string         // the ID token, or the access token with UseAccessToken
+	Expiry        time.Time      // zero when unknown
+	IDTokenClaims map[string]any // verified claims of the ID token (nil when the provider gave none)
+	Source        string         // "cache", "refresh" or "login"
+}
+
+// ErrInteractionRequired: login needs the person but UI.Interactive is false.
+var ErrInteractionRequired = errors.New("signing in needs a person at the terminal, but this session is not interactive")
+
+// ErrNotLoggedIn: Cached found nothing valid cached.
+var ErrNotLoggedIn = errors.New("not logged in: no token in the cache")
+
+// Validate is in options.go.
+
+// Get returns a valid token: cache, then refresh, then login (see issue 3).
+//
+// The per-key lock of the token cache is held across read, refresh, login
+// and save, so concurrent callers cause one refresh and at most one login.
+// A valid cached token (expiry minus ExpirySkew still ahead) is returned
+// without any network call. Otherwise the refresh token is used; when that
+// fails (or gives no ID token where one is needed) a login starts, or, when
+// ui.Interactive is false and the grant needs a person, ErrInteractionRequired
+// is returned. ForceRefresh skips the cached token but still tries the
+// refresh token first.
+func Get(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return get(ctx, o, ui, systemEnv(), modeGet)
+}
+
+// Login always signs in interactively (ignores the cache's tokens), then saves.
+func Login(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return get(ctx, o, ui, systemEnv(), modeLogin)
+}
+
+// Cached returns the cached token without any network call (expired allowed: check Expiry), or ErrNotLoggedIn.
+func Cached(ctx context.Context, o Options, ui UI) (*Token, error) {
+	return cached(ctx, o, ui, systemEnv())
+}
+
+// Logout removes the cached entry for these options (all entries in the cache dir when all),
+// revoking each refresh token at the provider's revocation_endpoint when it has one (RFC 7009);
+// returns how many entries were removed. A revocation failure is reported but the entry is still removed.
+func Logout(ctx context.Context, o Options, ui UI, all bool) (int, error) {
+	return logout(ctx, o, ui, systemEnv(), all)
+}

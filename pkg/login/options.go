@@ -1,0 +1,227 @@
+package login
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
+)
+
+// Grant types (--grant-type).
+const (
+	GrantAuto              = "auto"
+	GrantAuthCode          = "authcode"
+	GrantAuthCodeKeyboard  = "authcode-keyboard"
+	GrantDeviceCode        = "device-code"
+	GrantPassword          = "password"
+	GrantClientCredentials = "client-credentials"
+)
+
+// PKCE methods (--oidc-pkce-method).
+const (
+	PKCEAuto = "auto"
+	PKCES256 = "S256"
+	PKCENo   = "no"
+)
+
+// Defaults filled by Validate for zero values.
+const (
+	DefaultAuthenticationTimeout = 3 * time.Minute
+	DefaultExpirySkew            = 30 * time.Second
+)
+
+// DefaultListenAddresses are tried in order for the authcode local server
+// (kubelogin's defaults, so redirect URIs registered for it keep working).
+var DefaultListenAddresses = []string{"127.0.0.1:8000", "127.0.0.1:18000"}
+
+// KeyboardRedirectURL is the redirect URI of authcode-keyboard when
+// --oidc-redirect-url is not given: the provider shows the code to copy.
+const KeyboardRedirectURL = "urn:ietf:wg:oauth:2.0:oob"
+
+// reservedAuthParams are set by the flows themselves; an extra parameter
+// with one of these names would break or weaken them.
+var reservedAuthParams = map[string]bool{
+	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true,
+	"state": true, "nonce": true, "code_challenge": true, "code_challenge_method": true,
+}
+
+// Validate checks the options (issuer https URL, client id, known enums, grant needs, ...)
+// and fills defaults; returns one actionable error.
+func (o *Options) Validate() error {
+	if err := o.validateIssuer(); err != nil {
+		return err
+	}
+	if o.ClientID == "" {
+		return errors.New("--oidc-client-id is required: the client ID registered at the identity provider")
+	}
+	switch o.PKCEMethod {
+	case "", PKCEAuto:
+		o.PKCEMethod = PKCEAuto
+	case PKCES256, "s256":
+		o.PKCEMethod = PKCES256
+	case PKCENo, "none", "plain":
+		if o.PKCEMethod == "plain" {
+			return errors.New("--oidc-pkce-method=plain is not supported (it protects nothing): use auto, S256 or no")
+		}
+		o.PKCEMethod = PKCENo
+	default:
+		return fmt.Errorf("unknown --oidc-pkce-method %q: use auto, S256 or no", o.PKCEMethod)
+	}
+	switch o.GrantType {
+	case "":
+		o.GrantType = GrantAuto
+	case GrantAuto, GrantAuthCode, GrantAuthCodeKeyboard, GrantDeviceCode, GrantPassword, GrantClientCredentials:
+	default:
+		return fmt.Errorf("unknown --grant-type %q: use auto, authcode, authcode-keyboard, device-code, password or client-credentials", o.GrantType)
+	}
+	if o.GrantType == GrantClientCredentials && o.ClientSecret == "" {
+		return errors.New("--grant-type=client-credentials needs --oidc-client-secret")
+	}
+	if o.RedirectURL != "" {
+		u, err := url.Parse(o.RedirectURL)
+		hostPort := err == nil && u.Opaque != "" && strings.Trim(u.Opaque, "0123456789") == "" // "localhost:8000"
+		web := err == nil && (u.Scheme == "http" || u.Scheme == "https")
+		if err != nil || u.Scheme == "" || hostPort || (web && u.Host == "") {
+			return fmt.Errorf("--oidc-redirect-url %q is not an absolute URL (e.g. http://localhost:8000 or %s)", o.RedirectURL, KeyboardRedirectURL)
+		}
+	}
+	for name := range o.AuthRequestExtraParams {
+		if reservedAuthParams[name] {
+			return fmt.Errorf("--oidc-auth-request-extra-params cannot set %q: kubectl oidc sets it itself", name)
+		}
+	}
+	if len(o.ListenAddresses) == 0 {
+		o.ListenAddresses = append([]string(nil), DefaultListenAddresses...)
+	}
+	for _, a := range o.ListenAddresses {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("--listen-address %q is not HOST:PORT (e.g. 127.0.0.1:8000; port 0 picks a free one)", a)
+		}
+	}
+	switch {
+	case o.AuthenticationTimeout < 0:
+		return fmt.Errorf("--authentication-timeout %s is negative", o.AuthenticationTimeout)
+	case o.AuthenticationTimeout == 0:
+		o.AuthenticationTimeout = DefaultAuthenticationTimeout
+	}
+	switch {
+	case o.ExpirySkew < 0:
+		return fmt.Errorf("--token-expiry-skew %s is negative", o.ExpirySkew)
+	case o.ExpirySkew == 0:
+		o.ExpirySkew = DefaultExpirySkew
+	}
+	if o.InsecureSkipTLSVerify && (len(o.CertificateAuthority) > 0 || len(o.CertificateAuthorityData) > 0) {
+		return errors.New("--insecure-skip-tls-verify cannot be combined with --certificate-authority or --certificate-authority-data: drop one")
+	}
+	for _, d := range o.CertificateAuthorityData {
+		if _, err := base64.StdEncoding.DecodeString(strings.TrimSpace(d)); err != nil {
+			return fmt.Errorf("--certificate-authority-data is not base64: %w", err)
+		}
+	}
+	return o.validateCache()
+}
+
+func (o *Options) validateIssuer() error {
+	if o.IssuerURL == "" {
+		return errors.New("--oidc-issuer-url is required: the issuer of the identity provider, e.g. https://dex.example.com")
+	}
+	u, err := url.Parse(o.IssuerURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--oidc-issuer-url %q is not an absolute URL such as https://dex.example.com", o.IssuerURL)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		// A provider on this machine (development); nothing travels the network.
+	default:
+		return fmt.Errorf("--oidc-issuer-url %q must use https (http only for localhost)", o.IssuerURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--oidc-issuer-url %q must not have a query or fragment", o.IssuerURL)
+	}
+	return nil
+}
+
+func (o *Options) validateCache() error {
+	switch o.TokenCacheStorage {
+	case "":
+		o.TokenCacheStorage = tokencache.KindAuto
+	case tokencache.KindAuto, tokencache.KindKeyring, tokencache.KindDisk, tokencache.KindNone:
+	default:
+		return fmt.Errorf("unknown --token-cache-storage %q: use auto, keyring, disk or none", o.TokenCacheStorage)
+	}
+	if o.AuthenticationTimeout == 0 {
+		o.AuthenticationTimeout = DefaultAuthenticationTimeout
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// scopes returns openid followed by the extra scopes, without duplicates.
+func (o *Options) scopes() []string {
+	out := []string{"openid"}
+	for _, s := range o.ExtraScopes {
+		if s == "" || s == "openid" {
+			continue
+		}
+		dup := false
+		for _, have := range out {
+			dup = dup || have == s
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// caBundle returns the PEM bytes of --certificate-authority files and
+// --certificate-authority-data, in that order.
+func (o *Options) caBundle() ([]byte, error) {
+	var out []byte
+	for _, f := range o.CertificateAuthority {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read --certificate-authority: %w", err)
+		}
+		out = append(out, b...)
+		out = append(out, '\n')
+	}
+	for _, d := range o.CertificateAuthorityData {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(d))
+		if err != nil {
+			return nil, fmt.Errorf("--certificate-authority-data is not base64: %w", err)
+		}
+		out = append(out, b...)
+		out = append(out, '\n')
+	}
+	return out, nil
+}
+
+// cacheKey is the token cache key for these options (see docs/tokencache.md).
+func (o *Options) cacheKey(ca []byte) tokencache.Key {
+	return tokencache.Key{
+		IssuerURL:             o.IssuerURL,
+		ClientID:              o.ClientID,
+		Scopes:                o.ExtraScopes,
+		ExtraParams:           o.AuthRequestExtraParams,
+		GrantType:             o.GrantType,
+		Username:              o.Username,
+		CACertHash:            tokencache.CAHash(ca),
+		InsecureSkipTLSVerify: o.InsecureSkipTLSVerify,
+		UseAccessToken:        o.UseAccessToken,
+	}
+}

@@ -1,0 +1,324 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// allowExcept allows every review but those for the named values.
+func allowExcept(denied ...string) func(authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+	return func(s authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+		if slices.Contains(denied, s.ResourceAttributes.Name) {
+			return false, "RBAC: impersonation of " + s.ResourceAttributes.Name + " not granted"
+		}
+		return true, ""
+	}
+}
+
+type review struct{ group, resource, subresource, namespace, name string }
+
+func reviewsOf(specs []authorizationv1.SubjectAccessReviewSpec) []review {
+	var out []review
+	for _, s := range specs {
+		ra := s.ResourceAttributes
+		out = append(out, review{ra.Group, ra.Resource, ra.Subresource, ra.Namespace, ra.Name})
+	}
+	slices.SortFunc(out, func(a, b review) int {
+		return strings.Compare(a.resource+a.subresource+a.name, b.resource+b.subresource+b.name)
+	})
+	return out
+}
+
+func TestEndUserImpersonation(t *testing.T) {
+	aliceWithUID := &user.DefaultInfo{Name: "alice@example.com", UID: "a-1", Groups: []string{"dev", "ops"}, Extra: map[string][]string{"acr": {"mfa"}}}
+	tests := []struct {
+		name    string
+		header  http.Header
+		allow   func(authorizationv1.SubjectAccessReviewSpec) (bool, string)
+		code    int
+		message string // in the Status message when not 200
+		reviews []review
+		// forwarded identity (when 200)
+		user       string
+		groups     []string
+		uid        string
+		extraGiven map[string][]string // requested extras (originaluser.* checked separately)
+	}{
+		{
+			name:    "--as a user",
+			header:  http.Header{"Impersonate-User": {"bob"}},
+			code:    200,
+			reviews: []review{{"", "users", "", "", "bob"}},
+			user:    "bob", groups: []string{"system:authenticated"},
+		},
+		{
+			name:    "--as a service account gets its groups",
+			header:  http.Header{"Impersonate-User": {"system:serviceaccount:ci:deployer"}},
+			code:    200,
+			reviews: []review{{"", "serviceaccounts", "", "ci", "deployer"}},
+			user:    "system:serviceaccount:ci:deployer",
+			groups:  []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"},
+		},
+		{
+			name: "--as with groups, uid and extras: one review per distinct value",
+			header: http.Header{
+				"Impersonate-User":                 {"bob"},
+				"Impersonate-Group":                {"g1", "g2", "g1"},
+				"Impersonate-Uid":                  {"b-42"},
+				"Impersonate-Extra-Scopes":         {"view", "edit"},
+				"Impersonate-Extra-Acme.io%2fteam": {"red"},
+			},
+			code: 200,
+			reviews: []review{
+				{"", "groups", "", "", "g1"}, {"", "groups", "", "", "g2"},
+				{"authentication.k8s.io", "uids", "", "", "b-42"},
+				{"authentication.k8s.io", "userextras", "acme.io/team", "", "red"},
+				{"authentication.k8s.io", "userextras", "scopes", "", "edit"},
+				{"authentication.k8s.io", "userextras", "scopes", "", "view"},
+				{"", "users", "", "", "bob"},
+			},
+			user: "bob", groups: []string{"g1", "g2", "g1", "system:authenticated"}, uid: "b-42",
+			extraGiven: map[string][]string{"scopes": {"view", "edit"}, "acme.io/team": {"red"}},
+		},
+		{
+			name:   "system:unauthenticated given: no system:authenticated added",
+			header: http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"system:unauthenticated"}},
+			code:   200, user: "bob", groups: []string{"system:unauthenticated"},
+			reviews: []review{{"", "groups", "", "", "system:unauthenticated"}, {"", "users", "", "", "bob"}},
+		},
+		{
+			name:    "denied group: 403 with the reason, nothing forwarded",
+			header:  http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"system:masters"}},
+			allow:   allowExcept("system:masters"),
+			code:    403,
+			message: `groups "system:masters" is forbidden: User "alice@example.com" cannot impersonate resource "groups" in API group "" at the cluster scope: RBAC: impersonation of system:masters not granted`,
+			reviews: []review{{"", "groups", "", "", "system:masters"}, {"", "users", "", "", "bob"}},
+		},
+		{
+			name:    "denied service account names its namespace",
+			header:  http.Header{"Impersonate-User": {"system:serviceaccount:kube-system:admin"}},
+			allow:   allowExcept("admin"),
+			code:    403,
+			message: `cannot impersonate resource "serviceaccounts" in API group "" in the namespace "kube-system"`,
+			reviews: []review{{"", "serviceaccounts", "", "kube-system", "admin"}},
+		},
+		{
+			name:    "groups without a user: 400, no review",
+			header:  http.Header{"Impersonate-Group": {"g1"}},
+			code:    400,
+			message: "requested groups without impersonating a user",
+		},
+		{
+			name:    "uid without a user: 400",
+			header:  http.Header{"Impersonate-Uid": {"0"}},
+			code:    400,
+			message: "requested a uid without impersonating a user",
+		},
+		{
+			name:    "two users: 400",
+			header:  http.Header{"Impersonate-User": {"bob", "carol"}},
+			code:    400,
+			message: "2 Impersonate-User headers",
+		},
+		{
+			name:    "the real-user extras cannot be impersonated",
+			header:  http.Header{"Impersonate-User": {"bob"}, "Impersonate-Extra-Originaluser.jetstack.io-User": {"admin"}},
+			code:    403,
+			message: `the extra "originaluser.jetstack.io-user" is set by oidc-proxy`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: tt.allow}
+			if api.allow == nil {
+				api.allow = allowExcept()
+			}
+			up := newUpstream(t, api.handler)
+			auth := newFakeAuth()
+			auth.users[aliceToken] = aliceWithUID
+			p := newModesProxy(t, up, auth, NewModeOptions())
+			hdr := bearer(aliceToken)
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			sars, _ := api.reviews()
+			if got := reviewsOf(sars); !slices.Equal(got, tt.reviews) {
+				t.Errorf("reviews %v, want %v", got, tt.reviews)
+			}
+			for _, s := range sars {
+				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops"}) || s.UID != "a-1" ||
+					s.ResourceAttributes.Verb != "impersonate" || !slices.Equal(s.Extra["acr"], authorizationv1.ExtraValue{"mfa"}) {
+					t.Errorf("review not for the authenticated user with verb impersonate: %+v", s)
+				}
+			}
+			if tt.code != 200 {
+				st := decodeStatus(t, res, body, tt.code)
+				if !strings.Contains(st.Message, tt.message) {
+					t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+				}
+				if f := forwarded(up); len(f) != 0 {
+					t.Errorf("request was forwarded: %v", f[0].Header)
+				}
+				return
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("code %d: %s", res.StatusCode, body)
+			}
+			f := forwarded(up)
+			if len(f) != 1 {
+				t.Fatalf("forwarded %d requests", len(f))
+			}
+			h := f[0].Header
+			if h.Get("Authorization") != "Bearer "+proxyCredential {
+				t.Errorf("Authorization %q, want the proxy's credential", h.Get("Authorization"))
+			}
+			if got := h.Values("Impersonate-User"); !slices.Equal(got, []string{tt.user}) {
+				t.Errorf("Impersonate-User %q, want %q", got, tt.user)
+			}
+			if got := h.Values("Impersonate-Group"); !slices.Equal(got, tt.groups) {
+				t.Errorf("Impersonate-Group %q, want %q", got, tt.groups)
+			}
+			if got := h.Get("Impersonate-Uid"); got != tt.uid {
+				t.Errorf("Impersonate-Uid %q, want %q", got, tt.uid)
+			}
+			extra := extrasOf(t, h)
+			want := map[string][]string{
+				"originaluser.jetstack.io-user":   {"alice@example.com"},
+				"originaluser.jetstack.io-groups": {"dev", "ops"},
+				"originaluser.jetstack.io-uid":    {"a-1"},
+				"originaluser.jetstack.io-extra":  {`{"acr":["mfa"]}`},
+			}
+			for k, v := range tt.extraGiven {
+				want[k] = v
+			}
+			if len(extra) != len(want) {
+				t.Errorf("extras %v, want %v", extra, want)
+			}
+			for k, v := range want {
+				if !slices.Equal(extra[k], v) {
+					t.Errorf("extra %q = %q, want %q", k, extra[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestImpersonationDecisionsAreCached(t *testing.T) {
+	api := &fakeKubeAPI{allow: allowExcept("root")}
+	up := newUpstream(t, api.handler)
+	p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
+	for range 3 {
+		hdr := bearer(aliceToken)
+		hdr.Set("Impersonate-User", "bob")
+		if res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr); res.StatusCode != 200 {
+			t.Fatalf("allowed: %d %s", res.StatusCode, body)
+		}
+		hdr.Set("Impersonate-User", "root")
+		res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr)
+		decodeStatus(t, res, body, 403)
+	}
+	if sars, _ := api.reviews(); len(sars) != 2 {
+		t.Errorf("%d reviews for 3 rounds of the same two requests, want 2 (decisions cached)", len(sars))
+	}
+}
+
+func TestImpersonationReviewsRunInParallel(t *testing.T) {
+	// Each review is answered only once all three have arrived: sequential
+	// reviews would wait for each other until the review timeout (503).
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	api := &fakeKubeAPI{allow: allowExcept(), sarHook: func(r *http.Request) {
+		mu.Lock()
+		arrived++
+		if arrived == 3 {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-r.Context().Done():
+		}
+	}}
+	up := newUpstream(t, api.handler)
+	o := NewModeOptions()
+	o.ImpersonationReviewTimeout = 20 * time.Second
+	p := newModesProxy(t, up, newFakeAuth(), o)
+	hdr := bearer(aliceToken)
+	hdr["Impersonate-User"] = []string{"bob"}
+	hdr["Impersonate-Group"] = []string{"g1", "g2"}
+	if res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr); res.StatusCode != 200 {
+		t.Fatalf("code %d: %s", res.StatusCode, body)
+	}
+}
+
+func TestImpersonationReviewFailures(t *testing.T) {
+	tests := []struct {
+		name string
+		api  *fakeKubeAPI
+		opts func(*ModeOptions)
+	}{
+		{"API server error", &fakeKubeAPI{sarFail: true}, nil},
+		{"review timeout", &fakeKubeAPI{allow: allowExcept(), sarHook: func(r *http.Request) { <-r.Context().Done() }},
+			func(o *ModeOptions) { o.ImpersonationReviewTimeout = 300 * time.Millisecond }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, tt.api.handler)
+			o := NewModeOptions()
+			if tt.opts != nil {
+				tt.opts(o)
+			}
+			p := newModesProxy(t, up, newFakeAuth(), o)
+			hdr := bearer(aliceToken)
+			hdr.Set("Impersonate-User", "bob")
+			res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr)
+			st := decodeStatus(t, res, body, http.StatusServiceUnavailable)
+			if !strings.Contains(st.Message, "could not check the impersonation permission") {
+				t.Errorf("message %q", st.Message)
+			}
+			if f := forwarded(up); len(f) != 0 {
+				t.Errorf("forwarded despite the failed review")
+			}
+		})
+	}
+}
+
+func TestRecordAccessorsForTheAccessLog(t *testing.T) {
+	api := &fakeKubeAPI{allow: allowExcept()}
+	up := newUpstream(t, api.handler)
+	var got struct {
+		real, impersonated, outbound string
+		passthrough                  bool
+	}
+	o := NewModeOptions()
+	modes, err := NewModes(up.restConfig(), o, testTimeouts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := modes.EndUser.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := recordFrom(r.Context())
+		got.real = rec.identity.GetName()
+		got.impersonated = rec.ImpersonatedUser().GetName()
+		got.outbound = rec.OutboundUser().GetName()
+		got.passthrough = rec.Passthrough()
+	}))
+	h = WithAuthentication(h, newFakeAuth(), nil, nil)
+	req, _ := http.NewRequest(http.MethodGet, "/api/v1/pods", nil)
+	req.Header = bearer(aliceToken)
+	req.Header.Set("Impersonate-User", "bob")
+	req.RemoteAddr = "192.0.2.1:1234"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got.real != alice.Name || got.impersonated != "bob" || got.outbound != "bob" || got.passthrough {
+		t.Errorf("accessors %+v", got)
+	}
+}

@@ -1,0 +1,381 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	apiserveroptions "k8s.io/apiserver/pkg/server/options"
+	authnwebhook "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
+	authzwebhook "k8s.io/apiserver/plugin/pkg/authorizer/webhook"
+	authzmetrics "k8s.io/apiserver/plugin/pkg/authorizer/webhook/metrics"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// DefaultOriginalUserExtraPrefix is kube-oidc-proxy's prefix of the extras
+// naming the real user behind an end-user impersonation
+// (originaluser.jetstack.io-user, -groups, -uid, -extra), kept for
+// compatibility with audit pipelines that read them.
+const DefaultOriginalUserExtraPrefix = "originaluser.jetstack.io-"
+
+// ClientIPExtraKey is the extra that --extra-user-header-client-ip sets
+// (kube-oidc-proxy's name).
+const ClientIPExtraKey = "remote-client-ip"
+
+// ModeOptions are the flags of kube-oidc-proxy's modes: end-user
+// impersonation, --disable-impersonation, token passthrough, extra user
+// headers, the client IP and audit.
+type ModeOptions struct {
+	// DisableImpersonation forwards the user's own token, unchanged.
+	DisableImpersonation bool
+	// OriginalUserExtraPrefix names the extras that carry the real user
+	// when a client impersonates (kubectl --as).
+	OriginalUserExtraPrefix string
+	// ImpersonationReviewTimeout bounds the SubjectAccessReviews of one request.
+	ImpersonationReviewTimeout time.Duration
+
+	// TokenPassthrough checks tokens the OIDC authenticator refuses with a
+	// TokenReview and forwards them unchanged when the API server accepts them.
+	TokenPassthrough          bool
+	TokenPassthroughAudiences []string
+
+	// ExtraUserHeaders are added as extras to every impersonated identity.
+	ExtraUserHeaders map[string][]string
+	// ExtraUserHeaderClientIP adds the extra remote-client-ip.
+	ExtraUserHeaderClientIP bool
+	// TrustedProxyCIDRs are the peers whose X-Forwarded-For is believed.
+	TrustedProxyCIDRs []string
+
+	// FlushInterval is accepted for kube-oidc-proxy compatibility; streams
+	// are flushed on every write anyway.
+	FlushInterval time.Duration
+
+	Audit *apiserveroptions.AuditOptions
+}
+
+// NewModeOptions returns the defaults.
+func NewModeOptions() *ModeOptions {
+	return &ModeOptions{
+		OriginalUserExtraPrefix:    DefaultOriginalUserExtraPrefix,
+		ImpersonationReviewTimeout: 10 * time.Second,
+		ExtraUserHeaders:           map[string][]string{},
+		FlushInterval:              50 * time.Millisecond,
+		Audit:                      apiserveroptions.NewAuditOptions(),
+	}
+}
+
+// AddFlags registers the mode flags (not the audit flags).
+func (o *ModeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.DisableImpersonation, "disable-impersonation", o.DisableImpersonation,
+		"Forward each request with the user's own bearer token, unchanged, and without Impersonate-* headers (the API server must accept the token itself). Client Impersonate-* headers are passed on for the API server to authorise.")
+	fs.StringVar(&o.OriginalUserExtraPrefix, "impersonation-original-user-extra-prefix", o.OriginalUserExtraPrefix,
+		"When a client impersonates (kubectl --as), the real user is forwarded in the extras <prefix>user, <prefix>groups, <prefix>uid and <prefix>extra (JSON). Clients cannot set extras with this prefix.")
+	fs.DurationVar(&o.ImpersonationReviewTimeout, "impersonation-review-timeout", o.ImpersonationReviewTimeout,
+		"Time limit for the SubjectAccessReviews that authorise a client's Impersonate-* headers (run in parallel; decisions are cached for 10s).")
+	fs.BoolVar(&o.TokenPassthrough, "token-passthrough", o.TokenPassthrough,
+		"Check a bearer token that is not a valid OIDC token with a TokenReview at the API server; if accepted, forward the request with that token unchanged (service-account and cloud tokens).")
+	fs.StringSliceVar(&o.TokenPassthroughAudiences, "token-passthrough-audiences", o.TokenPassthroughAudiences,
+		"Audiences for the passthrough TokenReview; the API server must report one of them. Empty: the API server's own audiences.")
+	fs.Var(mapStringSliceValue{m: o.ExtraUserHeaders}, "extra-user-headers",
+		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>.")
+	fs.BoolVar(&o.ExtraUserHeaderClientIP, "extra-user-header-client-ip", o.ExtraUserHeaderClientIP,
+		"Add the extra "+ClientIPExtraKey+" with the client's IP: the TCP peer, or, when the peer is in --trusted-proxy-cidrs, the right-most untrusted X-Forwarded-For entry.")
+	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs,
+		"CIDRs of load balancers in front of the proxy whose X-Forwarded-For is trusted for the client IP (e.g. 10.0.0.0/8,fd00::/8). Empty: X-Forwarded-For is never believed.")
+	fs.DurationVar(&o.FlushInterval, "flush-interval", o.FlushInterval,
+		"Accepted for kube-oidc-proxy compatibility and ignored: streaming responses (watches, logs -f) are flushed on every write.")
+}
+
+// AddAuditFlags registers kube-apiserver's --audit-* flags.
+func (o *ModeOptions) AddAuditFlags(fs *pflag.FlagSet) {
+	o.Audit.AddFlags(fs)
+}
+
+// Validate reports every invalid value.
+func (o *ModeOptions) Validate() []error {
+	var errs []error
+	if o.DisableImpersonation && (len(o.ExtraUserHeaders) > 0 || o.ExtraUserHeaderClientIP) {
+		errs = append(errs, fmt.Errorf("--extra-user-headers and --extra-user-header-client-ip need impersonation: they cannot be used with --disable-impersonation"))
+	}
+	if !o.TokenPassthrough && len(o.TokenPassthroughAudiences) > 0 {
+		errs = append(errs, fmt.Errorf("--token-passthrough-audiences needs --token-passthrough"))
+	}
+	if o.ImpersonationReviewTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--impersonation-review-timeout must be positive, got %s", o.ImpersonationReviewTimeout))
+	}
+	if o.OriginalUserExtraPrefix == "" {
+		errs = append(errs, fmt.Errorf("--impersonation-original-user-extra-prefix must not be empty"))
+	}
+	for k := range o.ExtraUserHeaders {
+		if o.OriginalUserExtraPrefix != "" && strings.HasPrefix(k, o.OriginalUserExtraPrefix) {
+			errs = append(errs, fmt.Errorf("--extra-user-headers key %q uses the reserved prefix %q", k, o.OriginalUserExtraPrefix))
+		}
+		if o.ExtraUserHeaderClientIP && k == ClientIPExtraKey {
+			errs = append(errs, fmt.Errorf("--extra-user-headers key %q is set by --extra-user-header-client-ip", k))
+		}
+	}
+	if _, err := parseCIDRs(o.TrustedProxyCIDRs); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxy-cidrs: %w", err))
+	}
+	if o.FlushInterval < 0 {
+		errs = append(errs, fmt.Errorf("--flush-interval must not be negative"))
+	}
+	return append(errs, o.Audit.Validate()...)
+}
+
+func parseCIDRs(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR: %w", c, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// mapStringSliceValue is a pflag.Value for key=value,key=value where a
+// repeated key collects its values.
+type mapStringSliceValue struct{ m map[string][]string }
+
+func (v mapStringSliceValue) String() string {
+	keys := make([]string, 0, len(v.m))
+	for k := range v.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		for _, val := range v.m[k] {
+			parts = append(parts, k+"="+val)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (v mapStringSliceValue) Set(s string) error {
+	for _, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("%q is not key=value", pair)
+		}
+		v.m[k] = append(v.m[k], val)
+	}
+	return nil
+}
+
+func (v mapStringSliceValue) Type() string { return "key=value,..." }
+
+// modeRecord is what the mode handlers learn about one request; it lives in
+// the request's record so the access log can read it (see the accessors).
+type modeRecord struct {
+	// forward is the identity impersonated upstream when it is not the
+	// authenticated user as is: a client's --as identity, or extras added.
+	forward user.Info
+	// impersonated is set when the client impersonated (kubectl --as).
+	impersonated bool
+	// passthrough: forward the client's token unchanged, no impersonation.
+	passthrough bool
+	// token is the bearer token to forward in passthrough; never logged.
+	token string
+	// clientIP is the client address as --trusted-proxy-cidrs resolves it.
+	clientIP string
+}
+
+// forwardIdentity is the identity WithImpersonation sends upstream.
+func (r *record) forwardIdentity() user.Info {
+	if r.modes.forward != nil {
+		return r.modes.forward
+	}
+	return r.identity
+}
+
+// ImpersonatedUser is the identity a client asked for with Impersonate-*
+// headers and was authorised to use (nil when it did not impersonate). The
+// authenticated (real) user stays in the record's identity. For the access
+// log.
+func (r *record) ImpersonatedUser() user.Info {
+	if !r.modes.impersonated {
+		return nil
+	}
+	return r.modes.forward
+}
+
+// OutboundUser is the identity the API server sees for this request, or nil
+// when the request is passed through with the client's own token.
+func (r *record) OutboundUser() user.Info {
+	if r.modes.passthrough {
+		return nil
+	}
+	return r.forwardIdentity()
+}
+
+// Passthrough tells whether the request was forwarded with the client's
+// own token (--disable-impersonation, --token-passthrough).
+func (r *record) Passthrough() bool { return r.modes.passthrough }
+
+// ClientIP is the client's address as resolved with --trusted-proxy-cidrs
+// ("" when --extra-user-header-client-ip is off and nothing resolved it).
+func (r *record) ClientIP() string { return r.modes.clientIP }
+
+// Modes is ModeOptions made ready to serve (NewModes); the zero value, or
+// nil, is the default behaviour with client impersonation refused.
+type Modes struct {
+	// EndUser authorises client Impersonate-* headers and adds extras.
+	EndUser *EndUserImpersonation
+	// DisableImpersonation forwards every request with the user's token.
+	DisableImpersonation bool
+	// TokenReview checks non-OIDC tokens (nil: no token passthrough).
+	TokenReview          authenticator.Token
+	TokenReviewAudiences authenticator.Audiences
+	// Passthrough reaches the API server without the proxy's credentials;
+	// required with DisableImpersonation or TokenReview.
+	Passthrough *Upstream
+	// Audit is nil when auditing is off.
+	Audit *Audit
+}
+
+func (m *Modes) passthroughEnabled() bool {
+	return m != nil && (m.DisableImpersonation || m.TokenReview != nil)
+}
+
+// Decision caches, as kube-apiserver's delegated authentication and
+// authorization: short, so revoked rights and tokens stop working soon.
+const (
+	reviewAllowedTTL = 10 * time.Second
+	reviewDeniedTTL  = 10 * time.Second
+	tokenReviewTTL   = 10 * time.Second
+	tokenRefusedTTL  = 2 * time.Second
+	tokenReviewLimit = 10 * time.Second
+)
+
+// reviewClientConfig is cfg for the SubjectAccessReview and TokenReview
+// clients: no client-side rate limit (kube-oidc-proxy's default 5 QPS
+// throttled busy clients into failures); the decision caches bound the load.
+func reviewClientConfig(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.QPS = -1
+	c.Burst = 0
+	c.RateLimiter = nil
+	return c
+}
+
+// NewModes builds the review clients, the passthrough transport and the
+// audit backends from the proxy's own API server credentials.
+func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*Modes, error) {
+	clients, err := kubernetes.NewForConfig(reviewClientConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("review client: %w", err)
+	}
+	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 3}
+	sar, err := authzwebhook.NewFromInterface(clients.AuthorizationV1(), reviewAllowedTTL, reviewDeniedTTL,
+		backoff, authorizer.DecisionNoOpinion, authzmetrics.NoopAuthorizerMetrics{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("SubjectAccessReview authorizer: %w", err)
+	}
+	m := &Modes{DisableImpersonation: o.DisableImpersonation}
+	m.EndUser = &EndUserImpersonation{
+		Authorizer:         sar,
+		Timeout:            o.ImpersonationReviewTimeout,
+		OriginalUserPrefix: o.OriginalUserExtraPrefix,
+		Extra:              o.ExtraUserHeaders,
+		AddClientIP:        o.ExtraUserHeaderClientIP,
+		Log:                log,
+	}
+	if o.ExtraUserHeaderClientIP || len(o.TrustedProxyCIDRs) > 0 {
+		if m.EndUser.ClientIP, err = NewClientIPResolver(o.TrustedProxyCIDRs); err != nil {
+			return nil, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+		}
+	}
+	if o.TokenPassthrough {
+		noop := authnwebhook.AuthenticatorMetrics{
+			RecordRequestTotal:   func(context.Context, string) {},
+			RecordRequestLatency: func(context.Context, string, float64) {},
+		}
+		tr, err := authnwebhook.NewFromInterface(clients.AuthenticationV1(), nil, backoff, tokenReviewLimit, noop)
+		if err != nil {
+			return nil, fmt.Errorf("TokenReview authenticator: %w", err)
+		}
+		m.TokenReview = tokencache.New(tr, true, tokenReviewTTL, tokenRefusedTTL)
+		m.TokenReviewAudiences = o.TokenPassthroughAudiences
+	}
+	if m.passthroughEnabled() {
+		if m.Passthrough, err = NewUpstream(rest.AnonymousClientConfig(cfg), t); err != nil {
+			return nil, fmt.Errorf("passthrough transport: %w", err)
+		}
+	}
+	if m.Audit, err = NewAudit(o.Audit); err != nil {
+		return nil, err
+	}
+	if o.Audit.PolicyFile == "" && (o.Audit.LogOptions.Path != "" || o.Audit.WebhookOptions.ConfigFile != "") && log != nil {
+		log.Warn("an audit backend is configured without --audit-policy-file: no audit events are written")
+	}
+	return m, nil
+}
+
+// transport adds the passthrough route (the API server without the
+// proxy's credentials) next to the impersonating transport rt.
+func (m *Modes) transport(rt http.RoundTripper, metrics *Metrics) http.RoundTripper {
+	if !m.passthroughEnabled() || m.Passthrough == nil {
+		return rt
+	}
+	var prt http.RoundTripper = upgradeRouter{normal: m.Passthrough.Normal, upgrade: m.Passthrough.Upgrade}
+	if metrics != nil {
+		prt = instrumentedTransport{next: prt, m: metrics}
+	}
+	return passthroughTransport{impersonating: rt, passthrough: prt}
+}
+
+// authenticator wraps a for --disable-impersonation and --token-passthrough.
+func (m *Modes) authenticator(a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) Authenticator {
+	if !m.passthroughEnabled() {
+		return a
+	}
+	return &passthroughAuthenticator{oidc: a, disable: m.DisableImpersonation, review: m.TokenReview,
+		audiences: m.TokenReviewAudiences, forbidden: forbidden, notReady: notReady}
+}
+
+// wrapAuthenticated builds the steps between authentication and the
+// impersonating chain next: audit, the passthrough branch (straight to rp
+// with the client's token) and end-user impersonation. Without modes,
+// client impersonation is refused.
+func (m *Modes) wrapAuthenticated(next, rp http.Handler) http.Handler {
+	if m == nil {
+		return WithImpersonationRefused(next)
+	}
+	h := next
+	if m.EndUser != nil {
+		h = m.EndUser.Wrap(h)
+	} else {
+		h = WithImpersonationRefused(h)
+	}
+	if m.passthroughEnabled() {
+		h = withPassthroughBranch(h, withTokenRestored(rp))
+	}
+	return m.Audit.wrapAuthenticated(h)
+}
+
+func (m *Modes) audit() *Audit {
+	if m == nil {
+		return nil
+	}
+	return m.Audit
+}

@@ -1,0 +1,164 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+)
+
+const saToken = "service-account-token-abcdef"
+
+func TestDisableImpersonationForwardsTheUsersToken(t *testing.T) {
+	tests := []struct {
+		name         string
+		header       http.Header
+		upstreamCode int
+		wantCode     int
+		// wantImpersonate are the Impersonate-* headers the API server gets
+		wantImpersonate http.Header
+	}{
+		{name: "token forwarded unchanged, no impersonation", wantCode: 200, wantImpersonate: http.Header{}},
+		{name: "client --as is left to the API server", header: http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"g"}},
+			wantCode: 200, wantImpersonate: http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"g"}}},
+		{name: "X-Remote-* is still stripped", header: http.Header{"X-Remote-User": {"admin"}}, wantCode: 200, wantImpersonate: http.Header{}},
+		{name: "the API server's 401 for the user's token is passed on", upstreamCode: 401, wantCode: 401, wantImpersonate: http.Header{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{upstreamCode: tt.upstreamCode}
+			up := newUpstream(t, api.handler)
+			o := NewModeOptions()
+			o.DisableImpersonation = true
+			p := newModesProxy(t, up, newFakeAuth(), o)
+			hdr := bearer(aliceToken)
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr)
+			if res.StatusCode != tt.wantCode {
+				t.Fatalf("code %d, want %d: %s", res.StatusCode, tt.wantCode, body)
+			}
+			f := forwarded(up)
+			if len(f) != 1 {
+				t.Fatalf("forwarded %d requests", len(f))
+			}
+			h := f[0].Header
+			if got := h.Values("Authorization"); !slices.Equal(got, []string{"Bearer " + aliceToken}) {
+				t.Errorf("Authorization %q, want the user's own token only", got)
+			}
+			got := http.Header{}
+			for k, v := range h {
+				if hasPrefixFold(k, "Impersonate-") {
+					got[k] = v
+				}
+				if hasPrefixFold(k, "X-Remote-") {
+					t.Errorf("%s reached the API server", k)
+				}
+			}
+			if len(got) != len(tt.wantImpersonate) {
+				t.Errorf("Impersonate headers %v, want %v", got, tt.wantImpersonate)
+			}
+			for k, v := range tt.wantImpersonate {
+				if !slices.Equal(got[k], v) {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+			if sars, trs := api.reviews(); len(sars)+len(trs) != 0 {
+				t.Errorf("reviews made: %v %v", sars, trs)
+			}
+		})
+	}
+}
+
+func TestTokenPassthrough(t *testing.T) {
+	saUser := authenticationv1.UserInfo{Username: "system:serviceaccount:argocd:server", UID: "sa-1",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:argocd", "system:authenticated"}}
+	tests := []struct {
+		name      string
+		token     string
+		audiences []string // --token-passthrough-audiences
+		reported  []string // audiences in the TokenReview status
+		wantCode  int
+		// wantReviews is the number of TokenReviews after two identical requests.
+		wantReviews int
+		wantToken   bool // forwarded with the token, without the proxy's credential
+	}{
+		{name: "accepted service-account token is forwarded unchanged, review cached", token: saToken,
+			wantCode: 200, wantReviews: 1, wantToken: true},
+		{name: "audiences are asked for and must be reported", token: saToken, audiences: []string{"argo"}, reported: []string{"argo"},
+			wantCode: 200, wantReviews: 1, wantToken: true},
+		{name: "a token for another audience is refused", token: saToken, audiences: []string{"argo"}, reported: []string{"https://kubernetes.default.svc"},
+			wantCode: 401, wantReviews: 1},
+		{name: "a token the API server refuses is 401, refusal cached briefly", token: "unknown-token-123456",
+			wantCode: 401, wantReviews: 1},
+		{name: "an OIDC token is never sent for review", token: aliceToken, wantCode: 200, wantReviews: 0},
+		{name: "a refused OIDC identity (403) is not sent for review", token: "forbidden-token-123456", wantCode: 403, wantReviews: 0},
+		{name: "a token of an issuer not discovered yet (401) is not sent for review", token: "pending-token-123456", wantCode: 401, wantReviews: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{tokens: map[string]authenticationv1.UserInfo{saToken: saUser}, tokenAuds: tt.reported}
+			up := newUpstream(t, api.handler)
+			auth := newFakeAuth()
+			auth.errs["forbidden-token-123456"] = &forbiddenError{reason: "system: group"}
+			auth.errs["pending-token-123456"] = errors.Join(notDiscovered)
+			o := NewModeOptions()
+			o.TokenPassthrough = true
+			o.TokenPassthroughAudiences = tt.audiences
+			p := newModesProxy(t, up, auth, o)
+			for range 2 {
+				res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/argocd/pods", bearer(tt.token))
+				if res.StatusCode != tt.wantCode {
+					t.Fatalf("code %d, want %d: %s", res.StatusCode, tt.wantCode, body)
+				}
+				if tt.wantCode != 200 {
+					decodeStatus(t, res, body, tt.wantCode)
+				}
+			}
+			_, trs := api.reviews()
+			if len(trs) != tt.wantReviews {
+				t.Errorf("%d TokenReviews for two identical requests, want %d", len(trs), tt.wantReviews)
+			}
+			for _, tr := range trs {
+				if tr.Token != tt.token || !slices.Equal(tr.Audiences, tt.audiences) {
+					t.Errorf("TokenReview spec %+v", tr)
+				}
+			}
+			f := forwarded(up)
+			if tt.wantCode != 200 {
+				if len(f) != 0 {
+					t.Fatalf("forwarded %d requests", len(f))
+				}
+				return
+			}
+			if len(f) != 2 {
+				t.Fatalf("forwarded %d requests, want 2", len(f))
+			}
+			h := f[0].Header
+			if tt.wantToken {
+				if got := h.Values("Authorization"); !slices.Equal(got, []string{"Bearer " + tt.token}) {
+					t.Errorf("Authorization %q, want the client's token", got)
+				}
+				if h.Get("Impersonate-User") != "" {
+					t.Errorf("passthrough request impersonates %q", h.Get("Impersonate-User"))
+				}
+			} else if h.Get("Authorization") != "Bearer "+proxyCredential || h.Get("Impersonate-User") != alice.Name {
+				t.Errorf("OIDC request not impersonated: %v", h)
+			}
+		})
+	}
+}
+
+func TestReviewClientIsNotRateLimited(t *testing.T) {
+	up := newUpstream(t, nil)
+	c := reviewClientConfig(up.restConfig())
+	if c.QPS >= 0 || c.RateLimiter != nil {
+		t.Errorf("review client QPS %v, RateLimiter %v: client-go would throttle reviews", c.QPS, c.RateLimiter)
+	}
+	if orig := up.restConfig(); orig.QPS != 0 {
+		t.Errorf("the proxy's own config was changed")
+	}
+}
