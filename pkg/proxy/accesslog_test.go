@@ -125,3 +125,31 @@ func TestAccessLogShowsOutboundIdentity(t *testing.T) {
 		})
 	}
 }
+
+// kubectl --as through the whole chain: the line names the real user and,
+// as outbound, the identity the API server saw.
+func TestAccessLogOfEndUserImpersonation(t *testing.T) {
+	api := &fakeKubeAPI{allow: allowExcept()}
+	up := newUpstream(t, api.handler)
+	p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
+	hdr := bearer(aliceToken)
+	hdr.Set("Impersonate-User", "bob")
+	hdr.Set("Impersonate-Group", "viewers")
+	res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("code %d: %s", res.StatusCode, body)
+	}
+	p.Close()
+	var line string
+	for _, l := range strings.Split(p.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			line = l
+		}
+	}
+	for _, want := range []string{`"user":"alice@example.com","groups":["dev","ops"]`, `"code":200`, `"outbound":{"user":"bob","groups":["viewers","system:authenticated"],` +
+		`"extra":{"originaluser.jetstack.io-groups":["dev","ops"],"originaluser.jetstack.io-user":["alice@example.com"]}}`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access log line lacks %s: %s", want, line)
+		}
+	}
+}
