@@ -98,7 +98,8 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 		return fmt.Errorf("invalid flags: %w", errors.Join(errs...))
 	}
 	// Buffered (flushed within 100ms): one write syscall per access-log line
-	// costs more than the rest of a cache-hit request.
+	// costs more than the rest of a cache-hit request. The access log and
+	// the program's own log share it, each line written whole.
 	logOut := proxy.NewDelayedWriter(stderr, 64<<10, 100*time.Millisecond)
 	defer logOut.Flush()
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
@@ -109,10 +110,11 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 		NewAuthenticator: func(ctx context.Context) (proxy.Authenticator, error) {
 			return authn.New(ctx, authnOpts, reg)
 		},
-		Forbidden: forbiddenReason,
-		NotReady:  func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
-		Registry:  reg,
-		Log:       log,
+		Forbidden:    forbiddenReason,
+		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
+		Registry:     reg,
+		Log:          log,
+		AccessLogOut: logOut,
 	}
 	if discoveryOpts.Enabled() {
 		srv.PublicFor = func(generatedChain []byte) (map[string]http.Handler, error) {

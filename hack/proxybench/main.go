@@ -1,7 +1,8 @@
 // Command proxybench is a load run, on loopback only, through the real
 // oidc-proxy binary and through a bare httputil.ReverseProxy (this same
 // program re-executed), against the same in-process fake API server. It
-// reports throughput and p50/p99 latency and their ratios to the bare proxy.
+// reports throughput, p50/p99 latency and the proxy process's CPU time per
+// request, and their ratios to the bare proxy, per round of the two back to back.
 // Not shipped; run it with `make bench`.
 package main
 
@@ -44,9 +45,9 @@ func main() {
 	var (
 		bin         = flag.String("proxy-bin", "bin/oidc-proxy", "oidc-proxy binary to measure")
 		concurrency = flag.Int("concurrency", 32, "concurrent keep-alive clients")
-		duration    = flag.Duration("duration", 3*time.Second, "measured time per run")
+		duration    = flag.Duration("duration", 2*time.Second, "measured time per run")
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each run")
-		rounds      = flag.Int("rounds", 3, "alternating bare / oidc-proxy rounds (the median is reported)")
+		rounds      = flag.Int("rounds", 9, "rounds of bare then oidc-proxy back to back (medians of the per-round ratios are reported)")
 		maxRequests = flag.Int64("max-requests", 5_000_000, "hard cap on requests per run")
 		useHTTP2    = flag.Bool("http2", false, "clients speak HTTP/2 (one multiplexed connection) instead of HTTP/1.1 keep-alive")
 		serveBare   = flag.String("serve-bare", "", "internal: serve a bare reverse proxy to this upstream URL")
@@ -88,6 +89,7 @@ func runBare(upstream string) {
 		Transport:  tr,
 		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 	}
+	startCPUProfile()
 	srv := httptest.NewUnstartedServer(rp)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
@@ -106,6 +108,7 @@ type target struct {
 	name   string
 	url    string
 	client *http.Client
+	pid    int // the proxy process, for its CPU time
 }
 
 type result struct {
@@ -114,6 +117,9 @@ type result struct {
 	errors   int64
 	rps      float64
 	p50, p99 time.Duration
+	// cpu is the proxy process's CPU time (user+system) per request;
+	// benchCPU the same for this process (load clients and fake API server).
+	cpu, benchCPU time.Duration
 }
 
 func bench(bin string, concurrency int, duration, warmup time.Duration, rounds int, maxRequests int64, useHTTP2 bool) error {
@@ -167,10 +173,20 @@ current-context: fake
 	}
 	defer stopMiss()
 
+	// Rounds alternate bare and oidc-proxy back to back, so both runs of a
+	// round see about the same load from the rest of the machine; the
+	// ratios are taken per round, and their median (and range) reported.
 	var bareRuns, warmRuns []result
+	var tpRatios, p99Ratios, cpuRatios []float64
 	for range rounds {
-		bareRuns = append(bareRuns, load(bare, token, concurrency, warmup, duration, maxRequests))
-		warmRuns = append(warmRuns, load(warm, token, concurrency, warmup, duration, maxRequests))
+		b := load(bare, token, concurrency, warmup, duration, maxRequests)
+		w := load(warm, token, concurrency, warmup, duration, maxRequests)
+		bareRuns, warmRuns = append(bareRuns, b), append(warmRuns, w)
+		tpRatios = append(tpRatios, w.rps/b.rps)
+		p99Ratios = append(p99Ratios, float64(w.p99)/float64(b.p99))
+		if b.cpu > 0 {
+			cpuRatios = append(cpuRatios, float64(w.cpu)/float64(b.cpu))
+		}
 	}
 	missRun := load(miss, token, concurrency, warmup, duration, maxRequests)
 
@@ -179,19 +195,31 @@ current-context: fake
 	if useHTTP2 {
 		proto = "HTTP/2"
 	}
-	fmt.Printf("proxybench: %d clients, %s over TLS, %s per run after %s warm-up, %d rounds (median), GOMAXPROCS of each process = %d cores shared by all\n\n",
+	fmt.Printf("proxybench: %d clients, %s over TLS, %s per run after %s warm-up, %d rounds, GOMAXPROCS of each process = %d cores shared by all\n\n",
 		concurrency, proto, duration, warmup, rounds, numCPU())
-	fmt.Println("| run | requests | errors | req/s | p50 | p99 | req/s vs bare | p99 vs bare |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range append(append(append([]result{}, bareRuns...), warmRuns...), missRun) {
-		fmt.Printf("| %s | %d | %d | %.0f | %s | %s | %.3fx | %.3fx |\n", r.name, r.requests, r.errors, r.rps,
-			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps/b.rps, float64(r.p99)/float64(b.p99))
+	fmt.Println("| round | run | requests | errors | req/s | p50 | p99 | proxy CPU/req | clients+upstream CPU/req | req/s vs bare | p99 vs bare |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	row := func(round string, r, base result) {
+		fmt.Printf("| %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %.3fx | %.3fx |\n", round, r.name, r.requests, r.errors, r.rps,
+			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpu.Round(100*time.Nanosecond),
+			r.benchCPU.Round(100*time.Nanosecond), r.rps/base.rps, float64(r.p99)/float64(base.p99))
 	}
-	tp, p99 := w.rps/b.rps, float64(w.p99)/float64(b.p99)
-	fmt.Printf("\nmedian bare: %.0f req/s, p50 %s, p99 %s\n", b.rps, b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond))
-	fmt.Printf("median oidc-proxy (warm cache): %.0f req/s, p50 %s, p99 %s\n", w.rps, w.p50.Round(time.Microsecond), w.p99.Round(time.Microsecond))
-	fmt.Printf("warm cache throughput ratio %.3f (target >= 0.95): %s\n", tp, verdict(tp >= 0.95))
-	fmt.Printf("warm cache p99 ratio %.3f (target <= 1.10): %s\n", p99, verdict(p99 <= 1.10))
+	for i := range bareRuns {
+		row(strconv.Itoa(i+1), bareRuns[i], bareRuns[i])
+		row(strconv.Itoa(i+1), warmRuns[i], bareRuns[i])
+	}
+	row("-", missRun, b)
+	tp, p99 := medianOf(tpRatios), medianOf(p99Ratios)
+	fmt.Printf("\nmedian bare: %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", b.rps, b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond), b.cpu.Round(100*time.Nanosecond))
+	fmt.Printf("median oidc-proxy (warm cache): %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", w.rps, w.p50.Round(time.Microsecond), w.p99.Round(time.Microsecond), w.cpu.Round(100*time.Nanosecond))
+	fmt.Printf("warm cache throughput ratio, median of per-round ratios %.3f (range %.3f-%.3f; target >= 0.95): %s\n",
+		tp, slices.Min(tpRatios), slices.Max(tpRatios), verdict(tp >= 0.95))
+	fmt.Printf("warm cache p99 ratio, median of per-round ratios %.3f (range %.3f-%.3f; target <= 1.10): %s\n",
+		p99, slices.Min(p99Ratios), slices.Max(p99Ratios), verdict(p99 <= 1.10))
+	if len(cpuRatios) > 0 {
+		fmt.Printf("warm cache proxy CPU per request vs bare, median of per-round ratios %.3f (range %.3f-%.3f)\n",
+			medianOf(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
+	}
 	fmt.Printf("cache miss (--token-cache-ttl=0, one signature check per request): %.0f req/s, p99 %s\n", missRun.rps, missRun.p99.Round(time.Microsecond))
 	if n := iss.jwksHits.Load(); n > 2 {
 		fmt.Printf("note: the issuer's JWKS was fetched %d times\n", n)
@@ -214,6 +242,12 @@ func numCPU() int {
 	return runtimeNumCPU()
 }
 
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 func median(rs []result) result {
 	s := slices.Clone(rs)
 	slices.SortFunc(s, func(a, b result) int {
@@ -229,12 +263,14 @@ func median(rs []result) result {
 	// Latency medians are taken independently of throughput.
 	p99s := make([]time.Duration, len(rs))
 	p50s := make([]time.Duration, len(rs))
+	cpus := make([]time.Duration, len(rs))
 	for i, r := range rs {
-		p99s[i], p50s[i] = r.p99, r.p50
+		p99s[i], p50s[i], cpus[i] = r.p99, r.p50, r.cpu
 	}
 	slices.Sort(p99s)
 	slices.Sort(p50s)
-	m.p99, m.p50 = p99s[len(p99s)/2], p50s[len(p50s)/2]
+	slices.Sort(cpus)
+	m.p99, m.p50, m.cpu = p99s[len(p99s)/2], p50s[len(p50s)/2], cpus[len(cpus)/2]
 	return m
 }
 
@@ -286,7 +322,10 @@ func startBare(upCA []byte, upURL string, useHTTP2 bool) (target, func(), error)
 		stop()
 		return target{}, nil, err
 	}
-	return target{name: "bare httputil.ReverseProxy", url: u, client: clientFor(cert, useHTTP2)}, stop, nil
+	if os.Getenv("PROXYBENCH_PRINT_PIDS") != "" {
+		fmt.Fprintf(os.Stderr, "proxybench: bare pid %d\n", cmd.Process.Pid)
+	}
+	return target{name: "bare httputil.ReverseProxy", url: u, client: clientFor(cert, useHTTP2), pid: cmd.Process.Pid}, stop, nil
 }
 
 func freePort() (int, error) {
@@ -349,7 +388,10 @@ func startOIDCProxy(bin, dir, name, kubeconfig string, iss *issuer, cacheTTL str
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return target{name: "oidc-proxy " + name + " cache", url: u, client: client}, stop, nil
+	if os.Getenv("PROXYBENCH_PRINT_PIDS") != "" {
+		fmt.Fprintf(os.Stderr, "proxybench: oidc-proxy (%s cache) pid %d\n", name, cmd.Process.Pid)
+	}
+	return target{name: "oidc-proxy " + name + " cache", url: u, client: client, pid: cmd.Process.Pid}, stop, nil
 }
 
 // load runs concurrency clients in a closed loop: warm-up, then the measured
@@ -402,6 +444,7 @@ func load(t target, token string, concurrency int, warmup, duration time.Duratio
 		go worker()
 	}
 	time.Sleep(warmup)
+	cpuBefore, benchBefore := processCPU(t.pid), processCPU(os.Getpid())
 	measuring.Store(true)
 	begin := time.Now()
 	timer := time.NewTimer(duration)
@@ -411,6 +454,7 @@ func load(t target, token string, concurrency int, warmup, duration time.Duratio
 	}
 	stop.Store(true)
 	elapsed := time.Since(begin)
+	cpuUsed, benchUsed := processCPU(t.pid)-cpuBefore, processCPU(os.Getpid())-benchBefore
 	wg.Wait()
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration {
@@ -419,8 +463,38 @@ func load(t target, token string, concurrency int, warmup, duration time.Duratio
 		}
 		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
 	}
-	return result{name: t.name, requests: count.Load(), errors: errs.Load(),
+	r := result{name: t.name, requests: count.Load(), errors: errs.Load(),
 		rps: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+	if n := count.Load(); n > 0 && cpuUsed > 0 {
+		r.cpu, r.benchCPU = cpuUsed/time.Duration(n), benchUsed/time.Duration(n)
+	}
+	return r
+}
+
+// processCPU is the user+system CPU time of process pid so far, from
+// /proc/PID/stat (0 where there is no /proc).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
 // issuer is a minimal OIDC issuer (discovery and JWKS over TLS) for the run.

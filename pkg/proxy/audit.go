@@ -49,7 +49,10 @@ func (a *Audit) wrapOuter(next http.Handler) http.Handler {
 	if a == nil {
 		return next
 	}
-	h := genericfilters.WithRequestInfo(next, requestInfoFactory)
+	h := genericfilters.WithRequestInfo(next, &request.RequestInfoFactory{
+		APIPrefixes:          sets.NewString("api", "apis"),
+		GrouplessAPIPrefixes: sets.NewString("api"),
+	})
 	h = genericfilters.WithAuditInit(h)
 	return genericfilters.WithRequestReceivedTimestamp(h)
 }

@@ -26,8 +26,9 @@ type Authenticator interface {
 var ErrNotReady = errors.New("authenticator is not ready yet")
 
 // NotReadyFunc tells whether an authentication error means the token
-// cannot be judged yet (its issuer is not discovered): 503, not 401.
-// ErrNotReady always counts.
+// cannot be judged yet because its issuer has never been discovered. Such
+// requests get 401, as from kube-apiserver (whose authenticator fails there
+// too), with a message naming the cause instead of the bare "Unauthorized".
 type NotReadyFunc func(error) bool
 
 // ForbiddenFunc tells whether an authentication error means the identity is
@@ -40,9 +41,9 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // "base64url.bearer.authorization.k8s.io." entry of Sec-WebSocket-Protocol
 // (kube-apiserver's own request authenticators). On success the user is put
 // in the request's record (read by WithImpersonation); otherwise the
-// client gets a Status: 401 with WWW-Authenticate, 403 when forbidden says
-// so, 503 with Retry-After when the authenticator (or the token's issuer)
-// is not ready.
+// client gets a Status: 401 with WWW-Authenticate (also while the token's
+// issuer has not been discovered yet), 403 when forbidden says so, 503 with
+// Retry-After while the authenticator itself is still being built.
 func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) http.Handler {
 	return withAuthentication(next, a, forbidden, notReady, nil)
 }
@@ -73,15 +74,14 @@ func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			return
 		}
 		rec.identity = resp.User
-		rec.user = resp.User.GetName()
-		rec.groups = resp.User.GetGroups()
 		next.ServeHTTP(w, r)
 	})
 }
 
 // writeAuthFailure answers a failed authentication: 401 with
-// WWW-Authenticate, 403 when forbidden says so, 503 with Retry-After when
-// the authenticator or the token's issuer is not ready.
+// WWW-Authenticate (also, naming the cause, while the token's issuer has not
+// been discovered yet), 403 when forbidden says so, 503 with Retry-After
+// while the authenticator itself is still being built.
 func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err error, forbidden ForbiddenFunc, notReady NotReadyFunc) {
 	// The authenticators only edit the headers on success, so the
 	// presented token is still there to be redacted from messages.
@@ -97,9 +97,10 @@ func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err e
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
 			"oidc-proxy is starting: the authenticator is not ready yet")
 	case err != nil && notReady != nil && notReady(err):
-		w.Header().Set("Retry-After", "5")
-		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
-			"oidc-proxy cannot verify this token yet: its identity provider has not been reached")
+		// Not the token's fault, so no error="invalid_token".
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kubernetes"`)
+		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
+			"Unauthorized: the token's identity provider is not reachable yet, so the token cannot be verified")
 	case isForbidden:
 		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
 	default:

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
@@ -58,12 +60,18 @@ func benchChain(b *testing.B, a Authenticator) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The proxy's own bearer token is added as in production.
+	withToken, err := withCredentials(&rest.Config{BearerToken: proxyCredential}, cannedUpstream)
+	if err != nil {
+		b.Fatal(err)
+	}
 	return NewHandler(Config{
 		Authenticator: a,
-		Upstream:      &Upstream{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
+		Upstream:      &Upstream{URL: target, Normal: withToken, Upgrade: withToken},
 		Metrics:       m,
+		Log:           benchLogger,
 		// The access log is formatted as in production, then discarded.
-		Log: benchLogger,
+		AccessLog: NewAccessLog(io.Discard, accesslog.JSON),
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 func TestPanicIsA500StatusWithoutStack(t *testing.T) {
@@ -18,7 +20,7 @@ func TestPanicIsA500StatusWithoutStack(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	h := WithAccessLog(WithRecovery(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom: secret-internal-state")
-	}), log), log)
+	}), log), NewAccessLog(&logs, accesslog.JSON))
 	srv := httptest.NewServer(h)
 	res, err := srv.Client().Get(srv.URL + "/api/v1/pods")
 	if err != nil {

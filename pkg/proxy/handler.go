@@ -11,7 +11,8 @@ type Config struct {
 	Authenticator Authenticator
 	// Forbidden recognises authentication errors that mean 403.
 	Forbidden ForbiddenFunc
-	// NotReady recognises authentication errors that mean 503.
+	// NotReady recognises authentication errors that mean the token's
+	// issuer is not discovered yet (401 with a message saying so).
 	NotReady NotReadyFunc
 	// Upstream is the API server and the transports to it.
 	Upstream *Upstream
@@ -22,6 +23,8 @@ type Config struct {
 	Public  map[string]http.Handler
 	Metrics *Metrics
 	Log     *slog.Logger
+	// AccessLog receives one line per request; nil writes none.
+	AccessLog *AccessLog
 	// Modes are end-user impersonation, passthrough and audit (modes.go);
 	// nil refuses client impersonation and audits nothing.
 	Modes *Modes
@@ -60,7 +63,10 @@ func NewHandler(c Config) http.Handler {
 	if c.Metrics != nil {
 		h = WithMetrics(h, c.Metrics)
 	}
-	return WithAccessLog(h, c.Log)
+	if c.AccessLog != nil {
+		h = WithAccessLog(h, c.AccessLog)
+	}
+	return h
 }
 
 // WithPublic serves the given handlers at their exact paths without

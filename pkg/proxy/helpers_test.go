@@ -19,6 +19,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 // forbiddenError stands in for authn.ForbiddenIdentityError.
@@ -173,7 +175,8 @@ func newTestProxy(t *testing.T, up *upstream, a Authenticator, checks ...Check) 
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log})
+	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log,
+		AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,67 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
+
+	// The series each request uses, by verb and code, cached on first use:
+	// WithLabelValues hashes and looks up its labels on every call.
+	requestsBy [numVerbs][numCodes]atomic.Pointer[prometheus.Counter]
+	durationBy [numVerbs]atomic.Pointer[prometheus.Observer]
+	upstreamBy [numCodes + 1]atomic.Pointer[prometheus.Observer] // last: "error"
+}
+
+const (
+	numVerbs = len(verbs)
+	minCode  = 100
+	numCodes = 500 // 100-599
+)
+
+func codeIndex(code int) int {
+	if code < minCode || code >= minCode+numCodes {
+		return -1
+	}
+	return code - minCode
+}
+
+// cached returns *slot, creating it with create on first use.
+func cached[T any](slot *atomic.Pointer[T], create func() T) T {
+	if p := slot.Load(); p != nil {
+		return *p
+	}
+	v := create()
+	slot.Store(&v)
+	return v
+}
+
+func (m *Metrics) requestCounter(code int, verb string) prometheus.Counter {
+	create := func() prometheus.Counter { return m.requests.WithLabelValues(strconv.Itoa(code), verb) }
+	v, c := verbIndex(verb), codeIndex(code)
+	if v < 0 || c < 0 {
+		return create()
+	}
+	return cached(&m.requestsBy[v][c], create)
+}
+
+func (m *Metrics) durationObserver(verb string) prometheus.Observer {
+	create := func() prometheus.Observer { return m.duration.WithLabelValues(verb) }
+	v := verbIndex(verb)
+	if v < 0 {
+		return create()
+	}
+	return cached(&m.durationBy[v], create)
+}
+
+// upstreamObserver is the series of an upstream answer's code, or of
+// "error" for code 0.
+func (m *Metrics) upstreamObserver(code int) prometheus.Observer {
+	if code == 0 {
+		return cached(&m.upstreamBy[numCodes], func() prometheus.Observer { return m.upstream.WithLabelValues("error") })
+	}
+	create := func() prometheus.Observer { return m.upstream.WithLabelValues(strconv.Itoa(code)) }
+	c := codeIndex(code)
+	if c < 0 {
+		return create()
+	}
+	return cached(&m.upstreamBy[c], create)
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -51,8 +113,8 @@ func WithMetrics(next http.Handler, m *Metrics) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			m.requests.WithLabelValues(strconv.Itoa(code), rec.verb).Inc()
-			m.duration.WithLabelValues(rec.verb).Observe(time.Since(rec.start).Seconds())
+			m.requestCounter(code, rec.verb).Inc()
+			m.durationObserver(rec.verb).Observe(time.Since(rec.start).Seconds())
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -67,10 +129,10 @@ type instrumentedTransport struct {
 func (t instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
-	code := "error"
+	code := 0 // "error"
 	if err == nil {
-		code = strconv.Itoa(res.StatusCode)
+		code = res.StatusCode
 	}
-	t.m.upstream.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	t.m.upstreamObserver(code).Observe(time.Since(start).Seconds())
 	return res, err
 }

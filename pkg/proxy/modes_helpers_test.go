@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 const (
@@ -150,7 +152,8 @@ func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes})
+	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
+		AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}

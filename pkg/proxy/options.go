@@ -9,6 +9,8 @@ import (
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 // Options are the server's flags: secure serving (kube-apiserver's names),
@@ -37,6 +39,8 @@ type Options struct {
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 
+	// AccessLogFormat is the access log's line format (pkg/proxy/accesslog).
+	AccessLogFormat string
 	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
 	Modes *ModeOptions
 }
@@ -58,6 +62,7 @@ func NewOptions() *Options {
 		},
 		ReadinessTimeout: 5 * time.Second,
 		ShutdownTimeout:  60 * time.Second,
+		AccessLogFormat:  string(accesslog.JSON),
 		Modes:            NewModeOptions(),
 	}
 }
@@ -106,6 +111,8 @@ func (o *Options) AddOperationsFlags(fs *pflag.FlagSet) {
 		"Port of the plain-HTTP readiness probe at /ready (kube-oidc-proxy compatible). 0 disables it. /readyz on the secure port answers the same.")
 	fs.StringVar(&o.MetricsServingAddress, "metrics-serving-address", o.MetricsServingAddress,
 		"Address of the plain-HTTP, unauthenticated Prometheus endpoint /metrics. Empty disables it.")
+	fs.StringVar(&o.AccessLogFormat, "access-log-format", o.AccessLogFormat,
+		"Format of the access log (one line per request, on stderr): 'json' (one JSON object per line) or 'siem' (kube-oidc-proxy's '[time] AuSuccess src:[...] URI:... inbound:[...]' / 'AuFail' lines).")
 	fs.DurationVar(&o.ReadinessTimeout, "readiness-apiserver-timeout", o.ReadinessTimeout,
 		"Timeout for the API server /readyz call made by each readiness probe.")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay-duration", o.ShutdownDelay,
@@ -146,6 +153,9 @@ func (o *Options) Validate() []error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
 		}
+	}
+	if _, err := accesslog.ParseFormat(o.AccessLogFormat); err != nil {
+		errs = append(errs, fmt.Errorf("--access-log-format: %w", err))
 	}
 	if o.ShutdownDelay < 0 || o.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-delay-duration and --shutdown-timeout must not be negative"))

@@ -96,7 +96,7 @@ func TestTokenPassthrough(t *testing.T) {
 			wantCode: 401, wantReviews: 1},
 		{name: "an OIDC token is never sent for review", token: aliceToken, wantCode: 200, wantReviews: 0},
 		{name: "a refused OIDC identity (403) is not sent for review", token: "forbidden-token-123456", wantCode: 403, wantReviews: 0},
-		{name: "a token of an issuer not discovered yet (503) is not sent for review", token: "pending-token-123456", wantCode: 503, wantReviews: 0},
+		{name: "a token of an issuer not discovered yet (401) is not sent for review", token: "pending-token-123456", wantCode: 401, wantReviews: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

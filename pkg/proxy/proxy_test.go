@@ -237,9 +237,9 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 			name: "empty username is never forwarded", header: bearer("empty-name-token-123"), wantCode: 401, wantMessage: "Unauthorized",
 		},
 		{
-			name: "token of an issuer not discovered yet", header: bearer("undiscovered-issuer-token"), wantCode: 503,
-			wantMessage: "oidc-proxy cannot verify this token yet: its identity provider has not been reached",
-			wantHeader:  map[string]string{"Retry-After": "5"},
+			name: "token of an issuer not discovered yet", header: bearer("undiscovered-issuer-token"), wantCode: 401,
+			wantMessage: "Unauthorized: the token's identity provider is not reachable yet, so the token cannot be verified",
+			wantHeader:  map[string]string{"WWW-Authenticate": `Bearer realm="kubernetes"`, "Retry-After": ""},
 		},
 		{
 			name: "authenticator not built yet", header: bearer(aliceToken), wantCode: 503,

@@ -3,28 +3,27 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
 // record is what the handlers of one request learn about it, shared through
 // the request context: the access log and the metrics read it when the
 // request is done.
 type record struct {
-	start  time.Time
-	verb   string
-	user   string
-	groups []string
+	start time.Time
+	verb  string
 	// code is the status code written to the client (0 if none yet).
 	code int
 	// authFailure is why authentication failed, for the log (never a token).
 	authFailure string
 	// identity is the authenticated user (set by WithAuthentication).
 	identity user.Info
+	// forwarded is set once the request is passed to the API server.
+	forwarded bool
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
 	impersonation http.Header
@@ -85,32 +84,173 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-var requestInfoFactory = &request.RequestInfoFactory{
-	APIPrefixes:          sets.NewString("api", "apis"),
-	GrouplessAPIPrefixes: sets.NewString("api"),
-}
-
-// knownVerbs bounds the verb label of metrics: anything else is "other".
-var knownVerbs = map[string]bool{
-	"get": true, "list": true, "watch": true, "create": true, "update": true,
-	"patch": true, "delete": true, "deletecollection": true, "proxy": true,
-	"connect": true, "post": true, "put": true, "head": true, "options": true,
-}
-
-// kubeVerb is the Kubernetes verb of a request, as kube-apiserver computes it
-// (list vs get vs watch; the legacy /api prefix counts), bounded to known verbs.
+// kubeVerb is the Kubernetes verb of a request exactly as kube-apiserver's
+// RequestInfoFactory (prefixes "api" and "apis", "api" groupless) computes
+// it: list vs get vs watch, deletecollection, the /watch/ and /proxy/ path
+// verbs, and the lowercased method for non-resource paths; bounded to
+// verbs ("other" otherwise, and for paths the factory rejects). It
+// reads the path in place instead of building a RequestInfo, so it
+// allocates nothing; TestKubeVerbMatchesRequestInfoFactory and
+// FuzzKubeVerb hold it equal to the factory.
 func kubeVerb(r *http.Request) string {
-	info, err := requestInfoFactory.NewRequestInfo(r)
-	if err != nil || info == nil {
-		return "other"
+	var parts pathParts
+	parts.split(r.URL.Path)
+	if parts.n < 3 || (parts.at(0) != "api" && parts.at(0) != "apis") {
+		return methodVerb(r.Method)
 	}
-	v := strings.ToLower(info.Verb)
-	if !info.IsResourceRequest {
-		v = strings.ToLower(r.Method)
+	i := 1 // after the API prefix
+	if parts.at(0) == "apis" {
+		if parts.n-i < 3 {
+			return methodVerb(r.Method)
+		}
+		i++ // group
 	}
-	if !knownVerbs[v] {
-		return "other"
+	i++ // version
+	var verb string
+	switch parts.at(i) {
+	case "proxy", "watch":
+		if parts.n-i < 2 {
+			return "other" // the factory's error: no kind after the verb
+		}
+		verb = parts.at(i)
+		i++
+	default:
+		switch r.Method {
+		case http.MethodPost:
+			verb = "create"
+		case http.MethodGet, http.MethodHead:
+			verb = "get"
+		case http.MethodPut:
+			verb = "update"
+		case http.MethodPatch:
+			verb = "patch"
+		case http.MethodDelete:
+			verb = "delete"
+		default:
+			return "other" // the factory's empty verb
+		}
 	}
+	if parts.at(i) == "namespaces" && parts.n-i > 2 && parts.at(i+2) != "status" && parts.at(i+2) != "finalize" {
+		i += 2
+	}
+	// The resource parts start at i: resource, name, subresource.
+	hasName := parts.n-i >= 2 && parts.at(i+1) != ""
+	switch {
+	case verb == "get" && !hasName:
+		if watchParam(r.URL.RawQuery) {
+			return "watch"
+		}
+		return "list"
+	case verb == "delete" && !hasName:
+		return "deletecollection"
+	}
+	return verb
+}
+
+// methodVerb is the verb of a non-resource request: the lowercased method.
+func methodVerb(method string) string {
+	switch method {
+	case http.MethodGet:
+		return "get"
+	case http.MethodPost:
+		return "post"
+	case http.MethodPut:
+		return "put"
+	case http.MethodPatch:
+		return "patch"
+	case http.MethodDelete:
+		return "delete"
+	case http.MethodHead:
+		return "head"
+	case http.MethodOptions:
+		return "options"
+	case http.MethodConnect:
+		return "connect"
+	}
+	if v := strings.ToLower(method); v != "other" && verbIndex(v) >= 0 {
+		return v
+	}
+	return "other"
+}
+
+// verbs is the bounded set kubeVerb answers (the metrics' verb label):
+// any other verb is "other".
+var verbs = [...]string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+	"proxy", "connect", "post", "put", "head", "options", "other"}
+
+func verbIndex(v string) int {
+	for i, name := range verbs {
+		if name == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// maxParts is how many leading path segments kubeVerb looks at: prefix,
+// group, version, path verb, "namespaces", namespace, resource, name.
+const maxParts = 10
+
+// pathParts are the segments of a path with its leading and trailing
+// slashes trimmed, as the factory's splitPath gives them: n counts them
+// all, the first maxParts are kept (as substrings, no allocation).
+type pathParts struct {
+	p [maxParts]string
+	n int
+}
+
+func (pp *pathParts) split(path string) {
+	path = strings.Trim(path, "/")
+	if path == "" {
+		return
+	}
+	for {
+		seg, rest, more := strings.Cut(path, "/")
+		if pp.n < maxParts {
+			pp.p[pp.n] = seg
+		}
+		pp.n++
+		if !more {
+			return
+		}
+		path = rest
+	}
+}
+
+// at is segment i, or "" past the end (callers check n where it matters).
+func (pp *pathParts) at(i int) string {
+	if i < maxParts {
+		return pp.p[i]
+	}
+	return ""
+}
+
+// watchParam tells whether the query asks for a watch, as the factory's
+// decoding of ListOptions does: the first "watch" value, true unless it is
+// "0" or "false" (any case). Queries with escapes or semicolons take the
+// exact route through url.ParseQuery.
+func watchParam(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	if strings.ContainsAny(rawQuery, "%;") {
+		vals := parseQuery(rawQuery)["watch"]
+		return len(vals) > 0 && vals[0] != "0" && !strings.EqualFold(vals[0], "false")
+	}
+	for q := rawQuery; q != ""; {
+		var seg string
+		seg, q, _ = strings.Cut(q, "&")
+		key, value, _ := strings.Cut(seg, "=")
+		if key == "watch" {
+			// '+' decodes to a space, which never makes "0" or "false".
+			return value != "0" && !strings.EqualFold(value, "false")
+		}
+	}
+	return false
+}
+
+func parseQuery(q string) url.Values {
+	v, _ := url.ParseQuery(q) // the factory ignores the error too
 	return v
 }
 

@@ -30,6 +30,9 @@ import (
 func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if rec := recordFrom(pr.In.Context()); rec != nil {
+				rec.forwarded = true
+			}
 			pr.SetURL(target)
 			pr.SetXForwarded()
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apiserver/pkg/server"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 )
 
 // Server runs oidc-proxy: the secure port with the handler chain, the
@@ -32,6 +35,8 @@ type Server struct {
 	// authenticator's); /metrics serves it.
 	Registry *prometheus.Registry
 	Log      *slog.Logger
+	// AccessLogOut receives the access log lines (os.Stderr when nil).
+	AccessLogOut io.Writer
 	// Public handlers are served without authentication on the secure port.
 	Public map[string]http.Handler
 	// PublicFor, when set, adds public handlers once the serving
@@ -113,6 +118,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("secure serving is disabled: set --secure-port")
 	}
 
+	format, err := accesslog.ParseFormat(o.AccessLogFormat)
+	if err != nil {
+		return fmt.Errorf("--access-log-format: %w", err)
+	}
+	accessOut := s.AccessLogOut
+	if accessOut == nil {
+		accessOut = os.Stderr
+	}
+
 	pending := NewPendingAuthenticator()
 	var draining atomic.Bool
 	checks := []Check{
@@ -128,6 +142,7 @@ func (s *Server) Run(ctx context.Context) error {
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
 		Public: public, Metrics: m, Log: log, Modes: modes,
+		AccessLog: NewAccessLog(accessOut, format),
 	})
 
 	// Side servers first, so a port clash fails before the secure port serves.

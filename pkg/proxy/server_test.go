@@ -114,10 +114,11 @@ func startServer(t *testing.T, up *upstream, p *oidctest.Provider, mods ...func(
 			}
 			return "", false
 		},
-		NotReady:  func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
-		Registry:  reg,
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnServing: func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
+		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
+		Registry:     reg,
+		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AccessLogOut: io.Discard,
+		OnServing:    func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -201,7 +202,7 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 	}
 	good := p.IDToken(p.User)
 
-	t.Run("issuer down at start: not ready, tokens get 503, nothing forwarded", func(t *testing.T) {
+	t.Run("issuer down at start: not ready, tokens get 401, nothing forwarded", func(t *testing.T) {
 		if code, _, _ := rs.get(t, rs.secure+"/healthz", ""); code != 200 {
 			t.Fatalf("/healthz = %d", code)
 		}
@@ -213,7 +214,8 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 		}
 		waitFor(t, "the authenticator to be built", func() bool {
 			code, body, hdr := rs.get(t, rs.secure+"/api/v1/pods", good)
-			return code == 503 && strings.Contains(body, "identity provider") && hdr.Get("Retry-After") != ""
+			// 503 only while the authenticator is still being built.
+			return code == 401 && strings.Contains(body, "identity provider is not reachable yet") && hdr.Get("WWW-Authenticate") != ""
 		})
 		if n := forwarded(); n != 0 {
 			t.Fatalf("%d requests forwarded while not ready", n)

@@ -14,8 +14,8 @@ type ForbiddenIdentityError struct{ Reason string }
 func (e *ForbiddenIdentityError) Error() string { return "forbidden identity: " + e.Reason }
 
 // ErrNotReady is wrapped by the error of AuthenticateToken when the token's
-// issuer is configured but its discovery has not succeeded yet. The server may
-// answer 503 instead of 401 for it.
+// issuer is configured but its discovery has not succeeded yet. The server
+// answers 401 (as kube-apiserver) with a message naming the cause.
 var ErrNotReady = errors.New("authenticator not ready")
 
 // ErrNoToken is returned for an empty token.

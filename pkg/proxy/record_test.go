@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// referenceVerb is the verb as k8s.io/apiserver's RequestInfoFactory
+// computes it (what kubeVerb did before it stopped allocating).
+func referenceVerb(r *http.Request) string {
+	f := &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
+	info, err := f.NewRequestInfo(r)
+	if err != nil || info == nil {
+		return "other"
+	}
+	v := strings.ToLower(info.Verb)
+	if !info.IsResourceRequest {
+		v = strings.ToLower(r.Method)
+	}
+	if !referenceVerbs.Has(v) {
+		return "other"
+	}
+	return v
+}
+
+// referenceVerbs is the bounded verb set kubeVerb had before it stopped
+// allocating.
+var referenceVerbs = sets.NewString("get", "list", "watch", "create", "update", "patch", "delete",
+	"deletecollection", "proxy", "connect", "post", "put", "head", "options")
+
+var verbCases = []struct {
+	method, target, want string
+}{
+	{"GET", "/api/v1/namespaces/default/pods", "list"},
+	{"GET", "/api/v1/namespaces/default/pods/p1", "get"},
+	{"HEAD", "/api/v1/pods", "list"},
+	{"GET", "/api/v1/namespaces/default/pods?watch=true&resourceVersion=1", "watch"},
+	{"GET", "/api/v1/pods?watch=1", "watch"},
+	{"GET", "/api/v1/pods?watch=", "watch"},
+	{"GET", "/api/v1/pods?watch", "watch"},
+	{"GET", "/api/v1/pods?watch=0", "list"},
+	{"GET", "/api/v1/pods?watch=FALSE", "list"},
+	{"GET", "/api/v1/pods?watch=false&watch=true", "list"},
+	{"GET", "/api/v1/pods?w%61tch=true", "watch"},
+	{"GET", "/api/v1/pods?watch=%31", "watch"},
+	{"GET", "/api/v1/pods?watch=fa%6Cse", "list"},
+	{"GET", "/api/v1/pods?watch=true;x=1", "list"},
+	{"GET", "/api/v1/pods?x=1;y&watch=true", "watch"},
+	{"GET", "/api/v1/pods?watch=%zz", "list"},
+	{"GET", "/api/v1/pods?limit=abc&watch=true", "watch"},
+	{"GET", "/api/v1/pods?watch=fa+lse", "watch"},
+	{"GET", "/api/v1/watch/namespaces/default/pods", "watch"},
+	{"GET", "/api/v1/watch", "other"},
+	{"GET", "/api/v1/proxy/nodes/n1", "proxy"},
+	{"GET", "/api/v1/namespaces/default/pods/p1/log", "get"},
+	{"POST", "/api/v1/namespaces/default/pods", "create"},
+	{"POST", "/api/v1/namespaces/default/pods/p1/exec", "create"},
+	{"PUT", "/apis/apps/v1/namespaces/default/deployments/d", "update"},
+	{"PATCH", "/apis/apps/v1/namespaces/default/deployments/d/status", "patch"},
+	{"DELETE", "/api/v1/namespaces/default/pods/p1", "delete"},
+	{"DELETE", "/api/v1/namespaces/default/pods", "deletecollection"},
+	{"GET", "/api/v1/namespaces/default", "get"},
+	{"GET", "/api/v1/namespaces", "list"},
+	{"GET", "/api/v1/namespaces/default/status", "get"},
+	{"PUT", "/api/v1/namespaces/default/finalize", "update"},
+	{"GET", "/apis/apps/v1", "get"},
+	{"GET", "/apis/apps", "get"},
+	{"GET", "/apis", "get"},
+	{"GET", "/api", "get"},
+	{"GET", "/api/v1", "get"},
+	{"GET", "/healthz", "get"},
+	{"POST", "/version", "post"},
+	{"OPTIONS", "/api/v1/pods", "other"},
+	{"OPTIONS", "/openapi/v2", "options"},
+	{"get", "/api/v1/pods", "other"},
+	{"get", "/openapi/v2", "get"},
+	{"BREW", "/coffee", "other"},
+	{"GET", "/api/v1/pods//", "list"},
+	{"GET", "/api/v1/pods//x", "list"},
+	{"GET", "//api//v1/pods", "get"},
+	{"GET", "/api/v1/namespaces//pods", "list"},
+	{"DELETE", "/api/v1/namespaces/ns/pods/", "deletecollection"},
+	{"GET", "/apis/g/v1/namespaces/ns/r/n/s/x/y/z/a/b/c", "get"},
+	{"GET", "/", "get"},
+	{"GET", "", "get"},
+}
+
+func verbRequest(t testing.TB, method, target string) *http.Request {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Skipf("not a URL: %v", err) // fuzz inputs only
+	}
+	return &http.Request{Method: method, URL: u}
+}
+
+func TestKubeVerbMatchesRequestInfoFactory(t *testing.T) {
+	for _, tt := range verbCases {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			r := verbRequest(t, tt.method, tt.target)
+			got, ref := kubeVerb(r), referenceVerb(r)
+			if got != ref {
+				t.Fatalf("kubeVerb = %q, RequestInfoFactory says %q", got, ref)
+			}
+			if got != tt.want {
+				t.Fatalf("kubeVerb = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzKubeVerb(f *testing.F) {
+	for _, tt := range verbCases {
+		f.Add(tt.method, tt.target)
+	}
+	f.Fuzz(func(t *testing.T, method, target string) {
+		u, err := url.Parse(target)
+		if err != nil {
+			return
+		}
+		r := &http.Request{Method: method, URL: u}
+		if got, ref := kubeVerb(r), referenceVerb(r); got != ref {
+			t.Fatalf("%s %q: kubeVerb = %q, RequestInfoFactory says %q", method, target, got, ref)
+		}
+	})
+}
+
+func BenchmarkKubeVerb(b *testing.B) {
+	r := verbRequest(b, "GET", "/api/v1/namespaces/default/pods?limit=500")
+	b.Run("kubeVerb", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			kubeVerb(r)
+		}
+	})
+	b.Run("RequestInfoFactory", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			referenceVerb(r)
+		}
+	})
+}
