@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"os"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/audit"
@@ -26,6 +27,14 @@ type Audit struct {
 // NewAudit builds the policy and the backends from kube-apiserver's audit
 // flags; nil when auditing is off (no policy file, or no backend).
 func NewAudit(o *apiserveroptions.AuditOptions) (*Audit, error) {
+	if p := o.LogOptions.Path; p != "" && p != "-" {
+		// The log backend rotates by renaming its file: given a device such
+		// as /dev/null it would rename the device away and create a regular
+		// file in its place. kube-apiserver's "-" means standard output.
+		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("audit: --audit-log-path %s is not a regular file (use \"-\" for standard output, or omit the flag for no log backend)", p)
+		}
+	}
 	var c server.Config
 	if err := o.ApplyTo(&c); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)

@@ -160,3 +160,30 @@ func TestNoAuditWithoutPolicy(t *testing.T) {
 		t.Fatalf("audit %v, err %v: want none without a policy, as kube-apiserver", a, err)
 	}
 }
+
+func TestAuditLogPathMustBeARegularFile(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path    string
+		wantErr bool
+	}{
+		{os.DevNull, true},
+		{t.TempDir(), true}, // a directory
+		{filepath.Join(t.TempDir(), "new.log"), false},
+		{"-", false},
+	} {
+		o := NewModeOptions()
+		o.Audit.PolicyFile = policy
+		o.Audit.LogOptions.Path = tc.path
+		_, err := NewAudit(o.Audit)
+		if gotErr := err != nil; gotErr != tc.wantErr {
+			t.Errorf("--audit-log-path=%s: err %v, want error %v", tc.path, err, tc.wantErr)
+		}
+		if tc.wantErr && err != nil && !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("--audit-log-path=%s: unclear error %v", tc.path, err)
+		}
+	}
+}
