@@ -31,7 +31,10 @@ func BenchmarkModes(b *testing.B) {
 	}
 	ao := NewModeOptions()
 	ao.Audit.PolicyFile = policy
-	ao.Audit.LogOptions.Path = os.DevNull
+	// A real file: the audit log backend (lumberjack) rotates its file by
+	// renaming it once it has written MaxSize, and given os.DevNull it
+	// renamed the machine's /dev/null away and put a regular file there.
+	ao.Audit.LogOptions.Path = filepath.Join(b.TempDir(), "audit.log")
 	audit, err := NewAudit(ao.Audit)
 	if err != nil || audit == nil {
 		b.Fatal(err)
