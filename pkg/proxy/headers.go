@@ -15,6 +15,11 @@ import (
 
 const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
 
+// secWebSocketProtocol is the canonical form of the Sec-WebSocket-Protocol
+// header name (as http.CanonicalHeaderKey gives it): Header.Values and Del
+// allocate a canonical copy of any name that is not in this form.
+const secWebSocketProtocol = "Sec-Websocket-Protocol"
+
 const (
 	impersonatePrefix = "Impersonate-"
 	remotePrefix      = "X-Remote-"
@@ -74,11 +79,11 @@ func stripIdentity(h http.Header) {
 			delete(h, k)
 		}
 	}
-	if vals := h.Values("Sec-WebSocket-Protocol"); len(vals) > 0 {
+	if vals := h.Values(secWebSocketProtocol); len(vals) > 0 {
 		kept := filterList(vals, func(p string) bool { return !strings.HasPrefix(p, bearerProtocolPrefix) })
-		h.Del("Sec-WebSocket-Protocol")
+		h.Del(secWebSocketProtocol)
 		if len(kept) > 0 {
-			h.Set("Sec-WebSocket-Protocol", strings.Join(kept, ", "))
+			h.Set(secWebSocketProtocol, strings.Join(kept, ", "))
 		}
 	}
 	if vals := h.Values("Connection"); len(vals) > 0 {
