@@ -137,17 +137,23 @@ func WithImpersonation(next http.Handler) http.Handler {
 // percent-encoding is exactly what kube-apiserver decodes.
 func ImpersonationHeaders(u user.Info) http.Header {
 	groups := u.GetGroups()
+	uid := u.GetUID()
 	h := make(http.Header, 4)
-	h[transport.ImpersonateUserHeader] = []string{u.GetName()}
-	if uid := u.GetUID(); uid != "" {
-		h[transport.ImpersonateUIDHeader] = []string{uid}
+	// One backing array for the user, uid and group values; each header
+	// gets a capacity-limited slice of it, so an append copies out.
+	vals := make([]string, 0, len(groups)+3)
+	vals = append(vals, u.GetName())
+	h[transport.ImpersonateUserHeader] = vals[0:1:1]
+	if uid != "" {
+		vals = append(vals, uid)
+		h[transport.ImpersonateUIDHeader] = vals[1:2:2]
 	}
-	g := make([]string, 0, len(groups)+1)
-	g = append(g, groups...)
+	start := len(vals)
+	vals = append(vals, groups...)
 	if !slices.Contains(groups, user.AllAuthenticated) && !slices.Contains(groups, user.AllUnauthenticated) {
-		g = append(g, user.AllAuthenticated)
+		vals = append(vals, user.AllAuthenticated)
 	}
-	h[transport.ImpersonateGroupHeader] = g
+	h[transport.ImpersonateGroupHeader] = vals[start:len(vals):len(vals)]
 	if extra := u.GetExtra(); len(extra) > 0 {
 		capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			for k, v := range req.Header {
