@@ -122,11 +122,10 @@ func WithImpersonation(next http.Handler) http.Handler {
 			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
 			return
 		}
-		hdr := ImpersonationHeaders(u)
-		for k, v := range hdr {
-			r.Header[k] = v // the reverse proxy deep-copies headers for the outbound request
+		rec.impersonation = appendImpersonation(rec.impersonationBuf[:0], u)
+		for _, e := range rec.impersonation {
+			r.Header[e.key] = e.values // the reverse proxy deep-copies headers for the outbound request
 		}
-		rec.impersonation = hdr
 		next.ServeHTTP(w, r)
 	})
 }
@@ -136,29 +135,59 @@ func WithImpersonation(next http.Handler) http.Handler {
 // equal). Extra keys are escaped by that round tripper itself, so their
 // percent-encoding is exactly what kube-apiserver decodes.
 func ImpersonationHeaders(u user.Info) http.Header {
+	l := appendImpersonation(nil, u)
+	h := make(http.Header, len(l))
+	for _, e := range l {
+		h[e.key] = e.values
+	}
+	return h
+}
+
+// headerValues is one header with its values.
+type headerValues struct {
+	key    string
+	values []string
+}
+
+// headerList is a few headers with distinct canonical names: the
+// Impersonate-* headers the proxy decided on, kept in the request's record
+// without a map of their own.
+type headerList []headerValues
+
+// values are the values of the header named exactly key (nil if absent).
+func (l headerList) values(key string) []string {
+	for i := range l {
+		if l[i].key == key {
+			return l[i].values
+		}
+	}
+	return nil
+}
+
+// appendImpersonation appends the headers ImpersonationHeaders returns.
+func appendImpersonation(dst headerList, u user.Info) headerList {
 	groups := u.GetGroups()
 	uid := u.GetUID()
-	h := make(http.Header, 4)
 	// One backing array for the user, uid and group values; each header
 	// gets a capacity-limited slice of it, so an append copies out.
 	vals := make([]string, 0, len(groups)+3)
 	vals = append(vals, u.GetName())
-	h[transport.ImpersonateUserHeader] = vals[0:1:1]
+	dst = append(dst, headerValues{transport.ImpersonateUserHeader, vals[0:1:1]})
 	if uid != "" {
 		vals = append(vals, uid)
-		h[transport.ImpersonateUIDHeader] = vals[1:2:2]
+		dst = append(dst, headerValues{transport.ImpersonateUIDHeader, vals[1:2:2]})
 	}
 	start := len(vals)
 	vals = append(vals, groups...)
 	if !slices.Contains(groups, user.AllAuthenticated) && !slices.Contains(groups, user.AllUnauthenticated) {
 		vals = append(vals, user.AllAuthenticated)
 	}
-	h[transport.ImpersonateGroupHeader] = vals[start:len(vals):len(vals)]
+	dst = append(dst, headerValues{transport.ImpersonateGroupHeader, vals[start:len(vals):len(vals)]})
 	if extra := u.GetExtra(); len(extra) > 0 {
 		capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			for k, v := range req.Header {
 				if strings.HasPrefix(k, transport.ImpersonateUserExtraHeaderPrefix) {
-					h[k] = v
+					dst = append(dst, headerValues{k, v})
 				}
 			}
 			return nil, nil
@@ -166,7 +195,7 @@ func ImpersonationHeaders(u user.Info) http.Header {
 		rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{UserName: u.GetName(), Extra: extra}, capture)
 		_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose // capture returns no response
 	}
-	return h
+	return dst
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -196,7 +225,8 @@ func (t identityAssertion) RoundTrip(req *http.Request) (*http.Response, error) 
 
 func checkOutbound(req *http.Request) error {
 	rec := recordFrom(req.Context())
-	if rec == nil || len(rec.impersonation) == 0 || rec.impersonation.Get(transport.ImpersonateUserHeader) == "" {
+	if rec == nil || len(rec.impersonation) == 0 || len(rec.impersonation.values(transport.ImpersonateUserHeader)) == 0 ||
+		rec.impersonation.values(transport.ImpersonateUserHeader)[0] == "" {
 		return fmt.Errorf("%w: no impersonated identity for this request", errIdentityAssertion)
 	}
 	for k, v := range req.Header {
@@ -204,7 +234,7 @@ func checkOutbound(req *http.Request) error {
 		case strings.EqualFold(k, "Authorization"), hasPrefixFold(k, remotePrefix):
 			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
 		case hasPrefixFold(k, impersonatePrefix):
-			if !slices.Equal(v, rec.impersonation[k]) {
+			if !slices.Equal(v, rec.impersonation.values(k)) {
 				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
 			}
 		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
@@ -215,9 +245,9 @@ func checkOutbound(req *http.Request) error {
 			}
 		}
 	}
-	for k, v := range rec.impersonation {
-		if !slices.Equal(req.Header[k], v) {
-			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, k)
+	for _, e := range rec.impersonation {
+		if !slices.Equal(req.Header[e.key], e.values) {
+			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, e.key)
 		}
 	}
 	return nil

@@ -26,7 +26,10 @@ type record struct {
 	forwarded bool
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
-	impersonation http.Header
+	impersonation headerList
+	// impersonationBuf holds impersonation without an allocation for
+	// the user, uid and group headers.
+	impersonationBuf [3]headerValues
 	// modes is what the mode handlers decided (modes.go).
 	modes modeRecord
 }
