@@ -131,7 +131,7 @@ func tokenCandidates(r *http.Request) []string {
 			raw = append(raw, strings.TrimSpace(tok))
 		}
 	}
-	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+	for _, h := range r.Header.Values(secWebSocketProtocol) {
 		for _, p := range strings.Split(h, ",") {
 			p = strings.TrimSpace(p)
 			if enc, ok := strings.CutPrefix(p, bearerProtocolPrefix); ok {

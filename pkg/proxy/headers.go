@@ -15,6 +15,11 @@ import (
 
 const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
 
+// secWebSocketProtocol is the canonical form of the Sec-WebSocket-Protocol
+// header name (as http.CanonicalHeaderKey gives it): Header.Values and Del
+// allocate a canonical copy of any name that is not in this form.
+const secWebSocketProtocol = "Sec-Websocket-Protocol"
+
 const (
 	impersonatePrefix = "Impersonate-"
 	remotePrefix      = "X-Remote-"
@@ -74,11 +79,11 @@ func stripIdentity(h http.Header) {
 			delete(h, k)
 		}
 	}
-	if vals := h.Values("Sec-WebSocket-Protocol"); len(vals) > 0 {
+	if vals := h.Values(secWebSocketProtocol); len(vals) > 0 {
 		kept := filterList(vals, func(p string) bool { return !strings.HasPrefix(p, bearerProtocolPrefix) })
-		h.Del("Sec-WebSocket-Protocol")
+		h.Del(secWebSocketProtocol)
 		if len(kept) > 0 {
-			h.Set("Sec-WebSocket-Protocol", strings.Join(kept, ", "))
+			h.Set(secWebSocketProtocol, strings.Join(kept, ", "))
 		}
 	}
 	if vals := h.Values("Connection"); len(vals) > 0 {
@@ -117,11 +122,10 @@ func WithImpersonation(next http.Handler) http.Handler {
 			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
 			return
 		}
-		hdr := ImpersonationHeaders(u)
-		for k, v := range hdr {
-			r.Header[k] = v // the reverse proxy deep-copies headers for the outbound request
+		rec.impersonation = appendImpersonation(rec.impersonationBuf[:0], u)
+		for _, e := range rec.impersonation {
+			r.Header[e.key] = e.values // the reverse proxy deep-copies headers for the outbound request
 		}
-		rec.impersonation = hdr
 		next.ServeHTTP(w, r)
 	})
 }
@@ -131,23 +135,59 @@ func WithImpersonation(next http.Handler) http.Handler {
 // equal). Extra keys are escaped by that round tripper itself, so their
 // percent-encoding is exactly what kube-apiserver decodes.
 func ImpersonationHeaders(u user.Info) http.Header {
+	l := appendImpersonation(nil, u)
+	h := make(http.Header, len(l))
+	for _, e := range l {
+		h[e.key] = e.values
+	}
+	return h
+}
+
+// headerValues is one header with its values.
+type headerValues struct {
+	key    string
+	values []string
+}
+
+// headerList is a few headers with distinct canonical names: the
+// Impersonate-* headers the proxy decided on, kept in the request's record
+// without a map of their own.
+type headerList []headerValues
+
+// values are the values of the header named exactly key (nil if absent).
+func (l headerList) values(key string) []string {
+	for i := range l {
+		if l[i].key == key {
+			return l[i].values
+		}
+	}
+	return nil
+}
+
+// appendImpersonation appends the headers ImpersonationHeaders returns.
+func appendImpersonation(dst headerList, u user.Info) headerList {
 	groups := u.GetGroups()
-	h := make(http.Header, 4)
-	h[transport.ImpersonateUserHeader] = []string{u.GetName()}
-	if uid := u.GetUID(); uid != "" {
-		h[transport.ImpersonateUIDHeader] = []string{uid}
+	uid := u.GetUID()
+	// One backing array for the user, uid and group values; each header
+	// gets a capacity-limited slice of it, so an append copies out.
+	vals := make([]string, 0, len(groups)+3)
+	vals = append(vals, u.GetName())
+	dst = append(dst, headerValues{transport.ImpersonateUserHeader, vals[0:1:1]})
+	if uid != "" {
+		vals = append(vals, uid)
+		dst = append(dst, headerValues{transport.ImpersonateUIDHeader, vals[1:2:2]})
 	}
-	g := make([]string, 0, len(groups)+1)
-	g = append(g, groups...)
+	start := len(vals)
+	vals = append(vals, groups...)
 	if !slices.Contains(groups, user.AllAuthenticated) && !slices.Contains(groups, user.AllUnauthenticated) {
-		g = append(g, user.AllAuthenticated)
+		vals = append(vals, user.AllAuthenticated)
 	}
-	h[transport.ImpersonateGroupHeader] = g
+	dst = append(dst, headerValues{transport.ImpersonateGroupHeader, vals[start:len(vals):len(vals)]})
 	if extra := u.GetExtra(); len(extra) > 0 {
 		capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			for k, v := range req.Header {
 				if strings.HasPrefix(k, transport.ImpersonateUserExtraHeaderPrefix) {
-					h[k] = v
+					dst = append(dst, headerValues{k, v})
 				}
 			}
 			return nil, nil
@@ -155,7 +195,7 @@ func ImpersonationHeaders(u user.Info) http.Header {
 		rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{UserName: u.GetName(), Extra: extra}, capture)
 		_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose // capture returns no response
 	}
-	return h
+	return dst
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -185,7 +225,8 @@ func (t identityAssertion) RoundTrip(req *http.Request) (*http.Response, error) 
 
 func checkOutbound(req *http.Request) error {
 	rec := recordFrom(req.Context())
-	if rec == nil || len(rec.impersonation) == 0 || rec.impersonation.Get(transport.ImpersonateUserHeader) == "" {
+	if rec == nil || len(rec.impersonation) == 0 || len(rec.impersonation.values(transport.ImpersonateUserHeader)) == 0 ||
+		rec.impersonation.values(transport.ImpersonateUserHeader)[0] == "" {
 		return fmt.Errorf("%w: no impersonated identity for this request", errIdentityAssertion)
 	}
 	for k, v := range req.Header {
@@ -193,7 +234,7 @@ func checkOutbound(req *http.Request) error {
 		case strings.EqualFold(k, "Authorization"), hasPrefixFold(k, remotePrefix):
 			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
 		case hasPrefixFold(k, impersonatePrefix):
-			if !slices.Equal(v, rec.impersonation[k]) {
+			if !slices.Equal(v, rec.impersonation.values(k)) {
 				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
 			}
 		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
@@ -204,9 +245,9 @@ func checkOutbound(req *http.Request) error {
 			}
 		}
 	}
-	for k, v := range rec.impersonation {
-		if !slices.Equal(req.Header[k], v) {
-			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, k)
+	for _, e := range rec.impersonation {
+		if !slices.Equal(req.Header[e.key], e.values) {
+			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, e.key)
 		}
 	}
 	return nil

@@ -369,21 +369,22 @@ func TestUpstreamFailures(t *testing.T) {
 
 func TestOutboundIdentityAssertion(t *testing.T) {
 	ours := ImpersonationHeaders(alice)
+	decided := appendImpersonation(nil, alice)
 	tests := []struct {
 		name    string
 		rec     *record
 		header  http.Header
 		wantErr bool
 	}{
-		{"exactly our headers pass", &record{impersonation: ours}, ours.Clone(), false},
+		{"exactly our headers pass", &record{impersonation: decided}, ours.Clone(), false},
 		{"no record fails closed", nil, ours.Clone(), true},
 		{"no impersonation decided fails closed", &record{}, http.Header{}, true},
-		{"missing Impersonate-User", &record{impersonation: ours}, without(ours, "Impersonate-User"), true},
-		{"extra client group", &record{impersonation: ours}, with(ours, "Impersonate-Group", "system:masters"), true},
-		{"client uid", &record{impersonation: ours}, with(ours, "Impersonate-Uid", "0"), true},
-		{"client Authorization", &record{impersonation: ours}, with(ours, "Authorization", "Bearer x"), true},
-		{"X-Remote-User", &record{impersonation: ours}, with(ours, "X-Remote-User", "admin"), true},
-		{"websocket bearer protocol", &record{impersonation: ours}, with(ours, "Sec-Websocket-Protocol", "base64url.bearer.authorization.k8s.io.eA, v5.channel.k8s.io"), true},
+		{"missing Impersonate-User", &record{impersonation: decided}, without(ours, "Impersonate-User"), true},
+		{"extra client group", &record{impersonation: decided}, with(ours, "Impersonate-Group", "system:masters"), true},
+		{"client uid", &record{impersonation: decided}, with(ours, "Impersonate-Uid", "0"), true},
+		{"client Authorization", &record{impersonation: decided}, with(ours, "Authorization", "Bearer x"), true},
+		{"X-Remote-User", &record{impersonation: decided}, with(ours, "X-Remote-User", "admin"), true},
+		{"websocket bearer protocol", &record{impersonation: decided}, with(ours, "Sec-Websocket-Protocol", "base64url.bearer.authorization.k8s.io.eA, v5.channel.k8s.io"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

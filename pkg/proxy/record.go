@@ -26,7 +26,10 @@ type record struct {
 	forwarded bool
 	// impersonation is the exact set of Impersonate-* headers the proxy
 	// decided to send; the outbound assertion compares against it.
-	impersonation http.Header
+	impersonation headerList
+	// impersonationBuf holds impersonation without an allocation for
+	// the user, uid and group headers.
+	impersonationBuf [3]headerValues
 	// modes is what the mode handlers decided (modes.go).
 	modes modeRecord
 }
@@ -45,8 +48,9 @@ func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *h
 		return w, r, rec
 	}
 	sw := &statusWriter{ResponseWriter: w, record: record{start: time.Now(), verb: kubeVerb(r)}}
-	sw.rec = &sw.record // one allocation for both
-	r = r.WithContext(contextWithRecord(r.Context(), sw.rec))
+	sw.rec = &sw.record // one allocation for the writer, the record and its context
+	sw.ctx = recordContext{Context: r.Context(), rec: sw.rec}
+	r = r.WithContext(&sw.ctx)
 	return sw, r, sw.rec
 }
 
@@ -57,6 +61,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	rec    *record
 	record record
+	ctx    recordContext
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -255,5 +260,21 @@ func parseQuery(q string) url.Values {
 }
 
 func contextWithRecord(ctx context.Context, rec *record) context.Context {
-	return context.WithValue(ctx, recordKey{}, rec)
+	return &recordContext{Context: ctx, rec: rec}
+}
+
+// recordContext is the request context carrying the record: what
+// context.WithValue(ctx, recordKey{}, rec) gives, but embeddable in the
+// statusWriter so that withRecord allocates once. Deadlines, cancellation
+// and every other value come from the parent.
+type recordContext struct {
+	context.Context
+	rec *record
+}
+
+func (c *recordContext) Value(key any) any {
+	if _, ok := key.(recordKey); ok {
+		return c.rec
+	}
+	return c.Context.Value(key)
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -143,4 +144,39 @@ func BenchmarkKubeVerb(b *testing.B) {
 			referenceVerb(r)
 		}
 	})
+}
+
+func TestRecordContextCarriesTheRecordAndTheParent(t *testing.T) {
+	type otherKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	rec := &record{verb: "get"}
+	ctx := contextWithRecord(parent, rec)
+	child, cancelChild := context.WithCancel(ctx)
+	defer cancelChild()
+	for _, c := range []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"record", recordFrom(ctx), rec},
+		{"record through a child", recordFrom(child), rec},
+		{"parent value", ctx.Value(otherKey{}), "v"},
+		{"no record outside", recordFrom(parent), (*record)(nil)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	cancel()
+	// Synchronously: context.WithCancel sees through the record context to
+	// the parent's cancelCtx (no goroutine per request to propagate it).
+	if child.Err() != context.Canceled || ctx.Err() != context.Canceled {
+		t.Errorf("errors after cancel: child %v, record context %v", child.Err(), ctx.Err())
+	}
+}
+
+func TestSecWebSocketProtocolConstantIsCanonical(t *testing.T) {
+	if got := http.CanonicalHeaderKey("Sec-WebSocket-Protocol"); got != secWebSocketProtocol {
+		t.Errorf("canonical key is %q, the constant %q", got, secWebSocketProtocol)
+	}
 }

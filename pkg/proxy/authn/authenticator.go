@@ -172,7 +172,8 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 
 // copyResponse gives each caller its own user info, so that a caller adding
 // e.g. system:authenticated to the groups cannot change a cached entry that
-// other requests share.
+// other requests share. The response, the user info and (up to
+// inlineGroups) the groups share one allocation.
 func copyResponse(r *authenticator.Response) *authenticator.Response {
 	u := r.User
 	var extra map[string][]string
@@ -182,15 +183,28 @@ func copyResponse(r *authenticator.Response) *authenticator.Response {
 			extra[k] = slices.Clone(v)
 		}
 	}
-	return &authenticator.Response{
-		Audiences: slices.Clone(r.Audiences),
-		User: &user.DefaultInfo{
-			Name:   u.GetName(),
-			UID:    u.GetUID(),
-			Groups: slices.Clone(u.GetGroups()),
-			Extra:  extra,
-		},
+	c := &responseCopy{}
+	c.info = user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Extra: extra}
+	if groups := u.GetGroups(); groups != nil {
+		if len(groups) <= inlineGroups {
+			// Capacity len(groups): an append by the caller copies out.
+			c.info.Groups = append(c.groups[:0:len(groups)], groups...)
+		} else {
+			c.info.Groups = slices.Clone(groups)
+		}
 	}
+	c.resp = authenticator.Response{Audiences: slices.Clone(r.Audiences), User: &c.info}
+	return &c.resp
+}
+
+// inlineGroups is how many groups copyResponse stores without a separate
+// allocation.
+const inlineGroups = 8
+
+type responseCopy struct {
+	resp   authenticator.Response
+	info   user.DefaultInfo
+	groups [inlineGroups]string
 }
 
 // HealthCheck implements Authenticator.
