@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -67,19 +66,6 @@ func (l Legacy) GetTokenArgs(extra []string) []string {
 		args = append(args, "--certificate-authority-data="+l.CADataRaw)
 	}
 	return append(args, extra...)
-}
-
-// CABundle returns the identity provider's CA bundle as get-token will read
-// it (file contents or decoded data), nil for the system roots.
-func (l Legacy) CABundle() ([]byte, error) {
-	if l.CAFile != "" {
-		data, err := os.ReadFile(l.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read idp-certificate-authority of user %q: %w", l.UserName, err)
-		}
-		return data, nil
-	}
-	return l.CAData, nil
 }
 
 // Entry returns the token cache entry holding the user's stored tokens; the

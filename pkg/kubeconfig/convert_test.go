@@ -125,7 +125,13 @@ func (s *fakeStorage) DeleteAll(context.Context) ([]tokencache.Entry, error) { r
 func (s *fakeStorage) Name() string                                          { return "fake" }
 
 func testMover(s tokencache.Storage) *Mover {
-	return &Mover{Storage: s, KeyFor: func(l Legacy, ca []byte) tokencache.Key { return LegacyCacheKey(l, ca, "") }}
+	return &Mover{Storage: s, KeyFor: testKey}
+}
+
+// testKey stands in for pkg/login's key (setupcmd.DefaultKey): the tests
+// here only need the same key for the same user.
+func testKey(l Legacy) (tokencache.Key, error) {
+	return tokencache.Key{IssuerURL: l.IssuerURL, ClientID: l.ClientID, Scopes: l.ExtraScopes, CACertHash: l.CAFile + l.CADataRaw}, nil
 }
 
 func TestConvertRewritesAuthProviderUsers(t *testing.T) {
@@ -186,8 +192,8 @@ func TestConvertRewritesAuthProviderUsers(t *testing.T) {
 				if !ok {
 					continue
 				}
-				ca, _ := c.Legacy.CABundle()
-				got, err := store.Load(context.Background(), LegacyCacheKey(c.Legacy, ca, ""))
+				key, _ := testKey(c.Legacy)
+				got, err := store.Load(context.Background(), key)
 				if err != nil || got.RefreshToken != want {
 					t.Errorf("user %s: cached refresh token %q (%v), want %q", c.Legacy.UserName, got.RefreshToken, err, want)
 				}

@@ -211,6 +211,21 @@ func (o *Options) caBundle() ([]byte, error) {
 	return out, nil
 }
 
+// CacheKey returns the token cache key Get uses for these options: it
+// validates them (filling defaults, such as --grant-type=auto) and reads
+// the CA bundle exactly as Get does. Other packages that put tokens into the
+// cache (convert) call it instead of deriving the key themselves.
+func (o Options) CacheKey() (tokencache.Key, error) {
+	if err := o.Validate(); err != nil {
+		return tokencache.Key{}, err
+	}
+	ca, err := o.caBundle()
+	if err != nil {
+		return tokencache.Key{}, err
+	}
+	return o.cacheKey(ca), nil
+}
+
 // cacheKey is the token cache key for these options (see docs/tokencache.md).
 func (o *Options) cacheKey(ca []byte) tokencache.Key {
 	return tokencache.Key{

@@ -21,7 +21,7 @@ type convertFlags struct {
 
 // KeyFunc returns the token cache key get-token computes for a converted
 // user's flags.
-type KeyFunc func(l kubeconfig.Legacy, caBundle []byte) tokencache.Key
+type KeyFunc func(l kubeconfig.Legacy) (tokencache.Key, error)
 
 // NewConvert returns `convert`; keyFor nil means DefaultKey.
 func NewConvert(keyFor KeyFunc) *cobra.Command {
@@ -124,14 +124,22 @@ func printConvertReports(cmd *cobra.Command, reports []kubeconfig.FileReport, dr
 	}
 }
 
-// DefaultKey is the key get-token computes for a converted user's flags
-// (see kubeconfig.LegacyCacheKey): they have no --grant-type, so pkg/login
-// keys them with its default (auto), and pkg/login hashes the CA bundle as
-// it reads it, each file or data block followed by a newline.
-// TestConvertedUserNeedsNoLogin proves the match through the real plugin.
-func DefaultKey(l kubeconfig.Legacy, caBundle []byte) tokencache.Key {
-	if len(caBundle) > 0 {
-		caBundle = append(caBundle[:len(caBundle):len(caBundle)], '\n')
+// DefaultKey is the key get-token computes for a converted user: pkg/login's
+// own CacheKey for the settings Legacy.GetTokenArgs writes (no --grant-type,
+// so auto; the CA file or data as given). TestConvertedUserNeedsNoLogin
+// proves the match through the real plugin.
+func DefaultKey(l kubeconfig.Legacy) (tokencache.Key, error) {
+	o := login.Options{
+		IssuerURL:    l.IssuerURL,
+		ClientID:     l.ClientID,
+		ClientSecret: l.ClientSecret,
+		ExtraScopes:  l.ExtraScopes,
 	}
-	return kubeconfig.LegacyCacheKey(l, caBundle, login.GrantAuto)
+	if l.CAFile != "" {
+		o.CertificateAuthority = []string{l.CAFile}
+	}
+	if l.CADataRaw != "" {
+		o.CertificateAuthorityData = []string{l.CADataRaw}
+	}
+	return o.CacheKey()
 }

@@ -59,7 +59,11 @@ func TestConvertMovesTokensIntoTheDiskCache(t *testing.T) {
 		t.Error("other user changed")
 	}
 	legacy := kubeconfig.Legacy{UserName: "alice", IssuerURL: "https://issuer.example.com", ClientID: "kubectl", ExtraScopes: []string{"email"}}
-	e, err := tokencache.NewDisk(cacheDir).Load(context.Background(), DefaultKey(legacy, nil))
+	key, err := DefaultKey(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tokencache.NewDisk(cacheDir).Load(context.Background(), key)
 	if err != nil || e.RefreshToken != "the-refresh-token" {
 		t.Fatalf("cache entry %v, %v", e.RefreshToken != "", err)
 	}
