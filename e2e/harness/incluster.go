@@ -1,15 +1,11 @@
 package harness
 
 import (
-	"context"
-	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,48 +56,7 @@ func StartInClusterProxy(t testing.TB, api *APIServer, dex *DexServer, namespace
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, readyPort := freePort(t), freePort(t)
-	ca, err := NewCA("kube-oidc e2e in-cluster proxy CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := ca.WriteServingCert(dir, "proxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Proxy{
-		URL:      fmt.Sprintf("https://127.0.0.1:%d", port),
-		CA:       ca,
-		CAFile:   filepath.Join(dir, "ca.crt"),
-		ReadyURL: fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort),
-		Dir:      dir,
-	}
-	mustWrite(t, p.CAFile, string(ca.CertPEM))
-	if opts.UsernameClaim == "" {
-		opts.UsernameClaim = "email"
-	}
-	if opts.GroupsClaim == "" {
-		opts.GroupsClaim = "groups"
-	}
-	args := []string{
-		"--bind-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", port),
-		fmt.Sprintf("--readiness-probe-port=%d", readyPort),
-		"--metrics-serving-address=",
-		"--tls-cert-file=" + certFile,
-		"--tls-private-key-file=" + keyFile,
-		"--oidc-issuer-url=" + dex.Issuer,
-		"--oidc-client-id=" + dex.ClientID,
-		"--oidc-ca-file=" + dex.CAFile,
-		"--oidc-username-claim=" + opts.UsernameClaim,
-		"--oidc-groups-claim=" + opts.GroupsClaim,
-	}
-	if opts.UsernamePrefix != "" {
-		args = append(args, "--oidc-username-prefix="+opts.UsernamePrefix)
-	}
-	if opts.GroupsPrefix != "" {
-		args = append(args, "--oidc-groups-prefix="+opts.GroupsPrefix)
-	}
+	p, args := newProxy(t, dir, "kube-oidc e2e in-cluster proxy CA", dex, opts)
 	args = append(args, opts.ExtraArgs...)
 	// sh runs inside the new mount namespace, mounts the service account
 	// directory, and becomes the proxy (exec: same PID, so Stop reaches it).
@@ -116,28 +71,7 @@ func StartInClusterProxy(t testing.TB, api *APIServer, dex *DexServer, namespace
 	cmd := append([]string{"--mount", "--map-root-user", "--propagation", "private", "sh", "-c", script, "sh", saDir, bin}, args...)
 	p.Process = startProcess(t, "oidc-proxy", dir, env, unshare, cmd...)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	client := p.HTTPClient()
-	defer client.CloseIdleConnections()
-	err = waitReady(ctx, p.Process, 100*time.Millisecond, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/readyz?verbose", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s: %s", resp.Status, lastLine(readAllLimit(resp.Body)))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("in-cluster oidc-proxy: %v\n%s\n%s", err, p.Process.Describe(), dex.Describe())
-	}
+	p.waitServing(t, "/readyz?verbose", "in-cluster oidc-proxy", dex)
 	return p
 }
 

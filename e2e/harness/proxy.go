@@ -42,20 +42,30 @@ type Proxy struct {
 func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions) *Proxy {
 	t.Helper()
 	bin := OurBinary(t, OIDCProxy)
-	dir := t.TempDir()
-	port, err := FreePort()
-	if err != nil {
+	p, args := newProxy(t, t.TempDir(), "kube-oidc e2e proxy CA", dex, opts)
+	kubeconfig := filepath.Join(p.Dir, "upstream.kubeconfig")
+	if err := WriteKubeconfig(kubeconfig, api.URL, api.CAPEM, &clientcmdapi.AuthInfo{Token: api.ProxyToken}); err != nil {
 		t.Fatal(err)
 	}
-	readyPort, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
+	args = append(args, "--kubeconfig="+kubeconfig)
+	args = append(args, opts.ExtraArgs...)
+	p.Process = startProcess(t, "oidc-proxy", p.Dir, nil, bin, args...)
+
+	path := "/readyz"
+	if opts.NoWaitReady {
+		path = "/healthz"
 	}
-	metricsPort, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := NewCA("kube-oidc e2e proxy CA")
+	p.waitServing(t, path, "oidc-proxy", dex)
+	return p
+}
+
+// newProxy prepares what every oidc-proxy of the harness shares: free
+// ports, a serving certificate from a new harness CA in dir, and the
+// serving, probe and --oidc-* arguments for dex (without opts.ExtraArgs).
+func newProxy(t testing.TB, dir, caName string, dex *DexServer, opts ProxyOptions) (*Proxy, []string) {
+	t.Helper()
+	port, readyPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	ca, err := NewCA(caName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +81,6 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 		Dir:      dir,
 	}
 	mustWrite(t, p.CAFile, string(ca.CertPEM))
-	kubeconfig := filepath.Join(dir, "upstream.kubeconfig")
-	if err := WriteKubeconfig(kubeconfig, api.URL, api.CAPEM, &clientcmdapi.AuthInfo{Token: api.ProxyToken}); err != nil {
-		t.Fatal(err)
-	}
 	if opts.UsernameClaim == "" {
 		opts.UsernameClaim = "email"
 	}
@@ -89,7 +95,6 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 		fmt.Sprintf("--metrics-serving-address=127.0.0.1:%d", metricsPort),
 		"--tls-cert-file=" + certFile,
 		"--tls-private-key-file=" + keyFile,
-		"--kubeconfig=" + kubeconfig,
 		"--oidc-issuer-url=" + dex.Issuer,
 		"--oidc-client-id=" + dex.ClientID,
 		"--oidc-ca-file=" + dex.CAFile,
@@ -102,18 +107,18 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 	if opts.GroupsPrefix != "" {
 		args = append(args, "--oidc-groups-prefix="+opts.GroupsPrefix)
 	}
-	args = append(args, opts.ExtraArgs...)
-	p.Process = startProcess(t, "oidc-proxy", dir, nil, bin, args...)
+	return p, args
+}
 
-	path := "/readyz"
-	if opts.NoWaitReady {
-		path = "/healthz"
-	}
+// waitServing polls path on the secure port until it answers 200; a
+// failure names what and carries the proxy's and Dex's log tails.
+func (p *Proxy) waitServing(t testing.TB, path, what string, dex *DexServer) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	client := p.HTTPClient()
 	defer client.CloseIdleConnections()
-	err = waitReady(ctx, p.Process, 100*time.Millisecond, func(ctx context.Context) error {
+	err := waitReady(ctx, p.Process, 100*time.Millisecond, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
 		if err != nil {
 			return err
@@ -129,9 +134,8 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("oidc-proxy: %v\n%s\n%s", err, p.Process.Describe(), dex.Describe())
+		t.Fatalf("%s: %v\n%s\n%s", what, err, p.Process.Describe(), dex.Describe())
 	}
-	return p
 }
 
 // HTTPClient trusts the proxy's CA.
