@@ -41,6 +41,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	proxyOpts := proxy.NewOptions()
 	authnOpts := authn.NewOptions()
 	discoveryOpts := discovery.NewOptions()
+	gcOpts := newGCOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
 		Short: "Authenticate OIDC tokens for a Kubernetes API server and forward requests with impersonation",
@@ -55,7 +56,7 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -69,6 +70,7 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	proxyOpts.Modes.AddFlags(fss.FlagSet("impersonation, passthrough and extra headers"))
 	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
+	gcOpts.AddFlags(fss.FlagSet("operations"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
@@ -89,8 +91,9 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, gcOpts *gcOptions, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
+	errs = append(errs, gcOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
 		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
 	}
@@ -104,6 +107,7 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 	defer logOut.Flush()
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	authnOpts.Logger = log
+	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
 	srv := &proxy.Server{
 		Options: proxyOpts,

@@ -40,6 +40,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--audit-log-format", "--audit-webhook-config-file", "--audit-log-mode", "--audit-webhook-mode",
 		// operations
 		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
+		"--gc-heap-floor",
 		// discovery (pkg/discovery)
 		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
 		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",
@@ -79,6 +80,8 @@ func TestBadFlagsFailWithOneClearError(t *testing.T) {
 		{"bad probe port", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--readiness-probe-port=-2"}, "--readiness-probe-port"},
 		{"positional argument", []string{"extra"}, "unknown command"},
 		{"extras without impersonation", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--disable-impersonation", "--extra-user-headers=a=b"}, "--disable-impersonation"},
+		{"negative heap floor", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=-1Mi"}, "--gc-heap-floor must not be negative"},
+		{"heap floor not a quantity", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=lots"}, "not a quantity"},
 		{"bad trusted proxy CIDR", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--trusted-proxy-cidrs=nope"}, "--trusted-proxy-cidrs"},
 	}
 	for _, tt := range tests {

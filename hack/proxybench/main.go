@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kube-oidc/kube-oidc/internal/gcfloor"
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 )
 
@@ -49,6 +50,8 @@ func main() {
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each run")
 		rounds      = flag.Int("rounds", 9, "rounds of bare then oidc-proxy back to back (medians of the per-round ratios are reported)")
 		maxRequests = flag.Int64("max-requests", 5_000_000, "hard cap on requests per run")
+		bareFloor   = flag.Uint64("bare-gc-heap-floor", 0, "give the bare proxy oidc-proxy's garbage-collector heap floor (bytes; oidc-proxy's default is 33554432), to compare like with like")
+		bareTimeout = flag.Bool("bare-timeouts", false, "give the bare proxy oidc-proxy's inbound limits (read-header and idle timeouts, header size) and upstream response-header timeout and HTTP/2 health check")
 		useHTTP2    = flag.Bool("http2", false, "clients speak HTTP/2 (one multiplexed connection) instead of HTTP/1.1 keep-alive")
 		serveBare   = flag.String("serve-bare", "", "internal: serve a bare reverse proxy to this upstream URL")
 	)
@@ -56,6 +59,13 @@ func main() {
 	if *serveBare != "" {
 		runBare(*serveBare)
 		return
+	}
+	// The bare proxy is this program re-executed: it reads these.
+	if *bareFloor > 0 {
+		_ = os.Setenv("PROXYBENCH_BARE_GC_HEAP_FLOOR", strconv.FormatUint(*bareFloor, 10))
+	}
+	if *bareTimeout {
+		_ = os.Setenv("PROXYBENCH_BARE_TIMEOUTS", "1")
 	}
 	if err := bench(*bin, *concurrency, *duration, *warmup, *rounds, *maxRequests, *useHTTP2); err != nil {
 		log.Fatalf("proxybench: %v", err)
@@ -82,6 +92,15 @@ func runBare(upstream string) {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	timeouts := os.Getenv("PROXYBENCH_BARE_TIMEOUTS") != ""
+	if timeouts {
+		// oidc-proxy's defaults: response header timeout and HTTP/2 health check.
+		tr.ResponseHeaderTimeout = 2 * time.Minute
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
+	}
+	if floor, _ := strconv.ParseUint(os.Getenv("PROXYBENCH_BARE_GC_HEAP_FLOOR"), 10, 64); floor > 0 {
+		gcfloor.Start(floor)
+	}
 	// The same ReverseProxy configuration as oidc-proxy (including pooled
 	// copy buffers), so the difference measured is oidc-proxy's chain.
 	rp := &httputil.ReverseProxy{
@@ -92,6 +111,11 @@ func runBare(upstream string) {
 	startCPUProfile()
 	srv := httptest.NewUnstartedServer(rp)
 	srv.EnableHTTP2 = true
+	if timeouts { // oidc-proxy's inbound limits
+		srv.Config.ReadHeaderTimeout = 32 * time.Second
+		srv.Config.IdleTimeout = 90 * time.Second
+		srv.Config.MaxHeaderBytes = 1 << 20
+	}
 	srv.StartTLS()
 	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	fmt.Printf("%s %s\n", srv.URL, base64.StdEncoding.EncodeToString(cert))
@@ -221,6 +245,7 @@ current-context: fake
 			medianOf(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
 	}
 	fmt.Printf("cache miss (--token-cache-ttl=0, one signature check per request): %.0f req/s, p99 %s\n", missRun.rps, missRun.p99.Round(time.Microsecond))
+	fmt.Printf("peak resident memory (VmHWM): bare %s, oidc-proxy warm cache %s\n", peakRSS(bare.pid), peakRSS(warm.pid))
 	if n := iss.jwksHits.Load(); n > 2 {
 		fmt.Printf("note: the issuer's JWKS was fetched %d times\n", n)
 	}
@@ -495,6 +520,21 @@ func processCPU(pid int) time.Duration {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// peakRSS is process pid's peak resident set size from /proc/PID/status
+// ("?" where there is no /proc).
+func peakRSS(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return "?"
 }
 
 // issuer is a minimal OIDC issuer (discovery and JWKS over TLS) for the run.

@@ -5,6 +5,7 @@ package cpuprofile
 
 import (
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 )
@@ -32,6 +33,13 @@ func FromEnv(suffix, afterVar string) {
 		}
 		time.Sleep(window)
 		pprof.StopCPUProfile()
+		// The live heap at the end of the window (after a GC), for the
+		// garbage collector's share of the cost (docs/benchmarks.md).
+		if h, err := os.Create(file + suffix + ".heap"); err == nil {
+			runtime.GC()
+			_ = pprof.Lookup("heap").WriteTo(h, 0)
+			_ = h.Close()
+		}
 	}()
 }
 
