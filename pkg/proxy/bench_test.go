@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,18 +38,26 @@ var cannedUpstream = roundTripperFunc(func(r *http.Request) (*http.Response, err
 	}, nil
 })
 
+// benchRequest serves one kubectl-like GET with token through h.
+func benchRequest(h http.Handler, token string) error {
+	req := httptest.NewRequest(http.MethodGet, "https://proxy/api/v1/namespaces/default/pods", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		return fmt.Errorf("code %d: %s", rec.Code, rec.Body)
+	}
+	return nil
+}
+
 func benchServe(b *testing.B, h http.Handler, token string) {
 	b.Helper()
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodGet, "https://proxy/api/v1/namespaces/default/pods", nil)
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("code %d: %s", rec.Code, rec.Body)
+		if err := benchRequest(h, token); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
@@ -62,18 +71,22 @@ func benchServeParallel(b *testing.B, h http.Handler, token string) {
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodGet, "https://proxy/api/v1/namespaces/default/pods", nil)
-			req.RemoteAddr = "127.0.0.1:40000"
-			req.Header.Set("Authorization", "Bearer "+token)
-			req.Header.Set("Accept", "application/json")
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Errorf("code %d: %s", rec.Code, rec.Body)
+			if err := benchRequest(h, token); err != nil {
+				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// bareProxy is httputil.ReverseProxy with SetURL and SetXForwarded, and
+// with pooled copy buffers if pool is not nil.
+func bareProxy(target *url.URL, pool httputil.BufferPool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport:  cannedUpstream,
+		BufferPool: pool,
+	}
 }
 
 func benchChain(b *testing.B, a Authenticator) http.Handler {
@@ -128,19 +141,10 @@ func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duratio
 func BenchmarkProxy(b *testing.B) {
 	target, _ := url.Parse("https://apiserver.example:6443")
 	b.Run("bare-reverseproxy", func(b *testing.B) {
-		bare := &httputil.ReverseProxy{
-			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-			Transport: cannedUpstream,
-		}
-		benchServe(b, bare, aliceToken)
+		benchServe(b, bareProxy(target, nil), aliceToken)
 	})
 	b.Run("bare-reverseproxy-bufferpool", func(b *testing.B) {
-		bare := &httputil.ReverseProxy{
-			Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-			Transport:  cannedUpstream,
-			BufferPool: copyBuffers,
-		}
-		benchServe(b, bare, aliceToken)
+		benchServe(b, bareProxy(target, copyBuffers), aliceToken)
 	})
 	b.Run("chain-fake-authenticator", func(b *testing.B) {
 		benchServe(b, benchChain(b, newFakeAuth()), aliceToken)
@@ -155,12 +159,7 @@ func BenchmarkProxy(b *testing.B) {
 		benchServe(b, benchChain(b, realAuthenticator(b, p, 0)), token)
 	})
 	b.Run("parallel/bare-reverseproxy-bufferpool", func(b *testing.B) {
-		bare := &httputil.ReverseProxy{
-			Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-			Transport:  cannedUpstream,
-			BufferPool: copyBuffers,
-		}
-		benchServeParallel(b, bare, aliceToken)
+		benchServeParallel(b, bareProxy(target, copyBuffers), aliceToken)
 	})
 	b.Run("parallel/chain-fake-authenticator", func(b *testing.B) {
 		benchServeParallel(b, benchChain(b, newFakeAuth()), aliceToken)
