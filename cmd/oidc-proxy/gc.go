@@ -29,8 +29,11 @@ func (o *gcOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func (o *gcOptions) Validate() []error {
-	if o.floor.Sign() < 0 {
+	switch {
+	case o.floor.Sign() < 0:
 		return []error{fmt.Errorf("--gc-heap-floor must not be negative, got %s", o.floor.String())}
+	case o.floor.Cmp(*resource.NewQuantity(gcfloor.MaxFloor, resource.BinarySI)) > 0:
+		return []error{fmt.Errorf("--gc-heap-floor must be at most 1Ti, got %s", o.floor.String())}
 	}
 	return nil
 }

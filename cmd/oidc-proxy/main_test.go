@@ -81,6 +81,7 @@ func TestBadFlagsFailWithOneClearError(t *testing.T) {
 		{"positional argument", []string{"extra"}, "unknown command"},
 		{"extras without impersonation", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--disable-impersonation", "--extra-user-headers=a=b"}, "--disable-impersonation"},
 		{"negative heap floor", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=-1Mi"}, "--gc-heap-floor must not be negative"},
+		{"huge heap floor", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=2Ti"}, "--gc-heap-floor must be at most 1Ti"},
 		{"heap floor not a quantity", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=lots"}, "not a quantity"},
 		{"bad trusted proxy CIDR", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--trusted-proxy-cidrs=nope"}, "--trusted-proxy-cidrs"},
 	}

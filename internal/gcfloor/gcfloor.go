@@ -20,6 +20,10 @@ import (
 	"sync"
 )
 
+// MaxFloor is the largest floor Percent honours (1 TiB); larger ones are
+// treated as this.
+const MaxFloor = 1 << 40
+
 // heapMinimum is the Go runtime's minimum heap goal at GOGC=100 (4 MiB);
 // the runtime scales it with GOGC.
 const heapMinimum = 4 << 20
@@ -33,6 +37,8 @@ func Percent(live, floor uint64) int {
 	if floor == 0 {
 		return 100
 	}
+	floor = min(floor, MaxFloor) // no overflow below
+	live = min(live, 1<<56)
 	limit := (live + floor) * 100 / heapMinimum
 	p := limit
 	if live > 0 {

@@ -21,6 +21,8 @@ func TestPercent(t *testing.T) {
 		{"before the first collection: the runtime's minimum goal is the floor", 0, 32 * mib, 800},
 		{"tiny live heap: capped by the runtime's scaled minimum goal", 1 * mib, 32 * mib, 825},
 		{"floor smaller than the runtime minimum", 1 * mib, 2 * mib, 100},
+		{"huge floor does not overflow", 6 * mib, 1 << 63, int(MaxFloor * 100 / (6 * mib))},
+		{"huge live heap does not overflow", 1 << 63, 32 * mib, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Percent(tc.live, tc.floor); got != tc.want {
