@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -102,14 +101,4 @@ func claimStrings(c map[string]any, k string) []string {
 		return out
 	}
 	return nil
-}
-
-// sortedClaimNames returns the claim names, sorted.
-func sortedClaimNames(c map[string]any) []string {
-	names := make([]string, 0, len(c))
-	for k := range c {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (a *app) whoami(ctx context.Context, kubeconfigPath, contextName string) er
 	if len(who.Groups) > 0 {
 		fmt.Fprintf(a.Out, "  %-9s %s\n", "groups:", strings.Join(who.Groups, ", "))
 	}
-	for _, k := range sortedKeys(who.Extra) {
+	for _, k := range slices.Sorted(maps.Keys(who.Extra)) {
 		fmt.Fprintf(a.Out, "  extra %s: %s\n", k, strings.Join(who.Extra[k], ", "))
 	}
 	return nil
@@ -124,7 +125,7 @@ func printCached(w io.Writer, issuer string, tok *login.Token, now time.Time) {
 		return
 	}
 	fmt.Fprintln(w, "  claims:")
-	for _, k := range sortedClaimNames(tok.IDTokenClaims) {
+	for _, k := range slices.Sorted(maps.Keys(tok.IDTokenClaims)) {
 		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(k, tok.IDTokenClaims[k]))
 	}
 }
@@ -149,15 +150,6 @@ func formatClaim(name string, v any) string {
 		}
 	}
 	return fmt.Sprint(v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // loginFlagsGiven reports whether any login flag was set.

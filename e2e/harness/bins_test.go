@@ -22,6 +22,7 @@ func TestBuildScriptVersions(t *testing.T) {
 	for _, tt := range []struct{ variable, want string }{
 		{"KUBE_VERSION", KubeVersion},
 		{"DEX_VERSION", DexVersion},
+		{"KREW_VERSION", KrewVersion},
 	} {
 		m := regexp.MustCompile(`(?m)^` + tt.variable + `="([^"]+)"`).FindSubmatch(script)
 		if m == nil {

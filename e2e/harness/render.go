@@ -2,8 +2,9 @@ package harness
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -64,13 +65,8 @@ func RenderChart(dir, name, namespace, values string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(files)) {
 		body := strings.TrimSpace(files[n])
 		if strings.HasSuffix(n, "NOTES.txt") || body == "" {
 			continue

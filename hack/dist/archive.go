@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -95,13 +97,8 @@ func writeZip(buf *bytes.Buffer, files []File, mtime time.Time) error {
 
 // sha256sums is the content of SHA256SUMS, in `sha256sum` format, sorted by file name.
 func sha256sums(sums map[string]string) string {
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(sums)) {
 		fmt.Fprintf(&b, "%s  %s\n", sums[n], n)
 	}
 	return b.String()

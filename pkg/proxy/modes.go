@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,13 +153,8 @@ func parseCIDRs(cidrs []string) ([]netip.Prefix, error) {
 type mapStringSliceValue struct{ m map[string][]string }
 
 func (v mapStringSliceValue) String() string {
-	keys := make([]string, 0, len(v.m))
-	for k := range v.m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var parts []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(v.m)) {
 		for _, val := range v.m[k] {
 			parts = append(parts, k+"="+val)
 		}

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -321,12 +323,7 @@ func documentArgs(d *discovery.Document) []string {
 		args = append(args, "--oidc-extra-scope="+s)
 	}
 	if len(d.ExtraParams) > 0 {
-		keys := make([]string, 0, len(d.ExtraParams))
-		for k := range d.ExtraParams {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(d.ExtraParams)) {
 			args = append(args, "--oidc-auth-request-extra-params="+csvQuoteIfNeeded(k+"="+d.ExtraParams[k]))
 		}
 	}

@@ -6,6 +6,7 @@ package accesslog
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -129,7 +130,7 @@ func AppendJSON(b []byte, e *Entry) []byte {
 		}
 		if extra := o.GetExtra(); len(extra) > 0 {
 			b = append(b, `,"extra":{`...)
-			for i, k := range sortedKeys(extra) {
+			for i, k := range slices.Sorted(maps.Keys(extra)) {
 				if i > 0 {
 					b = append(b, ',')
 				}
@@ -305,22 +306,13 @@ func appendSIEMExtra(b []byte, extra map[string][]string) []byte {
 	if len(extra) == 0 {
 		return b
 	}
-	for _, k := range sortedKeys(extra) {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		b = appendSIEM(b, k)
 		b = append(b, '=')
 		b = appendSIEMList(b, extra[k])
 		b = append(b, ' ')
 	}
 	return b
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // appendSIEM appends s with everything that could end the line or the
