@@ -63,7 +63,7 @@ func TestArchivesAreReproducibleAndHoldBinaryAndLicense(t *testing.T) {
 			if sumA != sumB {
 				t.Errorf("same content, different archives: %s vs %s", sumA, sumB)
 			}
-			got := readArchive(t, a)
+			got, order := readArchive(t, a)
 			want := map[string]entry{
 				"LICENSE":      {mode: 0o644, data: "license text", mtime: mtime},
 				"kubectl-oidc": {mode: 0o755, data: "binary", mtime: mtime},
@@ -77,7 +77,7 @@ func TestArchivesAreReproducibleAndHoldBinaryAndLicense(t *testing.T) {
 					t.Errorf("%s: got %+v, want %+v", n, g, w)
 				}
 			}
-			if order := entryOrder(t, a); order[0] != "LICENSE" {
+			if order[0] != "LICENSE" {
 				t.Errorf("entries not sorted: %v", order)
 			}
 		})
@@ -157,7 +157,9 @@ type entry struct {
 	mtime time.Time
 }
 
-func readArchive(t *testing.T, path string) map[string]entry {
+// readArchive returns an archive's entries by name, and their names in
+// archive order.
+func readArchive(t *testing.T, path string) (entries map[string]entry, order []string) {
 	t.Helper()
 	out := map[string]entry{}
 	if strings.HasSuffix(path, ".zip") {
@@ -174,8 +176,9 @@ func readArchive(t *testing.T, path string) map[string]entry {
 			b, _ := io.ReadAll(rc)
 			rc.Close()
 			out[f.Name] = entry{mode: f.Mode().Perm(), data: string(b), mtime: f.Modified.UTC()}
+			order = append(order, f.Name)
 		}
-		return out
+		return out, order
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -199,40 +202,7 @@ func readArchive(t *testing.T, path string) map[string]entry {
 			t.Errorf("%s: uid %d gid %d type %c, want 0 0 regular", h.Name, h.Uid, h.Gid, h.Typeflag)
 		}
 		out[h.Name] = entry{mode: os.FileMode(h.Mode).Perm(), data: string(data), mtime: h.ModTime.UTC()}
+		order = append(order, h.Name)
 	}
-	return out
-}
-
-func entryOrder(t *testing.T, path string) []string {
-	t.Helper()
-	var names []string
-	if strings.HasSuffix(path, ".zip") {
-		zr, err := zip.OpenReader(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		for _, f := range zr.File {
-			names = append(names, f.Name)
-		}
-		return names
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		names = append(names, h.Name)
-	}
-	return names
+	return out, order
 }
