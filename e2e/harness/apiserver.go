@@ -29,9 +29,11 @@ const (
 )
 
 // ProxyUserExtras are the userextras the proxy identity may impersonate:
-// oidc-proxy's original-user extras, remote-client-ip, and the extra
+// the credential ID of tokens with jti, oidc-proxy's original-user extras,
+// remote-client-ip, and the extra
 // "cluster" that the scenarios set with --extra-user-headers.
 var ProxyUserExtras = []string{
+	"userextras/authentication.kubernetes.io/credential-id",
 	"userextras/originaluser.jetstack.io-user", "userextras/originaluser.jetstack.io-groups",
 	"userextras/originaluser.jetstack.io-uid", "userextras/originaluser.jetstack.io-extra",
 	"userextras/remote-client-ip", "userextras/cluster",

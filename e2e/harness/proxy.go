@@ -21,6 +21,10 @@ type ProxyOptions struct {
 	GroupsClaim    string // --oidc-groups-claim (default here: groups)
 	GroupsPrefix   string // --oidc-groups-prefix (empty: none given)
 	ExtraArgs      []string
+	// AuthenticationConfig, when set, is the path of an
+	// AuthenticationConfiguration given as --authentication-config instead
+	// of the --oidc-* flags for Dex (the Dex server still names the logs).
+	AuthenticationConfig string
 	// NoWaitReady returns as soon as the proxy serves /healthz, without
 	// waiting for /readyz (for the issuer-down scenario).
 	NoWaitReady bool
@@ -95,12 +99,17 @@ func newProxy(t testing.TB, dir, caName string, dex *DexServer, opts ProxyOption
 		fmt.Sprintf("--metrics-serving-address=127.0.0.1:%d", metricsPort),
 		"--tls-cert-file=" + certFile,
 		"--tls-private-key-file=" + keyFile,
-		"--oidc-issuer-url=" + dex.Issuer,
-		"--oidc-client-id=" + dex.ClientID,
-		"--oidc-ca-file=" + dex.CAFile,
-		"--oidc-username-claim=" + opts.UsernameClaim,
-		"--oidc-groups-claim=" + opts.GroupsClaim,
 	}
+	if opts.AuthenticationConfig != "" {
+		return p, append(args, "--authentication-config="+opts.AuthenticationConfig)
+	}
+	args = append(args,
+		"--oidc-issuer-url="+dex.Issuer,
+		"--oidc-client-id="+dex.ClientID,
+		"--oidc-ca-file="+dex.CAFile,
+		"--oidc-username-claim="+opts.UsernameClaim,
+		"--oidc-groups-claim="+opts.GroupsClaim,
+	)
 	if opts.UsernamePrefix != "" {
 		args = append(args, "--oidc-username-prefix="+opts.UsernamePrefix)
 	}

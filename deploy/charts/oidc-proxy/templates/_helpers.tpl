@@ -107,7 +107,7 @@ authenticationConfig's claimMappings.extra, and rbac.extraUserExtras.
 */}}
 {{- define "oidc-proxy.userExtras" -}}
 {{- $p := .Values.impersonation.originalUserExtraPrefix | default "originaluser.jetstack.io-" -}}
-{{- $keys := list (print $p "user") (print $p "groups") (print $p "uid") (print $p "extra") -}}
+{{- $keys := list "authentication.kubernetes.io/credential-id" (print $p "user") (print $p "groups") (print $p "uid") (print $p "extra") -}}
 {{- if .Values.extraUserHeaderClientIP -}}{{- $keys = append $keys "remote-client-ip" -}}{{- end -}}
 {{- range $k, $v := .Values.extraUserHeaders -}}{{- $keys = append $keys $k -}}{{- end -}}
 {{- range $jwt := (.Values.authenticationConfig.jwt | default list) -}}
