@@ -19,6 +19,15 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
       -o /out/oidc-proxy ./cmd/oidc-proxy
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+ARG REVISION=""
+# The same labels as `make image` (hack/image), which builds this image without Docker.
+LABEL org.opencontainers.image.title="oidc-proxy" \
+      org.opencontainers.image.description="OIDC authenticating, impersonating proxy in front of kube-apiserver" \
+      org.opencontainers.image.source="https://github.com/kube-oidc/kube-oidc" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 COPY --from=build /out/oidc-proxy /oidc-proxy
 USER 65532:65532
 # 6443 secure port, 8080 /ready, 8081 /metrics (the defaults).

@@ -80,3 +80,14 @@ DIST_BASE_URL ?= https://github.com/kube-oidc/kube-oidc/releases/download/$(VERS
 DIST_JOBS ?= 2
 dist:
 	$(GO) run ./hack/dist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -base-url '$(DIST_BASE_URL)' -out '$(DIST)' -jobs $(DIST_JOBS)
+
+## image: the oidc-proxy container image built without Docker (hack/image, with
+## go-containerregistry): static binary, CA bundle, user 65532, as an OCI layout tar
+## $(IMAGE_OUT) tagged $(IMAGE_REPO):$(VERSION). Reproducible: the same commit gives
+## the same digest. See docs/install.md.
+.PHONY: image
+IMAGE_REPO ?= ghcr.io/kube-oidc/oidc-proxy
+IMAGE_OUT ?= $(DIST)/oidc-proxy-image.tar
+IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+image:
+	$(GO) run ./hack/image -version '$(VERSION)' -ldflags '$(LDFLAGS)' -repository '$(IMAGE_REPO)' -platforms '$(IMAGE_PLATFORMS)' -out '$(IMAGE_OUT)'
