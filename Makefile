@@ -31,9 +31,10 @@ fmt:
 clean:
 	rm -rf $(BIN) dist
 
-## e2e-deps: install the Debian packages the e2e suite runs (etcd, Chromium), only when missing.
+## e2e-deps: install the Debian packages the e2e suite runs (etcd, Chromium, and for the
+## node containerd, runc, busybox-static, the CNI plugins), only when missing.
 ## (kubectl is not in Debian: e2e-bins builds it when none is on PATH.)
-E2E_DEBS := etcd:etcd-server chromium:chromium
+E2E_DEBS := etcd:etcd-server chromium:chromium containerd:containerd runc:runc busybox:busybox-static /usr/lib/cni/bridge:containernetworking-plugins
 e2e-deps:
 	@missing=""; for pair in $(E2E_DEBS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -44,7 +45,8 @@ e2e-deps:
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
-## e2e-bins: build kube-apiserver, Dex (and kubectl when missing) once into $${XDG_CACHE_HOME:-~/.cache}/kube-oidc/.
+## e2e-bins: build kube-apiserver, Dex, krew, kubelet, kube-controller-manager, kube-scheduler
+## (and kubectl when missing) once into $${XDG_CACHE_HOME:-~/.cache}/kube-oidc/.
 e2e-bins:
 	GO=$(GO) e2e/hack/build-bins.sh
 

@@ -3,8 +3,8 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/kube-oidc/<component>-<version>/.
 # A component whose binary is already there is skipped, so only the first run pays.
 # kubectl is built only when none is on PATH (or when asked for by name).
-# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl|krew]...
-#        (default: kube-apiserver, dex, krew, and kubectl if missing)
+# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl|krew|kubelet|kube-controller-manager|kube-scheduler]...
+#        (default: kube-apiserver, dex, krew, the node's components, and kubectl if missing)
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +33,21 @@ build_kube_apiserver() {
 	(cd "$E2E_DIR" && $NICE "$GO" build -trimpath -o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
 	mv "$bin.tmp" "$bin"
 	log "kube-apiserver built in $((SECONDS - start))s: $bin"
+}
+
+# The node's components (kubelet, kube-controller-manager, kube-scheduler), for
+# the real-node scenarios: same module and cache layout as kube-apiserver.
+build_kube_component() {
+	local name="$1" dir bin
+	dir="$CACHE/$name-$KUBE_VERSION"
+	bin="$dir/$name"
+	if [[ -x "$bin" ]]; then log "$name $KUBE_VERSION present: $bin"; return; fi
+	mkdir -p "$dir"
+	log "building $name $KUBE_VERSION"
+	local start=$SECONDS
+	(cd "$E2E_DIR" && $NICE "$GO" build -trimpath -o "$bin.tmp" "k8s.io/kubernetes/cmd/$name")
+	mv "$bin.tmp" "$bin"
+	log "$name built in $((SECONDS - start))s: $bin"
 }
 
 build_kubectl() {
@@ -88,7 +103,7 @@ build_krew() {
 }
 
 components=("$@")
-[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex krew kubectl-if-missing)
+[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex krew kubelet kube-controller-manager kube-scheduler kubectl-if-missing)
 for c in "${components[@]}"; do
 	case "$c" in
 	kube-apiserver) build_kube_apiserver ;;
@@ -96,6 +111,7 @@ for c in "${components[@]}"; do
 	kubectl) build_kubectl force ;;
 	kubectl-if-missing) build_kubectl ;;
 	krew) build_krew ;;
-	*) log "unknown component $c (want kube-apiserver, dex, kubectl or krew)"; exit 2 ;;
+	kubelet | kube-controller-manager | kube-scheduler) build_kube_component "$c" ;;
+	*) log "unknown component $c (want kube-apiserver, dex, kubectl, krew, kubelet, kube-controller-manager or kube-scheduler)"; exit 2 ;;
 	esac
 done

@@ -36,6 +36,14 @@ var envOverride = map[string]string{
 	Dex:           "KUBE_OIDC_E2E_DEX",
 	Chromium:      "KUBE_OIDC_E2E_CHROMIUM",
 	KubectlBin:    "KUBE_OIDC_E2E_KUBECTL",
+	// The node's components.
+	Containerd:            "KUBE_OIDC_E2E_CONTAINERD",
+	Ctr:                   "KUBE_OIDC_E2E_CTR",
+	Runc:                  "KUBE_OIDC_E2E_RUNC",
+	Busybox:               "KUBE_OIDC_E2E_BUSYBOX",
+	Kubelet:               "KUBE_OIDC_E2E_KUBELET",
+	KubeControllerManager: "KUBE_OIDC_E2E_KUBE_CONTROLLER_MANAGER",
+	KubeScheduler:         "KUBE_OIDC_E2E_KUBE_SCHEDULER",
 }
 
 // CacheDir is where e2e/hack/build-bins.sh puts the binaries it builds:
@@ -58,7 +66,7 @@ func FindBinary(name string) (string, error) {
 		return v, nil
 	}
 	switch name {
-	case KubeAPIServer, Dex:
+	case KubeAPIServer, Dex, Kubelet, KubeControllerManager, KubeScheduler:
 		cache, err := CacheDir()
 		if err != nil {
 			return "", err

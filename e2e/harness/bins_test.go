@@ -45,6 +45,11 @@ func TestFindBinaryExplainsWhatToRun(t *testing.T) {
 		{Etcd, "make e2e-deps"},
 		{Chromium, "make e2e-deps"},
 		{KubectlBin, "make e2e-bins"},
+		{Kubelet, "make e2e-bins"},
+		{KubeControllerManager, "make e2e-bins"},
+		{KubeScheduler, "make e2e-bins"},
+		{Containerd, "make e2e-deps"},
+		{Runc, "make e2e-deps"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := FindBinary(tt.name)
