@@ -124,3 +124,74 @@ func TestNodeRunsPodWithLogsAndExec(t *testing.T) {
 		node.Fatalf(t, "kubectl exec web: %s", exec)
 	}
 }
+
+// TestNodeRunsTheProxyImage: the image of `make image`, imported into the
+// node's containerd, is what the chart's default reference names, and runs
+// as a pod of a namespace enforcing PodSecurity "restricted" with the
+// shipped security context but no runAsUser: the kubelet accepts
+// runAsNonRoot only because the image's user is 65532, and the entrypoint
+// is the version-stamped oidc-proxy.
+func TestNodeRunsTheProxyImage(t *testing.T) {
+	image := harness.ProxyImage(t)
+	node := harness.StartNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := node.ImportImage(ctx, image); err != nil {
+		node.Fatalf(t, "%v", err)
+	}
+	c := node.API.AdminClient(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restricted", Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+	}}}
+	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		node.Fatalf(t, "namespace: %v", err)
+	}
+	yes, no := true, false
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "oidc-proxy"},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: &no,
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   &yes,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:            "oidc-proxy",
+				Image:           harness.ProxyImageRepository + ":" + harness.ProxyImageTag,
+				ImagePullPolicy: corev1.PullNever,
+				Args:            []string{"--version"},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: &no,
+					ReadOnlyRootFilesystem:   &yes,
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+		},
+	}
+	if _, err := c.CoreV1().Pods("restricted").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		node.Fatalf(t, "create the proxy pod under PodSecurity restricted: %v", err)
+	}
+	var last string
+	for {
+		p, err := c.CoreV1().Pods("restricted").Get(ctx, "oidc-proxy", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodSucceeded {
+			break
+		}
+		if err == nil && p.Status.Phase == corev1.PodFailed {
+			node.Fatalf(t, "the proxy pod failed: %v", p.Status.ContainerStatuses)
+		}
+		if err == nil {
+			last = fmt.Sprintf("phase %s, %v", p.Status.Phase, p.Status.ContainerStatuses)
+		}
+		select {
+		case <-ctx.Done():
+			node.Fatalf(t, "the proxy pod did not complete: %s", last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	logs := adminKubectl(t, node.API).Run(ctx, "logs", "-n", "restricted", "oidc-proxy")
+	if logs.Err != nil || strings.TrimSpace(logs.Stdout) != "oidc-proxy "+harness.ProxyImageTag {
+		node.Fatalf(t, "kubectl logs of the proxy image: %s, want %q", logs, "oidc-proxy "+harness.ProxyImageTag)
+	}
+}
