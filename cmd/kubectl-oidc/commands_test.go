@@ -271,7 +271,7 @@ func TestWhoami(t *testing.T) {
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	loginFlags := []string{
-		"--oidc-issuer-url", "--oidc-client-id", "--oidc-client-secret", "--oidc-extra-scope", "--oidc-redirect-url",
+		"--oidc-issuer-url", "--oidc-client-id", "--oidc-client-secret", "--oidc-extra-scope", "--oidc-redirect-url", "--oidc-redirect-url-hostname",
 		"--oidc-auth-request-extra-params", "--oidc-pkce-method", "--oidc-use-access-token", "--grant-type",
 		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--username",
 		"--password", "--certificate-authority", "--certificate-authority-data", "--insecure-skip-tls-verify",

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -130,8 +131,12 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 	if err != nil {
 		return nil, err
 	}
+	bind, redirect, err := localRedirect(&s.o)
+	if err != nil {
+		return nil, err
+	}
 	cfg := p.config
-	cfg.RedirectURL = s.o.RedirectURL
+	cfg.RedirectURL = redirect.String()
 	ready := make(chan string, 1)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -151,13 +156,14 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		}
 	}()
 	tok, err := oauth2cli.GetToken(withClient(ctx, p.client), oauth2cli.Config{
-		OAuth2Config:           cfg,
-		AuthCodeOptions:        a.authOpts,
-		TokenRequestOptions:    a.tokenOpts,
-		State:                  a.state,
-		LocalServerBindAddress: s.o.ListenAddresses,
-		LocalServerReadyChan:   ready,
-		LocalServerSuccessHTML: successHTML,
+		OAuth2Config:            cfg,
+		AuthCodeOptions:         a.authOpts,
+		TokenRequestOptions:     a.tokenOpts,
+		State:                   a.state,
+		LocalServerBindAddress:  bind,
+		LocalServerCallbackPath: redirect.Path,
+		LocalServerReadyChan:    ready,
+		LocalServerSuccessHTML:  successHTML,
 	})
 	close(done)
 	wg.Wait()
@@ -168,6 +174,73 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		return nil, fmt.Errorf("authorization code flow: %w", describeTLSError(err))
 	}
 	return p.verify(ctx, tok, a.nonce, false)
+}
+
+// localRedirect returns the addresses the local server of the authcode flow
+// binds (tried in order), and the redirect URI sent to the provider, whose
+// path is the server's callback path.
+//
+// With a loopback --oidc-redirect-url that names a port, the server listens
+// on that port (on the --listen-address host of the same port, else on the
+// URL's loopback IP; 127.0.0.1 for localhost). Otherwise the first free
+// --listen-address is picked here, so that the redirect URI can name its
+// port with --oidc-redirect-url-hostname (default 127.0.0.1) instead of
+// oauth2cli's localhost.
+func localRedirect(o *Options) ([]string, *url.URL, error) {
+	if o.RedirectURL != "" {
+		u, err := url.Parse(o.RedirectURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--oidc-redirect-url: %w", err)
+		}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		if u.Port() == "" {
+			return o.ListenAddresses, u, nil
+		}
+		for _, a := range o.ListenAddresses {
+			if _, p, err := net.SplitHostPort(a); err == nil && p == u.Port() {
+				return []string{a}, u, nil
+			}
+		}
+		host := u.Hostname()
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		return []string{net.JoinHostPort(host, u.Port())}, u, nil
+	}
+	addr, err := pickListenAddress(o.ListenAddresses)
+	if err != nil {
+		return nil, nil, err
+	}
+	listenHost, port, _ := net.SplitHostPort(addr)
+	host := strings.Trim(o.RedirectURLHostname, "[]")
+	if ip := net.ParseIP(listenHost); ip != nil && ip.IsLoopback() && net.ParseIP(host) != nil {
+		// The IP the server listens on, e.g. ::1 for --listen-address=[::1]:0.
+		host = listenHost
+	}
+	return []string{addr}, &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/"}, nil
+}
+
+// pickListenAddress returns the first of candidates that can be listened on,
+// with port 0 resolved to the port the system chose. The listener is closed
+// again for oauth2cli to open; should another process take the port in
+// between, oauth2cli fails to listen and the sign-in fails with that error.
+func pickListenAddress(candidates []string) (string, error) {
+	var errs []error
+	for _, a := range candidates {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			return "", fmt.Errorf("local server: %w", err)
+		}
+		return addr, nil
+	}
+	return "", fmt.Errorf("authorization code flow: cannot listen on any --listen-address (%s): %w", strings.Join(candidates, ","), errors.Join(errs...))
 }
 
 // authCodeKeyboard prints the authorization URL (redirect to

@@ -17,6 +17,7 @@ type Options struct {
 	ClientSecret             string            // --oidc-client-secret
 	ExtraScopes              []string          // --oidc-extra-scope (openid is always requested)
 	RedirectURL              string            // --oidc-redirect-url
+	RedirectURLHostname      string            // --oidc-redirect-url-hostname (default 127.0.0.1)
 	AuthRequestExtraParams   map[string]string // --oidc-auth-request-extra-params
 	PKCEMethod               string            // --oidc-pkce-method: auto|S256|no
 	UseAccessToken           bool              // --oidc-use-access-token

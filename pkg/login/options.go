@@ -40,6 +40,11 @@ const (
 // (kubelogin's defaults, so redirect URIs registered for it keep working).
 var DefaultListenAddresses = []string{"127.0.0.1:8000", "127.0.0.1:18000"}
 
+// DefaultRedirectURLHostname is the host of the authcode redirect URI: the
+// loopback IP literal, not localhost, which may resolve to ::1 where another
+// process can listen on the same port (RFC 8252 section 8.3).
+const DefaultRedirectURLHostname = "127.0.0.1"
+
 // KeyboardRedirectURL is the redirect URI of authcode-keyboard when
 // --oidc-redirect-url is not given: the provider shows the code to copy.
 const KeyboardRedirectURL = "urn:ietf:wg:oauth:2.0:oob"
@@ -90,6 +95,12 @@ func (o *Options) Validate() error {
 		if err != nil || u.Scheme == "" || hostPort || (web && u.Host == "") {
 			return fmt.Errorf("--oidc-redirect-url %q is not an absolute URL (e.g. http://localhost:8000 or %s)", o.RedirectURL, KeyboardRedirectURL)
 		}
+	}
+	switch {
+	case o.RedirectURLHostname == "":
+		o.RedirectURLHostname = DefaultRedirectURLHostname
+	case !isLoopback(strings.Trim(o.RedirectURLHostname, "[]")):
+		return fmt.Errorf("--oidc-redirect-url-hostname %q is not a loopback name: use 127.0.0.1, [::1] or localhost (the local server listens only on this machine)", o.RedirectURLHostname)
 	}
 	for name := range o.AuthRequestExtraParams {
 		if reservedAuthParams[name] {
