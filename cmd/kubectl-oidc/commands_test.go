@@ -273,7 +273,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	loginFlags := []string{
 		"--oidc-issuer-url", "--oidc-client-id", "--oidc-client-secret", "--oidc-extra-scope", "--oidc-redirect-url", "--oidc-redirect-url-hostname",
 		"--oidc-auth-request-extra-params", "--oidc-pkce-method", "--oidc-use-access-token", "--grant-type",
-		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--username",
+		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--oidc-request-timeout", "--oidc-request-notice", "--username",
 		"--password", "--certificate-authority", "--certificate-authority-data", "--insecure-skip-tls-verify",
 		"--token-cache-dir", "--token-cache-storage", "--force-refresh", "--token-expiry-skew", "-v, --v",
 	}

@@ -26,6 +26,8 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.BoolVar(&o.SkipOpenBrowser, "skip-open-browser", false, "Do not open a browser; only print the URL to open")
 	fs.StringVar(&o.BrowserCommand, "browser-command", "", "Command that opens the login URL (it is the last argument; default: the system's browser)")
 	fs.DurationVar(&o.AuthenticationTimeout, "authentication-timeout", login.DefaultAuthenticationTimeout, "How long to wait for a sign-in (browser, device, or another process holding the cache lock)")
+	fs.DurationVar(&o.RequestTimeout, "oidc-request-timeout", login.DefaultRequestTimeout, "Give up on a request to the provider (discovery, token, keys, revocation) that is not answered within this time")
+	fs.DurationVar(&o.RequestNotice, "oidc-request-notice", login.DefaultRequestNotice, "Say on stderr which provider is being waited for when a request is not answered within this time")
 	fs.StringVar(&o.Username, "username", "", "Username for the password grant")
 	fs.StringVar(&o.Password, "password", "", "Password for the password grant (prompted on the terminal when missing)")
 	fs.StringArrayVar(&o.CertificateAuthority, "certificate-authority", nil, "PEM file of a CA to trust for the provider (repeatable; default: system roots)")

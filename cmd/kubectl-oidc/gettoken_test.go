@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +308,48 @@ func TestGetTokenCorruptCacheWarnsAndLogsIn(t *testing.T) {
 				t.Errorf("third run: exit %d, stderr %q, %d logins; want a silent cache hit", r.code, r.stderr, p.Count("token:password"))
 			}
 		})
+	}
+}
+
+func TestGetTokenStalledIssuerFailsWithinTheTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	r := runBin(t, nil, "", "get-token", "--oidc-issuer-url=https://"+l.Addr().String(), "--oidc-client-id=kubectl",
+		"--grant-type=client-credentials", "--oidc-client-secret=s", "--token-cache-storage=none",
+		"--oidc-request-timeout=1s", "--oidc-request-notice=200ms")
+	took := time.Since(start)
+	last := oneErrorLine(t, r)
+	if !strings.Contains(last, l.Addr().String()) || !strings.Contains(last, "did not answer within 1s") {
+		t.Errorf("error line %q does not name the issuer and the timeout", last)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "waiting for the identity provider at "+l.Addr().String()) {
+		t.Errorf("stderr, want the notice then the error:\n%s", r.stderr)
+	}
+	if took > 10*time.Second {
+		t.Errorf("exit after %s", took)
 	}
 }

@@ -26,6 +26,8 @@ type Options struct {
 	SkipOpenBrowser          bool              // --skip-open-browser
 	BrowserCommand           string            // --browser-command
 	AuthenticationTimeout    time.Duration     // --authentication-timeout (default 3m)
+	RequestTimeout           time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
+	RequestNotice            time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
 	Username                 string            // --username
 	Password                 string            // --password
 	CertificateAuthority     []string          // --certificate-authority (files)

@@ -34,6 +34,13 @@ const (
 const (
 	DefaultAuthenticationTimeout = 3 * time.Minute
 	DefaultExpirySkew            = 30 * time.Second
+	// DefaultRequestTimeout bounds every request to the identity provider,
+	// so that a provider that accepts connections and never answers ends a
+	// get-token well within kubectl's patience.
+	DefaultRequestTimeout = 20 * time.Second
+	// DefaultRequestNotice is how long a request to the provider goes
+	// unanswered before one line on stderr says what is being waited for.
+	DefaultRequestNotice = 3 * time.Second
 )
 
 // DefaultListenAddresses are tried in order for the authcode local server
@@ -120,6 +127,18 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--authentication-timeout %s is negative", o.AuthenticationTimeout)
 	case o.AuthenticationTimeout == 0:
 		o.AuthenticationTimeout = DefaultAuthenticationTimeout
+	}
+	switch {
+	case o.RequestTimeout < 0:
+		return fmt.Errorf("--oidc-request-timeout %s is negative", o.RequestTimeout)
+	case o.RequestTimeout == 0:
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	switch {
+	case o.RequestNotice < 0:
+		return fmt.Errorf("--oidc-request-notice %s is negative", o.RequestNotice)
+	case o.RequestNotice == 0:
+		o.RequestNotice = DefaultRequestNotice
 	}
 	switch {
 	case o.ExpirySkew < 0:

@@ -37,6 +37,8 @@ func TestValidate(t *testing.T) {
 		{"extra param prompt", func(o *Options) { o.AuthRequestExtraParams = map[string]string{"prompt": "consent"} }, ""},
 		{"listen address without port", func(o *Options) { o.ListenAddresses = []string{"127.0.0.1"} }, "--listen-address"},
 		{"negative timeout", func(o *Options) { o.AuthenticationTimeout = -time.Second }, "negative"},
+		{"negative request timeout", func(o *Options) { o.RequestTimeout = -time.Second }, "--oidc-request-timeout"},
+		{"negative request notice", func(o *Options) { o.RequestNotice = -time.Second }, "--oidc-request-notice"},
 		{"negative skew", func(o *Options) { o.ExpirySkew = -time.Second }, "negative"},
 		{"insecure with CA", func(o *Options) { o.InsecureSkipTLSVerify = true; o.CertificateAuthority = []string{"ca.pem"} }, "cannot be combined"},
 		{"CA data not base64", func(o *Options) { o.CertificateAuthorityData = []string{"%%%"} }, "not base64"},
@@ -64,6 +66,7 @@ func TestValidateFillsDefaults(t *testing.T) {
 	}
 	if o.GrantType != GrantAuto || o.PKCEMethod != PKCEAuto || o.TokenCacheStorage != "auto" ||
 		o.AuthenticationTimeout != 3*time.Minute || o.ExpirySkew != 30*time.Second ||
+		o.RequestTimeout != 20*time.Second || o.RequestNotice != 3*time.Second ||
 		strings.Join(o.ListenAddresses, ",") != "127.0.0.1:8000,127.0.0.1:18000" {
 		t.Fatalf("defaults: %+v", o)
 	}

@@ -98,7 +98,13 @@ func (s *session) printf(format string, args ...any) {
 
 func (s *session) httpClient() (*http.Client, error) {
 	if s.client == nil {
-		c, err := newHTTPClient(s.ca, s.o.InsecureSkipTLSVerify, s.o.Verbosity, s.ui.Err)
+		c, err := newHTTPClient(httpClientOptions{
+			ca: s.ca, insecure: s.o.InsecureSkipTLSVerify, verbosity: s.o.Verbosity, log: s.ui.Err,
+			timeout: s.o.RequestTimeout, notice: s.o.RequestNotice,
+			onSlow: func(host string) {
+				s.printf("waiting for the identity provider at %s: no answer for %s (giving up after %s, --oidc-request-timeout)\n", host, s.o.RequestNotice, s.o.RequestTimeout)
+			},
+		})
 		if err != nil {
 			return nil, err
 		}
