@@ -346,3 +346,44 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		})
 	}
 }
+
+// hostile is what a provider could put into claims and messages to take
+// over the terminal: clear the screen, set the window title, reverse text.
+const hostile = "\x1b[2J\x1b]0;pwned\x07\u202e"
+
+func TestStringsFromTheProviderReachTheTerminalEscaped(t *testing.T) {
+	p := oidctest.New(t)
+	p.User.Email = "alice" + hostile + "@example.com"
+	p.User.Groups = []string{"dev" + hostile}
+	p.User.Extra = map[string]any{"name": "Alice" + hostile}
+	dir := t.TempDir()
+	args := append(loginArgs(t, p, dir), passwordArgs(p)...)
+
+	check := func(name string, r result) {
+		t.Helper()
+		for _, bad := range []string{"\x1b", "\x07", "\u202e"} {
+			if strings.Contains(r.stdout+r.stderr, bad) {
+				t.Errorf("%s printed %q raw:\nstdout: %q\nstderr: %q", name, bad, r.stdout, r.stderr)
+			}
+		}
+		if !strings.Contains(r.stdout+r.stderr, `\x1b[2J`) {
+			t.Errorf("%s does not show the escaped sequence:\nstdout: %q\nstderr: %q", name, r.stdout, r.stderr)
+		}
+	}
+	r := runBin(t, nil, "", append([]string{"login"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("login: %s", r.stderr)
+	}
+	check("login", r)
+	r = runBin(t, nil, "", append([]string{"whoami"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("whoami: %s", r.stderr)
+	}
+	check("whoami", r)
+
+	// An error quoting the provider's discovery document.
+	p.DiscoveryOverrides = map[string]any{"issuer": "https://evil.example.com" + hostile}
+	r = runBin(t, nil, "", append([]string{"login", "--token-cache-storage=none"}, args...)...)
+	oneErrorLine(t, r)
+	check("login against a hostile discovery document", r)
+}

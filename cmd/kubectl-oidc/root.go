@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/internal/version"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, s streams, getenv func(string) stri
 	root := newRoot(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
+		termsafe.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
 		return 1
 	}
 	return 0

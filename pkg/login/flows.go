@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/int128/oauth2cli"
+
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/term"
@@ -146,7 +148,7 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		select {
 		case index := <-ready:
 			u := shortURL(index, s.o.ListenAddresses)
-			s.printf("Open this URL in your browser to sign in:\n\n    %s\n\n", u)
+			s.printf("Open this URL in your browser to sign in at %s:\n\n    %s\n\n", s.issuerHost(), u)
 			if !s.o.SkipOpenBrowser {
 				if err := openBrowserFunc(s.ui, s.o.BrowserCommand)(ctx, u); err != nil {
 					s.printf("could not open a browser (%v); open the URL above yourself\n", err)
@@ -256,8 +258,8 @@ func (s *session) authCodeKeyboard(ctx context.Context, p *idp) (*verifiedToken,
 	if cfg.RedirectURL == "" {
 		cfg.RedirectURL = KeyboardRedirectURL
 	}
-	s.printf("Open this URL in a browser (on any machine) and sign in:\n\n    %s\n\n", cfg.AuthCodeURL(a.state, a.authOpts...))
-	s.printf("Enter the code shown after signing in (or the whole URL the browser ended on): ")
+	s.printf("Open this URL in a browser (on any machine) and sign in at %s:\n\n    %s\n\n", s.issuerHost(), cfg.AuthCodeURL(a.state, a.authOpts...))
+	s.printf("Enter the code shown after signing in at %s (or the whole URL the browser ended on): ", s.issuerHost())
 	line, err := s.readLine(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the authorization code: %w", err)
@@ -325,9 +327,9 @@ func (s *session) deviceCode(ctx context.Context, p *idp) (*verifiedToken, error
 		open = da.VerificationURI
 	}
 	if da.VerificationURIComplete != "" {
-		s.printf("Open this URL to sign in and confirm the code %s:\n\n    %s\n\n", da.UserCode, da.VerificationURIComplete)
+		s.printf("Open this URL to sign in at %s and confirm the code %s:\n\n    %s\n\n", s.issuerHost(), da.UserCode, da.VerificationURIComplete)
 	} else {
-		s.printf("Open %s and enter the code %s to sign in\n", da.VerificationURI, da.UserCode)
+		s.printf("Open %s and enter the code %s to sign in at %s\n", da.VerificationURI, da.UserCode, s.issuerHost())
 	}
 	if !s.o.SkipOpenBrowser && browserAvailable(s.ui, &s.o, s.env) {
 		if err := openBrowserFunc(s.ui, s.o.BrowserCommand)(ctx, open); err != nil {
@@ -346,14 +348,14 @@ func (s *session) password(ctx context.Context, p *idp) (*verifiedToken, error) 
 	user, pass := s.o.Username, s.o.Password
 	var err error
 	if user == "" {
-		s.printf("Username: ")
+		s.printf("Username at %s: ", s.issuerHost())
 		if user, err = s.readLine(ctx); err != nil {
 			return nil, fmt.Errorf("read the username: %w", err)
 		}
 		user = strings.TrimSpace(user)
 	}
 	if pass == "" {
-		if pass, err = s.readPassword("Password: "); err != nil {
+		if pass, err = s.readPassword(termsafe.String(fmt.Sprintf("Password of %s at %s: ", user, s.issuerHost()))); err != nil {
 			return nil, err
 		}
 	}
@@ -377,6 +379,15 @@ func (s *session) clientCredentials(ctx context.Context, p *idp) (*verifiedToken
 		return nil, fmt.Errorf("client credentials grant: %w", describeTLSError(err))
 	}
 	return p.verify(ctx, tok, "", s.o.UseAccessToken)
+}
+
+// issuerHost is the issuer's host (and port), for prompts: the person sees
+// which provider asks before typing anything.
+func (s *session) issuerHost() string {
+	if u, err := url.Parse(s.o.IssuerURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return s.o.IssuerURL
 }
 
 // readLine reads one line from ui.In, giving up when ctx ends.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 )
 
 // httpClientOptions configure newHTTPClient.
@@ -170,7 +172,7 @@ type loggingTransport struct {
 func (t *loggingTransport) logf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "http: "+format+"\n", args...)
+	fmt.Fprintln(t.w, "http: "+termsafe.String(fmt.Sprintf(format, args...)))
 }
 
 func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {

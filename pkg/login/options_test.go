@@ -123,7 +123,8 @@ func TestPasswordPrompts(t *testing.T) {
 		},
 	}
 	tok := f.mustGet(o, ui)
-	if tok.Source != SourceLogin || prompted != "Password: " || !strings.Contains(ui.Err.(*syncBuffer).String(), "Username: ") {
+	host := strings.TrimPrefix(f.p.Issuer, "https://")
+	if tok.Source != SourceLogin || prompted != "Password of "+f.p.User.Username+" at "+host+": " || !strings.Contains(ui.Err.(*syncBuffer).String(), "Username at "+host+": ") {
 		t.Fatalf("source %q, password prompt %q, stderr %q", tok.Source, prompted, ui.Err)
 	}
 	if got := f.p.LastTokenRequest().Get("username"); got != f.p.User.Username {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -90,10 +91,14 @@ func newSession(ctx context.Context, o Options, ui UI, e env, full bool) (*sessi
 	return s, nil
 }
 
+// printf writes a message for the person to stderr. Every argument goes
+// through termsafe: they carry the provider's strings (URLs, user codes,
+// error messages), which must not reach the terminal as escape sequences.
+// The format is the program's own.
 func (s *session) printf(format string, args ...any) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	fmt.Fprintf(s.ui.Err, format, args...)
+	termsafe.Fprintf(s.ui.Err, format, args...)
 }
 
 func (s *session) httpClient() (*http.Client, error) {

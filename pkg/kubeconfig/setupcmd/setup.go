@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 )
@@ -178,7 +179,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		if clusterName == "" {
 			clusterName = res.Document.ClusterName
 		}
-		fmt.Fprintf(stderr, "Using the login settings of %s: issuer %s, client %s\n", proxyURL, res.Document.IssuerURL, res.Document.ClientID)
+		termsafe.Fprintf(stderr, "Using the login settings of %s: issuer %s, client %s\n", proxyURL, res.Document.IssuerURL, res.Document.ClientID)
 	} else if f.caFingerprint != "" {
 		return errors.New("--ca-fingerprint needs PROXY_URL (it checks the proxy on first contact)")
 	}
@@ -227,21 +228,21 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		return err
 	}
 	if res.Changed {
-		fmt.Fprintf(stderr, "Wrote cluster %q, user %q and context %q to %s\n", clusterName, userName, contextName, path)
+		termsafe.Fprintf(stderr, "Wrote cluster %q, user %q and context %q to %s\n", clusterName, userName, contextName, path)
 	} else {
-		fmt.Fprintf(stderr, "%s already has cluster %q, user %q and context %q; nothing to change\n", path, clusterName, userName, contextName)
+		termsafe.Fprintf(stderr, "%s already has cluster %q, user %q and context %q; nothing to change\n", path, clusterName, userName, contextName)
 	}
 	if f.skipValidation {
 		return nil
 	}
-	fmt.Fprintf(stderr, "Logging in through context %q to check it (skip with --skip-validation)...\n", contextName)
+	termsafe.Fprintf(stderr, "Logging in through context %q to check it (skip with --skip-validation)...\n", contextName)
 	who, err := kubeconfig.Validate(ctx, path, contextName)
 	if err != nil {
 		return fmt.Errorf("the kubeconfig was written, but checking context %q failed: %w; fix the settings (run again with --overwrite) or check with `kubectl --context %s auth whoami`", contextName, err, contextName)
 	}
-	fmt.Fprintf(stderr, "Context %q works: the cluster sees you as %q", contextName, who.Username)
+	termsafe.Fprintf(stderr, "Context %q works: the cluster sees you as %q", contextName, who.Username)
 	if len(who.Groups) > 0 {
-		fmt.Fprintf(stderr, " (groups: %s)", strings.Join(who.Groups, ", "))
+		termsafe.Fprintf(stderr, " (groups: %s)", strings.Join(who.Groups, ", "))
 	}
 	fmt.Fprintln(stderr)
 	return nil
@@ -394,8 +395,8 @@ func promptTrust(in io.Reader, out io.Writer, proxyURL string, c discovery.CertI
 	if c.SelfSigned {
 		kind = "self-signed"
 	}
-	fmt.Fprintf(out, "The proxy at %s is not verified by a CA you gave.\n", proxyURL)
-	fmt.Fprintf(out, "It presented the certificate %q (%s, valid until %s) with the fingerprint\n\n  %s\n\n",
+	termsafe.Fprintf(out, "The proxy at %s is not verified by a CA you gave.\n", proxyURL)
+	termsafe.Fprintf(out, "It presented the certificate %q (%s, valid until %s) with the fingerprint\n\n  %s\n\n",
 		c.Subject, kind, c.NotAfter.UTC().Format("2006-01-02"), c.Fingerprint)
 	fmt.Fprint(out, "Compare it with the fingerprint your cluster administrator published. Trust it? [y/N] ")
 	line, err := readLine(in)
