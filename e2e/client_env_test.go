@@ -82,6 +82,9 @@ func (e *clientEnv) setupArgs(extra ...string) []string {
 		"--oidc-extra-scope=email",
 		"--oidc-extra-scope=offline_access",
 		"--token-cache-storage=disk",
+		// Dex accepts only http://localhost:PORT redirect URIs of a public
+		// client, not the 127.0.0.1 kubectl-oidc sends by default.
+		"--oidc-redirect-url-hostname=localhost",
 	}
 	if e.dex.ClientSecret != "" {
 		args = append(args, "--oidc-client-secret="+e.dex.ClientSecret)
@@ -162,6 +165,16 @@ func (e *clientEnv) execArgs(t *testing.T) []string {
 	if c := cfg.Contexts[cfg.CurrentContext]; c != nil {
 		if u := cfg.AuthInfos[c.AuthInfo]; u != nil && u.Exec != nil {
 			args = u.Exec.Args
+			// Secrets are in the stanza's env, not its args; a command
+			// line run by hand passes them as flags.
+			for _, e := range u.Exec.Env {
+				switch e.Name {
+				case "KUBECTL_OIDC_CLIENT_SECRET":
+					args = append(args, "--oidc-client-secret="+e.Value)
+				case "KUBECTL_OIDC_PASSWORD":
+					args = append(args, "--password="+e.Value)
+				}
+			}
 		}
 	}
 	if len(args) < 1 || args[0] != "get-token" {

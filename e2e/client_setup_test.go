@@ -28,6 +28,7 @@ func TestClientSetupFromDiscovery(t *testing.T) {
 		"--discovery-extra-params=connector_id=" + harness.DexLocalConnector,
 		"--discovery-grant-types=authcode,device-code",
 		"--discovery-cluster-name=e2e-cluster",
+		"--discovery-redirect-url-hostname=localhost", // Dex: http://localhost:PORT only
 		"--discovery-issuer-ca-file=" + env.dex.CAFile,
 	}})
 	browser := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{env.dex.ServingSPKI}})

@@ -14,7 +14,7 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.SortFlags = true
 	fs.StringVar(&o.IssuerURL, "oidc-issuer-url", "", "Issuer URL of the OpenID Connect provider (required)")
 	fs.StringVar(&o.ClientID, "oidc-client-id", "", "Client ID registered at the provider (required)")
-	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "Client secret, for confidential clients and the client-credentials grant")
+	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "Client secret, for confidential clients and the client-credentials grant (default: $"+login.EnvClientSecret+")")
 	fs.StringSliceVar(&o.ExtraScopes, "oidc-extra-scope", nil, "Scope to request besides openid (repeatable, or comma-separated), e.g. email, groups, offline_access")
 	fs.StringVar(&o.RedirectURL, "oidc-redirect-url", "", "Redirect URL registered at the provider; a loopback one (http://127.0.0.1:8000/callback) is served by the local server on its port and path (default: http://127.0.0.1:PORT/ of the local server)")
 	fs.StringVar(&o.RedirectURLHostname, "oidc-redirect-url-hostname", login.DefaultRedirectURLHostname, "Host name of the redirect URL of the local server when --oidc-redirect-url is not given: 127.0.0.1, [::1], or localhost for providers that only accept http://localhost:PORT")
@@ -29,7 +29,7 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.DurationVar(&o.RequestTimeout, "oidc-request-timeout", login.DefaultRequestTimeout, "Give up on a request to the provider (discovery, token, keys, revocation) that is not answered within this time")
 	fs.DurationVar(&o.RequestNotice, "oidc-request-notice", login.DefaultRequestNotice, "Say on stderr which provider is being waited for when a request is not answered within this time")
 	fs.StringVar(&o.Username, "username", "", "Username for the password grant")
-	fs.StringVar(&o.Password, "password", "", "Password for the password grant (prompted on the terminal when missing)")
+	fs.StringVar(&o.Password, "password", "", "Password for the password grant (default: $"+login.EnvPassword+"; prompted on the terminal when missing)")
 	fs.StringArrayVar(&o.CertificateAuthority, "certificate-authority", nil, "PEM file of a CA to trust for the provider (repeatable; default: system roots)")
 	fs.StringArrayVar(&o.CertificateAuthorityData, "certificate-authority-data", nil, "Base64 PEM of a CA to trust for the provider (repeatable)")
 	fs.BoolVar(&o.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "Do not verify the provider's certificate (insecure)")

@@ -353,3 +353,22 @@ func TestGetTokenStalledIssuerFailsWithinTheTimeout(t *testing.T) {
 		t.Errorf("exit after %s", took)
 	}
 }
+
+func TestGetTokenTakesSecretsFromTheEnvironment(t *testing.T) {
+	p := oidctest.New(t)
+	dir := t.TempDir()
+	var args []string
+	for _, a := range loginArgs(t, p, dir) {
+		if !strings.HasPrefix(a, "--oidc-client-secret=") {
+			args = append(args, a)
+		}
+	}
+	env := []string{"KUBECTL_OIDC_CLIENT_SECRET=" + p.ClientSecret, "KUBECTL_OIDC_PASSWORD=" + p.User.Password}
+	r := runBin(t, env, "", append([]string{"get-token", "--grant-type=password", "--username=" + p.User.Username}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("get-token with the secrets in the environment: %s", r.stderr)
+	}
+	if got := p.LastTokenRequest().Get("password"); got != p.User.Password {
+		t.Fatalf("password sent %q, want the one from KUBECTL_OIDC_PASSWORD", got)
+	}
+}

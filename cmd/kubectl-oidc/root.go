@@ -124,10 +124,22 @@ func (a *app) ui(interactive bool) login.UI {
 func (a *app) options() (login.Options, error) {
 	o := a.opts
 	o.Verbosity = a.verbosity
+	a.secretsFromEnv(&o)
 	if err := o.Validate(); err != nil {
 		return login.Options{}, err
 	}
 	return o, nil
+}
+
+// secretsFromEnv fills the client secret and password that were not given
+// as flags from login.EnvClientSecret and login.EnvPassword.
+func (a *app) secretsFromEnv(o *login.Options) {
+	if o.ClientSecret == "" {
+		o.ClientSecret = a.getenv(login.EnvClientSecret)
+	}
+	if o.Password == "" {
+		o.Password = a.getenv(login.EnvPassword)
+	}
 }
 
 // loginCommandLine is the `kubectl oidc login` command line with the login

@@ -14,14 +14,16 @@ import (
 
 // Options are the proxy's flags that publish the document.
 type Options struct {
-	IssuerURL    string
-	ClientID     string
-	Scopes       []string
-	ExtraParams  map[string]string
-	GrantTypes   []string
-	ClusterName  string
-	CAFile       string
-	IssuerCAFile string
+	IssuerURL   string
+	ClientID    string
+	Scopes      []string
+	ExtraParams map[string]string
+	GrantTypes  []string
+	// RedirectURLHostname is published as the document's redirectURLHostname.
+	RedirectURLHostname string
+	ClusterName         string
+	CAFile              string
+	IssuerCAFile        string
 }
 
 // NewOptions returns empty options: discovery is off until
@@ -40,6 +42,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Extra authorization request parameters published in the discovery document (key=value, comma-separated or repeated).")
 	fs.StringSliceVar(&o.GrantTypes, "discovery-grant-types", o.GrantTypes,
 		"Grant types clients should use, preferred first, published in the discovery document (authcode, authcode-keyboard, device-code, password, client-credentials).")
+	fs.StringVar(&o.RedirectURLHostname, "discovery-redirect-url-hostname", o.RedirectURLHostname,
+		"Host of the redirect URI clients send in the authorization code flow, published in the discovery document: 127.0.0.1, [::1] or localhost (for identity providers such as Dex that accept only http://localhost:PORT for public clients; default: the client's, 127.0.0.1).")
 	fs.StringVar(&o.ClusterName, "discovery-cluster-name", o.ClusterName,
 		"Cluster name clients write into their kubeconfig, published in the discovery document (default: the proxy's host name).")
 	fs.StringVar(&o.CAFile, "discovery-ca-file", o.CAFile,
@@ -67,6 +71,8 @@ func (o *Options) Document(defaultIssuerURL string, defaultCA []byte) (*Document
 		ExtraParams: o.ExtraParams,
 		GrantTypes:  o.GrantTypes,
 		ClusterName: o.ClusterName,
+
+		RedirectURLHostname: o.RedirectURLHostname,
 	}
 	if d.IssuerURL == "" {
 		d.IssuerURL = defaultIssuerURL

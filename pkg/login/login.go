@@ -40,6 +40,14 @@ type Options struct {
 	Verbosity                int               // -v: >=1 logs HTTP exchanges, never a token
 }
 
+// Environment variables that hold the client secret and the password when
+// --oidc-client-secret and --password are not given (kubectl oidc setup
+// writes them into the exec stanza's env, never into its args).
+const (
+	EnvClientSecret = "KUBECTL_OIDC_CLIENT_SECRET"
+	EnvPassword     = "KUBECTL_OIDC_PASSWORD"
+)
+
 // UI is how the flows talk to the person. Everything goes to Err (stderr); stdout is the cmd's.
 type UI struct {
 	In          io.Reader // pasted codes, prompted password

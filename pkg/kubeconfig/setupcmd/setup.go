@@ -187,7 +187,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		return errors.New("--oidc-issuer-url and --oidc-client-id are required (or give the proxy's URL to discover them)")
 	}
 	if hasArg(args, "--password") {
-		fmt.Fprintln(stderr, "Warning: --password is written into the kubeconfig in clear text; leave it out to be asked when logging in.")
+		termsafe.Fprintf(stderr, "Warning: the password is written into the kubeconfig in clear text (the exec stanza's env %s, not its arguments); leave --password out to be asked when logging in.\n", kubeconfig.EnvPassword)
 	}
 
 	if clusterName == "" {
@@ -330,6 +330,9 @@ func documentArgs(d *discovery.Document) []string {
 	}
 	if len(d.GrantTypes) > 0 {
 		args = append(args, "--grant-type="+d.GrantTypes[0])
+	}
+	if d.RedirectURLHostname != "" {
+		args = append(args, "--oidc-redirect-url-hostname="+d.RedirectURLHostname)
 	}
 	if d.IssuerCertificateAuthorityData != "" {
 		args = append(args, "--certificate-authority-data="+base64.StdEncoding.EncodeToString([]byte(d.IssuerCertificateAuthorityData)))

@@ -167,6 +167,7 @@ func testDocument(issuerCA []byte) *discovery.Document {
 		ExtraParams:                    map[string]string{"audience": "k8s"},
 		GrantTypes:                     []string{"device-code", "authcode"},
 		ClusterName:                    "prod",
+		RedirectURLHostname:            "localhost",
 		IssuerCertificateAuthorityData: string(issuerCA),
 	}
 }
@@ -195,7 +196,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantArgs: []string{"get-token",
 				"--certificate-authority-data=" + base64.StdEncoding.EncodeToString(idpCA),
 				"--grant-type=device-code", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
-				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com"},
+				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
 			name:        "given flags override the document",
@@ -205,7 +206,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantArgs: []string{"get-token",
 				"--certificate-authority=/etc/idp.pem",
 				"--grant-type=authcode", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
-				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com"},
+				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
 			name:    "fingerprint mismatch refused",
