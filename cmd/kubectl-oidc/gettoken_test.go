@@ -372,3 +372,45 @@ func TestGetTokenTakesSecretsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("password sent %q, want the one from KUBECTL_OIDC_PASSWORD", got)
 	}
 }
+
+func TestGetTokenBindsTheCacheEntryToTheCluster(t *testing.T) {
+	p := oidctest.New(t)
+	dir := t.TempDir()
+	args := append(append([]string{"get-token"}, loginArgs(t, p, dir)...), passwordArgs(p)...)
+	info := func(server string) string {
+		return `KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"` + server + `"}}}`
+	}
+	steps := []struct {
+		name, server string
+		wantLogins   int // password grants so far
+	}{
+		{"first cluster signs in", "https://proxy.example.com", 1},
+		{"first cluster again: from its cache entry", "https://proxy.example.com", 1},
+		{"another cluster never gets the first one's token", "https://look-alike.example.com", 2},
+		{"no cluster info: the unbound entry of earlier versions", "", 3},
+		{"first cluster still from its entry", "https://proxy.example.com", 3},
+	}
+	for _, s := range steps {
+		var env []string
+		if s.server != "" {
+			env = []string{info(s.server)}
+		}
+		r := runBin(t, env, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", s.name, r.code, r.stderr)
+		}
+		if n := p.Count("token:password"); n != s.wantLogins {
+			t.Fatalf("%s: %d password grants, want %d", s.name, n, s.wantLogins)
+		}
+	}
+}
+
+func TestGetTokenNonInteractiveHintCarriesTheCluster(t *testing.T) {
+	p := oidctest.New(t)
+	env := []string{`KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://proxy.example.com"}}}`}
+	r := runBin(t, env, "", append([]string{"get-token", "--grant-type=authcode"}, loginArgs(t, p, t.TempDir())...)...)
+	last := oneErrorLine(t, r)
+	if !strings.Contains(last, "--cluster-server=https://proxy.example.com") {
+		t.Errorf("the login hint does not bind the login to the cluster: %s", last)
+	}
+}

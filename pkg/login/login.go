@@ -37,6 +37,11 @@ type Options struct {
 	TokenCacheStorage        string            // --token-cache-storage: auto|keyring|disk|none
 	ForceRefresh             bool              // --force-refresh
 	ExpirySkew               time.Duration     // --token-expiry-skew (default 30s)
+	// Cluster is the server URL of the cluster the token is for: part of
+	// the cache key, so that a cluster's cached token is never handed to
+	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
+	// --cluster-server sets it for login, logout and whoami.
+	Cluster string
 	Verbosity                int               // -v: >=1 logs HTTP exchanges, never a token
 }
 

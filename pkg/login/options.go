@@ -268,5 +268,6 @@ func (o *Options) cacheKey(ca []byte) tokencache.Key {
 		CACertHash:            tokencache.CAHash(ca),
 		InsecureSkipTLSVerify: o.InsecureSkipTLSVerify,
 		UseAccessToken:        o.UseAccessToken,
+		Cluster:               o.Cluster,
 	}
 }

@@ -45,6 +45,7 @@ type setupFlags struct {
 	setCurrentContext bool
 
 	overwrite      bool
+	yes            bool
 	dryRun         bool
 	output         string
 	skipValidation bool
@@ -109,6 +110,7 @@ logs in and asks the cluster who you are (SelfSubjectReview) unless
 	fs.StringVar(&f.namespace, "namespace", "", "Default namespace of the context")
 	fs.BoolVar(&f.setCurrentContext, "set-current-context", true, "Make the new context the current one")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "Replace a cluster, user or context of the same name that has other settings")
+	fs.BoolVarP(&f.yes, "yes", "y", false, "Do not ask before writing and logging in: you checked the server, issuer and client setup shows (required when stdin is not a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "Print the resulting kubeconfig instead of writing it")
 	fs.StringVarP(&f.output, "output", "o", "yaml", "Format of --dry-run output: yaml or json")
 	fs.BoolVar(&f.skipValidation, "skip-validation", false, "Do not log in and check the new context with a SelfSubjectReview")
@@ -205,13 +207,29 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	if err != nil {
 		return err
 	}
+	issuer, clientID := lastArg(args, "--oidc-issuer-url"), lastArg(args, "--oidc-client-id")
+	twins := kubeconfig.TokenTwins(kubeconfig.Files(f.kubeconfig), issuer, clientID, server)
+	for _, tw := range twins {
+		termsafe.Fprintf(stderr, "Warning: context %q (user %q in %s) already sends ID tokens of issuer %s for client %s to %s. "+
+			"Both servers accept the same tokens, so if %s is not the cluster you expect, it can use your tokens at %s.\n",
+			tw.Context, tw.User, tw.File, issuer, clientID, tw.Server, server, tw.Server)
+	}
+	if !f.dryRun {
+		if err := confirmSetup(cmd.InOrStdin(), stderr, f, server, issuer, clientID, contextName, path); err != nil {
+			return err
+		}
+	}
+	user := kubeconfig.ExecUser(args)
+	// kubectl tells get-token the cluster's server, which binds the token
+	// cache entry to this cluster.
+	user.Exec.ProvideClusterInfo = true
 	res, err := kubeconfig.Setup(kubeconfig.SetupOptions{
 		Path: path,
 		Entries: kubeconfig.Entries{
 			ClusterName:       clusterName,
 			Cluster:           cluster,
 			UserName:          userName,
-			User:              kubeconfig.ExecUser(args),
+			User:              user,
 			ContextName:       contextName,
 			Context:           &clientcmdapi.Context{Cluster: clusterName, AuthInfo: userName, Namespace: f.namespace},
 			SetCurrentContext: f.setCurrentContext,
@@ -246,6 +264,49 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	}
 	fmt.Fprintln(stderr)
 	return nil
+}
+
+// confirmSetup shows what the new context trusts (the server that gets the
+// tokens, the issuer that signs the person in, the client) and asks on a
+// terminal; --yes skips the question, and without a terminal it is required.
+func confirmSetup(in io.Reader, out io.Writer, f *setupFlags, server, issuer, clientID, contextName, path string) error {
+	termsafe.Fprintf(out, "Context %q in %s:\n  server: %s\n  issuer: %s\n  client: %s\n", contextName, path, server, issuer, clientID)
+	if f.yes {
+		return nil
+	}
+	if !isTerminal(in) {
+		return errors.New("setup needs your confirmation of the server, issuer and client above, and stdin is not a terminal: check them and run again with --yes")
+	}
+	question := "Write this context and log in to check it? [y/N] "
+	if f.skipValidation {
+		question = "Write this context? [y/N] "
+	}
+	fmt.Fprint(out, "Tokens of this issuer and client will be sent to the server above. "+question)
+	line, err := readLine(in)
+	if err != nil {
+		return fmt.Errorf("read answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errors.New("setup cancelled: nothing written, no login")
+}
+
+func isTerminal(in io.Reader) bool {
+	file, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// lastArg returns the value of the last --name=value in args.
+func lastArg(args []string, name string) string {
+	v := ""
+	for _, a := range args {
+		if s, ok := strings.CutPrefix(a, name+"="); ok {
+			v = s
+		}
+	}
+	return v
 }
 
 func readServerCA(f *setupFlags) ([]byte, error) {

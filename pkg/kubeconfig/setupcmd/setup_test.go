@@ -40,7 +40,16 @@ func testLoginFlags() *pflag.FlagSet {
 	return fs
 }
 
+// execute runs setup (confirmed with --yes) or convert with args.
 func execute(t *testing.T, cmdName string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	if cmdName == "setup" {
+		args = append(args, "--yes")
+	}
+	return executeUnconfirmed(t, cmdName, args...)
+}
+
+func executeUnconfirmed(t *testing.T, cmdName string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cmd := NewSetup(testLoginFlags())
 	if cmdName == "convert" {
@@ -109,6 +118,9 @@ func TestSetupWritesExactlyTheGivenLoginFlags(t *testing.T) {
 			u := loadUser(t, path, "oidc-api.example.com")
 			if got := strings.Join(u.Exec.Args, " "); got != strings.Join(tt.wantArgs, " ") {
 				t.Errorf("args\n %s\nwant\n %s", got, strings.Join(tt.wantArgs, " "))
+			}
+			if !u.Exec.ProvideClusterInfo {
+				t.Error("provideClusterInfo is not set: get-token cannot bind its cache entry to the cluster")
 			}
 		})
 	}
@@ -280,5 +292,46 @@ func TestSetupDryRunPrintsTheKubeconfig(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("dry run wrote the file")
+	}
+}
+
+func TestSetupShowsWhatItTrustsAndAsksFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	args := []string{"--server=https://api.example.com", "--kubeconfig=" + path,
+		"--oidc-issuer-url=https://issuer.example.com/\x1b[2J", "--oidc-client-id=kubectl"}
+	_, stderr, err := executeUnconfirmed(t, "setup", args...)
+	if err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("setup without a terminal and without --yes: err %v, want one naming --yes", err)
+	}
+	for _, want := range []string{"server: https://api.example.com", `issuer: https://issuer.example.com/\x1b[2J`, "client: kubectl"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not show %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "\x1b") {
+		t.Errorf("stderr holds a raw escape sequence: %q", stderr)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("kubeconfig written without confirmation (stat: %v)", err)
+	}
+}
+
+func TestSetupWarnsWhenAnotherServerGetsTheSameTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	flags := []string{"--kubeconfig=" + path, "--skip-validation", "--oidc-issuer-url=https://issuer.example.com", "--oidc-client-id=kubectl"}
+	if _, stderr, err := execute(t, "setup", append(flags, "--server=https://real.example.com")...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	_, stderr, err := execute(t, "setup", append(flags, "--server=https://look-alike.example.com")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "Warning: context \"real.example.com\"") || !strings.Contains(stderr, "to https://real.example.com") {
+		t.Errorf("no warning naming the real server:\n%s", stderr)
+	}
+	// The same server again is no warning.
+	_, stderr, err = execute(t, "setup", append(flags, "--server=https://real.example.com")...)
+	if err != nil || strings.Contains(stderr, "Warning: context \"real.example.com\"") {
+		t.Errorf("re-running setup for the same server warns (%v):\n%s", err, stderr)
 	}
 }
