@@ -41,8 +41,8 @@ type Options struct {
 	// the cache key, so that a cluster's cached token is never handed to
 	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
 	// --cluster-server sets it for login, logout and whoami.
-	Cluster string
-	Verbosity                int               // -v: >=1 logs HTTP exchanges, never a token
+	Cluster   string
+	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
 }
 
 // Environment variables that hold the client secret and the password when
