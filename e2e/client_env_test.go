@@ -73,7 +73,7 @@ func (e *clientEnv) fatalf(t *testing.T, format string, args ...any) {
 // hand (no discovery): the Dex client, its CA, the scopes the proxy's
 // claims need, and the given extra flags.
 func (e *clientEnv) setupArgs(extra ...string) []string {
-	args := []string{"setup",
+	args := []string{"setup", "--yes",
 		"--server=" + e.proxy.URL,
 		"--server-certificate-authority=" + e.proxy.CAFile,
 		"--oidc-issuer-url=" + e.dex.Issuer,

@@ -56,7 +56,7 @@ func TestClientSetupFromDiscovery(t *testing.T) {
 
 	t.Run("with the fingerprint it writes a working context", func(t *testing.T) {
 		browserDone := env.loginInBrowser(ctx, browser, alice)
-		r := env.kubectl.RunTTY(ctx, "oidc", "setup", env.proxy.URL, "--ca-fingerprint", fp)
+		r := env.kubectl.RunTTY(ctx, "oidc", "setup", env.proxy.URL, "--ca-fingerprint", fp, "--yes")
 		if r.Err != nil {
 			env.fatalf(t, "kubectl oidc setup %s --ca-fingerprint %s: %s\nbrowser: %v\n--- chromium:\n%s", env.proxy.URL, fp, r, drain(browserDone), browser.Output())
 		}

@@ -123,8 +123,9 @@ func TestDemo(t *testing.T) {
 	}
 
 	say("# 1. Write a kubeconfig from the proxy's discovery document (issuer, client, scopes),")
-	say("#    trusting the proxy by its fingerprint. The password grant needs no browser.")
-	setup := []string{"oidc", "setup", proxy.URL, "--ca-fingerprint", fingerprint,
+	say("#    trusting the proxy by its fingerprint (--yes: at a terminal, setup shows server, issuer")
+	say("#    and client and asks first). The password grant needs no browser.")
+	setup := []string{"oidc", "setup", proxy.URL, "--ca-fingerprint", fingerprint, "--yes",
 		"--grant-type=password", "--username=" + alice.Email,
 		"--certificate-authority=" + dexCA, "--token-cache-dir=" + filepath.Join(dir, "cache"),
 		"--skip-validation"}
