@@ -387,3 +387,29 @@ func TestStringsFromTheProviderReachTheTerminalEscaped(t *testing.T) {
 	oneErrorLine(t, r)
 	check("login against a hostile discovery document", r)
 }
+
+func TestWhoamiFindsTheTokenBoundToTheContextsCluster(t *testing.T) {
+	p := oidctest.New(t)
+	api := p.NewAPIServer(t)
+	path := filepath.Join(t.TempDir(), "config")
+	ca := filepath.Join(t.TempDir(), "api.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// setup's check runs get-token through client-go, with the cluster's
+	// server in KUBERNETES_EXEC_INFO (provideClusterInfo).
+	env := []string{"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH")}
+	args := append([]string{"setup", "--yes", "--server=" + api.URL, "--server-certificate-authority=" + ca, "--kubeconfig=" + path},
+		append(loginArgs(t, p, t.TempDir()), passwordArgs(p)...)...)
+	if r := runBin(t, env, "", args...); r.code != 0 {
+		t.Fatalf("setup: %s", r.stderr)
+	}
+	logins := p.Count("token:password")
+	r := runBin(t, env, "", "whoami", "--kubeconfig="+path)
+	if r.code != 0 || !strings.Contains(r.stdout, "email: "+p.User.Email) {
+		t.Fatalf("whoami does not find the cached token of the context's cluster: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := p.Count("token:password"); n != logins {
+		t.Errorf("whoami signed in again (%d password grants)", n-logins)
+	}
+}

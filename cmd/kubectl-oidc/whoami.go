@@ -114,6 +114,19 @@ func (kc *kubeContext) loginSettings() (login.Options, *pflag.FlagSet, error) {
 	if err != nil {
 		return login.Options{}, nil, fmt.Errorf("exec stanza of user %q: %w", kc.userName, err)
 	}
+	if kc.user.Exec.ProvideClusterInfo && o.Cluster == "" && kc.restConfig != nil {
+		// get-token's cache entry is bound to the server kubectl names.
+		if err := fs.Set("cluster-server", kc.restConfig.Host); err != nil {
+			return login.Options{}, nil, err
+		}
+		o.Cluster = kc.restConfig.Host
+	}
+	for _, e := range kc.user.Exec.Env {
+		switch {
+		case e.Name == login.EnvClientSecret && o.ClientSecret == "":
+			o.ClientSecret = e.Value
+		}
+	}
 	return o, fs, nil
 }
 
