@@ -136,7 +136,8 @@ func (e *clientEnv) loginInBrowser(ctx context.Context, browser *harness.Browser
 // the ID token it hands out.
 func (e *clientEnv) execToken(t *testing.T, ctx context.Context) (token string, expiry time.Time) {
 	t.Helper()
-	args := e.execArgs(t)
+	// The cluster kubectl names in KUBERNETES_EXEC_INFO (provideClusterInfo).
+	args := append(e.execArgs(t), "--cluster-server="+e.proxy.URL)
 	r := e.kubectl.Plugin(ctx, args...)
 	if r.Err != nil {
 		e.fatalf(t, "kubectl oidc %s: %s", strings.Join(args, " "), r)

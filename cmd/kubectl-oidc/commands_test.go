@@ -275,7 +275,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--oidc-auth-request-extra-params", "--oidc-pkce-method", "--oidc-use-access-token", "--grant-type",
 		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--oidc-request-timeout", "--oidc-request-notice", "--username",
 		"--password", "--certificate-authority", "--certificate-authority-data", "--insecure-skip-tls-verify",
-		"--token-cache-dir", "--token-cache-storage", "--force-refresh", "--token-expiry-skew", "--cluster-server", "-v, --v",
+		"--token-cache-dir", "--token-cache-storage", "--force-refresh", "--token-expiry-skew", "--cluster-server", "--oidc-audience", "-v, --v",
 	}
 	tests := []struct {
 		args []string

@@ -36,6 +36,7 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.TokenCacheDir, "token-cache-dir", "", "Directory of the token cache (default: ~/.kube/cache/oidc, or $KUBECACHEDIR/oidc)")
 	fs.StringVar(&o.TokenCacheStorage, "token-cache-storage", "auto", "Where to keep tokens: auto (the OS keyring when one answers, else disk), keyring, disk or none")
 	fs.BoolVar(&o.ForceRefresh, "force-refresh", false, "Refresh the token even when the cached one is still valid")
+	fs.StringVar(&o.Audience, "oidc-audience", "", "Audience the cluster accepts, when not the client ID: the signed-in session's ID token is exchanged for one of this audience (OAuth 2.0 Token Exchange, RFC 8693), without a new login, and cached per audience")
 	fs.StringVar(&o.Cluster, "cluster-server", "", "Server URL of the cluster the cached token is bound to (get-token takes it from kubectl when the exec stanza sets provideClusterInfo, as setup writes it)")
 	fs.DurationVar(&o.ExpirySkew, "token-expiry-skew", login.DefaultExpirySkew, "Treat a token as expired this long before its exp claim")
 	return fs

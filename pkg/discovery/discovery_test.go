@@ -22,6 +22,7 @@ func testDocument() *Document {
 		Kind:        Kind,
 		IssuerURL:   "https://issuer.example.com",
 		ClientID:    "kubectl",
+		Audience:    "cluster-prod",
 		Scopes:      []string{"email", "groups"},
 		ExtraParams: map[string]string{"audience": "k8s"},
 		GrantTypes:  []string{"authcode", "device-code"},
@@ -71,6 +72,7 @@ func TestOptionsPublishFlagsAsDocument(t *testing.T) {
 	o.AddFlags(fs)
 	err := fs.Parse([]string{
 		"--discovery-client-id=kubectl",
+		"--discovery-audience=cluster-prod",
 		"--discovery-scopes=email,groups",
 		"--discovery-extra-params=audience=k8s",
 		"--discovery-grant-types=authcode,device-code",

@@ -35,6 +35,10 @@ type Document struct {
 	IssuerURL string `json:"issuerURL"`
 	// ClientID is the client kubectl-oidc logs in as (a public client).
 	ClientID string `json:"clientID"`
+	// Audience is the audience the proxy accepts when it is not ClientID:
+	// clients exchange their session's ID token for one of this audience
+	// (RFC 8693 token exchange), so that no other cluster accepts it.
+	Audience string `json:"audience,omitempty"`
 	// Scopes are requested in addition to openid.
 	Scopes []string `json:"scopes,omitempty"`
 	// ExtraParams are extra authorization request parameters.

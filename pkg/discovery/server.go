@@ -16,6 +16,7 @@ import (
 type Options struct {
 	IssuerURL   string
 	ClientID    string
+	Audience    string
 	Scopes      []string
 	ExtraParams map[string]string
 	GrantTypes  []string
@@ -34,6 +35,8 @@ func NewOptions() *Options { return &Options{} }
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClientID, "discovery-client-id", o.ClientID,
 		"Publish the public client ID kubectl-oidc logs in with at "+Path+" (unauthenticated). Setting it turns the discovery document on; it never contains a client secret.")
+	fs.StringVar(&o.Audience, "discovery-audience", o.Audience,
+		"Audience this proxy accepts (its --oidc-client-id), published in the discovery document when it differs from --discovery-client-id: clients exchange their ID token for one of this audience (RFC 8693 token exchange), so that each cluster gets tokens only it accepts.")
 	fs.StringVar(&o.IssuerURL, "discovery-issuer-url", o.IssuerURL,
 		"Issuer URL published in the discovery document (default: --oidc-issuer-url).")
 	fs.StringSliceVar(&o.Scopes, "discovery-scopes", o.Scopes,
@@ -67,6 +70,7 @@ func (o *Options) Document(defaultIssuerURL string, defaultCA []byte) (*Document
 		Kind:        Kind,
 		IssuerURL:   o.IssuerURL,
 		ClientID:    o.ClientID,
+		Audience:    o.Audience,
 		Scopes:      o.Scopes,
 		ExtraParams: o.ExtraParams,
 		GrantTypes:  o.GrantTypes,

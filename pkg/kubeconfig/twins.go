@@ -17,10 +17,14 @@ type TokenTwin struct {
 }
 
 // TokenTwins returns the contexts of the given kubeconfig files whose user
-// runs kubectl-oidc get-token (or kubelogin's get-token) with issuer and
-// clientID and whose cluster's server is not server. Unreadable files are
+// runs kubectl-oidc get-token (or kubelogin's get-token) with issuer,
+// clientID and audience ("" or clientID: the client's own ID tokens) and
+// whose cluster's server is not server. Unreadable files are
 // skipped: this is a warning, not a check setup depends on.
-func TokenTwins(files []string, issuer, clientID, server string) []TokenTwin {
+func TokenTwins(files []string, issuer, clientID, audience, server string) []TokenTwin {
+	if audience == "" {
+		audience = clientID
+	}
 	var out []TokenTwin
 	for _, path := range files {
 		f, err := Read(path)
@@ -37,7 +41,11 @@ func TokenTwins(files []string, issuer, clientID, server string) []TokenTwin {
 			if !ok {
 				continue
 			}
-			if flagValue(args, "--oidc-issuer-url") == issuer && flagValue(args, "--oidc-client-id") == clientID {
+			aud := flagValue(args, "--oidc-audience")
+			if aud == "" {
+				aud = flagValue(args, "--oidc-client-id")
+			}
+			if flagValue(args, "--oidc-issuer-url") == issuer && flagValue(args, "--oidc-client-id") == clientID && aud == audience {
 				out = append(out, TokenTwin{File: path, Context: name, User: c.AuthInfo, Server: cl.Server})
 			}
 		}

@@ -42,10 +42,13 @@ contexts:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got := TokenTwins([]string{path, filepath.Join(t.TempDir(), "absent")}, "https://dex.example.com", "kubectl", "https://new.example.com")
+	got := TokenTwins([]string{path, filepath.Join(t.TempDir(), "absent")}, "https://dex.example.com", "kubectl", "", "https://new.example.com")
 	want := []TokenTwin{
 		{File: path, Context: "kubelogin", User: "kubelogin", Server: "https://legacy.example.com"},
 		{File: path, Context: "real", User: "oidc-real", Server: "https://real.example.com"},
+	}
+	if other := TokenTwins([]string{path}, "https://dex.example.com", "kubectl", "new-cluster", "https://new.example.com"); len(other) != 0 {
+		t.Errorf("tokens of another audience are twins: %+v", other)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("TokenTwins = %+v, want %+v", got, want)

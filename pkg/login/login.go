@@ -41,7 +41,11 @@ type Options struct {
 	// the cache key, so that a cluster's cached token is never handed to
 	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
 	// --cluster-server sets it for login, logout and whoami.
-	Cluster   string
+	Cluster string
+	// Audience (--oidc-audience) is the audience the cluster accepts, when
+	// it is not ClientID: get-token exchanges the session's ID token for one
+	// of this audience (RFC 8693 token exchange), cached per audience.
+	Audience  string
 	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
 }
 

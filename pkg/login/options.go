@@ -146,6 +146,9 @@ func (o *Options) Validate() error {
 	case o.ExpirySkew == 0:
 		o.ExpirySkew = DefaultExpirySkew
 	}
+	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
+		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")
+	}
 	if o.InsecureSkipTLSVerify && (len(o.CertificateAuthority) > 0 || len(o.CertificateAuthorityData) > 0) {
 		return errors.New("--insecure-skip-tls-verify cannot be combined with --certificate-authority or --certificate-authority-data: drop one")
 	}
@@ -256,8 +259,28 @@ func (o Options) CacheKey() (tokencache.Key, error) {
 	return o.cacheKey(ca), nil
 }
 
+// exchanging reports whether get-token exchanges the session's token for
+// one of another audience.
+func (o *Options) exchanging() bool { return o.Audience != "" && o.Audience != o.ClientID }
+
+// audienceKey is the cache key of the exchanged token: the session's key
+// with the audience (and the cluster).
+func (o *Options) audienceKey(ca []byte) tokencache.Key {
+	k := o.cacheKey(ca)
+	k.Cluster = o.Cluster
+	k.Audience = o.Audience
+	return k
+}
+
 // cacheKey is the token cache key for these options (see docs/tokencache.md).
+// With an audience to exchange for, the session's own tokens are never sent
+// to a cluster, so their key is not bound to one: one login serves every
+// cluster of the issuer.
 func (o *Options) cacheKey(ca []byte) tokencache.Key {
+	cluster := o.Cluster
+	if o.exchanging() {
+		cluster = ""
+	}
 	return tokencache.Key{
 		IssuerURL:             o.IssuerURL,
 		ClientID:              o.ClientID,
@@ -268,6 +291,6 @@ func (o *Options) cacheKey(ca []byte) tokencache.Key {
 		CACertHash:            tokencache.CAHash(ca),
 		InsecureSkipTLSVerify: o.InsecureSkipTLSVerify,
 		UseAccessToken:        o.UseAccessToken,
-		Cluster:               o.Cluster,
+		Cluster:               cluster,
 	}
 }

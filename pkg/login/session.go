@@ -43,13 +43,15 @@ const (
 
 // session is one Get, Login, Cached or Logout call.
 type session struct {
-	o     Options
-	ui    UI
-	env   env
-	ca    []byte
-	key   tokencache.Key
-	dir   string
-	store tokencache.Storage
+	o   Options
+	ui  UI
+	env env
+	ca  []byte
+	key tokencache.Key
+	// audKey is the cache key of the exchanged token (with o.exchanging()).
+	audKey tokencache.Key
+	dir    string
+	store  tokencache.Storage
 
 	client *http.Client // nil until the first network call
 	idp    *idp         // nil until discovery
@@ -79,6 +81,7 @@ func newSession(ctx context.Context, o Options, ui UI, e env, full bool) (*sessi
 	}
 	s.ca = ca
 	s.key = o.cacheKey(ca)
+	s.audKey = o.audienceKey(ca)
 	s.dir = o.TokenCacheDir
 	if s.dir == "" && o.TokenCacheStorage != tokencache.KindNone {
 		if s.dir, err = tokencache.DefaultDir(); err != nil {
@@ -199,7 +202,31 @@ func get(ctx context.Context, o Options, ui UI, e env, m mode) (*Token, error) {
 	return s.get(ctx, m)
 }
 
+// SourceExchange: the token was obtained by token exchange.
+const SourceExchange = "exchange"
+
+// get returns a token: the session's own (getSession), or with an audience
+// to exchange for, a cached token of that audience, else one exchanged from
+// the session's own token (which may refresh or log in first).
 func (s *session) get(ctx context.Context, m mode) (*Token, error) {
+	if !s.o.exchanging() {
+		return s.getSession(ctx, m)
+	}
+	if m == modeGet && !s.o.ForceRefresh {
+		if e, err := s.store.Load(ctx, s.audKey); err == nil && s.fresh(e) {
+			if t, err := s.fromEntry(e); err == nil {
+				return t, nil
+			}
+		}
+	}
+	base, err := s.getSession(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return s.exchange(ctx, base)
+}
+
+func (s *session) getSession(ctx context.Context, m mode) (*Token, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -312,8 +339,12 @@ func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	entry, ok := s.load(ctx)
-	if !ok || s.tokenOf(entry) == "" {
+	key := s.key
+	if s.o.exchanging() {
+		key = s.audKey
+	}
+	entry, err := s.store.Load(ctx, key)
+	if err != nil || s.tokenOf(entry) == "" {
 		return nil, ErrNotLoggedIn
 	}
 	t, err := s.fromEntry(entry)

@@ -207,8 +207,8 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	if err != nil {
 		return err
 	}
-	issuer, clientID := lastArg(args, "--oidc-issuer-url"), lastArg(args, "--oidc-client-id")
-	twins := kubeconfig.TokenTwins(kubeconfig.Files(f.kubeconfig), issuer, clientID, server)
+	issuer, clientID, audience := lastArg(args, "--oidc-issuer-url"), lastArg(args, "--oidc-client-id"), lastArg(args, "--oidc-audience")
+	twins := kubeconfig.TokenTwins(kubeconfig.Files(f.kubeconfig), issuer, clientID, audience, server)
 	for _, tw := range twins {
 		termsafe.Fprintf(stderr, "Warning: context %q (user %q in %s) already sends ID tokens of issuer %s for client %s to %s. "+
 			"Both servers accept the same tokens, so if %s is not the cluster you expect, it can use your tokens at %s.\n",
@@ -391,6 +391,9 @@ func documentArgs(d *discovery.Document) []string {
 	}
 	if len(d.GrantTypes) > 0 {
 		args = append(args, "--grant-type="+d.GrantTypes[0])
+	}
+	if d.Audience != "" && d.Audience != d.ClientID {
+		args = append(args, "--oidc-audience="+d.Audience)
 	}
 	if d.RedirectURLHostname != "" {
 		args = append(args, "--oidc-redirect-url-hostname="+d.RedirectURLHostname)

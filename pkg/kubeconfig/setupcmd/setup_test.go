@@ -175,6 +175,7 @@ func testDocument(issuerCA []byte) *discovery.Document {
 		Kind:                           discovery.Kind,
 		IssuerURL:                      "https://issuer.example.com",
 		ClientID:                       "kubectl",
+		Audience:                       "cluster-prod",
 		Scopes:                         []string{"email", "groups"},
 		ExtraParams:                    map[string]string{"audience": "k8s"},
 		GrantTypes:                     []string{"device-code", "authcode"},
@@ -207,7 +208,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "prod",
 			wantArgs: []string{"get-token",
 				"--certificate-authority-data=" + base64.StdEncoding.EncodeToString(idpCA),
-				"--grant-type=device-code", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
+				"--grant-type=device-code", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
 				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
@@ -217,7 +218,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "mine",
 			wantArgs: []string{"get-token",
 				"--certificate-authority=/etc/idp.pem",
-				"--grant-type=authcode", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
+				"--grant-type=authcode", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
 				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{

@@ -39,6 +39,9 @@ type Key struct {
 	// handed to another; "" for entries not bound to a cluster, whose IDs
 	// are those of earlier versions.
 	Cluster string
+	// Audience is the audience of a token obtained by token exchange from
+	// the session of the other fields; "" for the session's own tokens.
+	Audience string
 }
 
 // ID returns the hex SHA-256 over a canonical, unambiguous encoding of the
@@ -93,6 +96,10 @@ func (k Key) ID() string {
 		// encoding ends here, so a longer input never equals an old one.
 		writeStr("cluster")
 		writeStr(k.Cluster)
+	}
+	if k.Audience != "" {
+		writeStr("audience")
+		writeStr(k.Audience)
 	}
 	return hexSum(h)
 }
