@@ -414,3 +414,26 @@ func TestGetTokenNonInteractiveHintCarriesTheCluster(t *testing.T) {
 		t.Errorf("the login hint does not bind the login to the cluster: %s", last)
 	}
 }
+
+func TestGetTokenExchangesForEachClustersAudienceFromOneLogin(t *testing.T) {
+	p := oidctest.New(t)
+	p.ExchangeAudiences = []string{"cluster-a", "cluster-b"}
+	dir := t.TempDir()
+	base := append(append([]string{"get-token"}, loginArgs(t, p, dir)...), passwordArgs(p)...)
+	info := func(server string) []string {
+		return []string{`KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"` + server + `"}}}`}
+	}
+	for _, c := range []struct{ aud, server string }{{"cluster-a", "https://a.example.com"}, {"cluster-b", "https://b.example.com"}, {"cluster-a", "https://a.example.com"}} {
+		r := runBin(t, info(c.server), "", append(base, "--oidc-audience="+c.aud)...)
+		if r.code != 0 {
+			t.Fatalf("get-token for %s: %s", c.aud, r.stderr)
+		}
+		claims := verifyFor(t, p, decodeOnlyJSON(t, r.stdout).Status.Token, c.aud)
+		if claims["aud"] != c.aud || claims["email"] != p.User.Email {
+			t.Fatalf("token for %s: aud %v, email %v", c.server, claims["aud"], claims["email"])
+		}
+	}
+	if n, x := p.Count("token:password"), p.Count("token:"+oidctest.TokenExchangeGrant); n != 1 || x != 2 {
+		t.Fatalf("%d logins and %d exchanges, want 1 and 2", n, x)
+	}
+}
