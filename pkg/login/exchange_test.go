@@ -47,6 +47,15 @@ func TestTokenExchangeGivesEachClusterItsOwnAudienceFromOneLogin(t *testing.T) {
 		}
 	}
 
+	// Logout removes the session and this cluster's exchanged token: the
+	// next Get signs in again.
+	if _, err := logout(t.Context(), a, UI{Err: &syncBuffer{}}, testEnv(f.clock), false); err != nil {
+		t.Fatal(err)
+	}
+	if tok := f.mustGet(a, UI{Err: &syncBuffer{}}); tok.Source != SourceExchange || f.p.Count("token:password") != 2 {
+		t.Fatalf("after logout: source %q, %d logins; want a new login and exchange", tok.Source, f.p.Count("token:password"))
+	}
+
 	// An audience the provider does not allow: one clear error, nothing cached.
 	c := forCluster("cluster-c", "https://c.example.com")
 	_, err := f.get(c, UI{Err: &syncBuffer{}})
