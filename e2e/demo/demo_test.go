@@ -132,8 +132,9 @@ func TestDemo(t *testing.T) {
 	run(show(setup...), setup, true)
 
 	say("# 2. Log in with the flags setup wrote into the kubeconfig's exec stanza, plus the password")
-	say("#    (at a terminal, kubectl would ask for it on first use instead).")
-	login := append(append([]string{"oidc", "login"}, execArgs(t, kubeconfig)...), "--password="+alice.Password)
+	say("#    (at a terminal, kubectl would ask for it on first use instead), for the proxy's server:")
+	say("#    the cached token is bound to the cluster it is for.")
+	login := append(append([]string{"oidc", "login"}, execArgs(t, kubeconfig)...), "--cluster-server="+proxy.URL, "--password="+alice.Password)
 	run(show(login...), login, true)
 
 	say("# 3. Who am I: the cached token, and the identity the API server sees through the proxy.")
