@@ -437,3 +437,27 @@ func TestGetTokenExchangesForEachClustersAudienceFromOneLogin(t *testing.T) {
 		t.Fatalf("%d logins and %d exchanges, want 1 and 2", n, x)
 	}
 }
+
+func TestGetTokenExpandsTildeInPathFlags(t *testing.T) {
+	p := oidctest.New(t)
+	home := t.TempDir()
+	ca := filepath.Join(home, "idp-ca.pem")
+	if err := os.WriteFile(ca, p.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range loginArgs(t, p, "unused") {
+		if !strings.HasPrefix(a, "--token-cache-dir=") && !strings.HasPrefix(a, "--certificate-authority=") {
+			args = append(args, a)
+		}
+	}
+	// kubectl does not run exec plugins through a shell: ~ arrives as is.
+	args = append(args, "--token-cache-dir=~/cache", "--certificate-authority=~/idp-ca.pem")
+	r := runBin(t, []string{"HOME=" + home}, "", append(append([]string{"get-token"}, args...), passwordArgs(p)...)...)
+	if r.code != 0 {
+		t.Fatalf("get-token: %s", r.stderr)
+	}
+	if entries, err := os.ReadDir(filepath.Join(home, "cache")); err != nil || len(entries) == 0 {
+		t.Fatalf("no cache in $HOME/cache (%v)", err)
+	}
+}

@@ -26,6 +26,7 @@ Give the same --token-cache-dir and --token-cache-storage as get-token uses.`,
 			o := a.opts
 			o.Verbosity = a.verbosity
 			a.secretsFromEnv(&o)
+			a.expandHome(&o)
 			if !all {
 				if err := o.Validate(); err != nil {
 					return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -125,10 +127,39 @@ func (a *app) options() (login.Options, error) {
 	o := a.opts
 	o.Verbosity = a.verbosity
 	a.secretsFromEnv(&o)
+	a.expandHome(&o)
 	if err := o.Validate(); err != nil {
 		return login.Options{}, err
 	}
 	return o, nil
+}
+
+// expandHome expands a leading ~ in the path flags (--token-cache-dir,
+// --certificate-authority): kubectl runs exec plugins without a shell, so
+// an exec stanza's "~/..." arrives as it is written.
+func (a *app) expandHome(o *login.Options) {
+	home := a.getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	if home == "" {
+		return
+	}
+	expand := func(p string) string {
+		if p == "~" {
+			return home
+		}
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			return filepath.Join(home, rest)
+		}
+		return p
+	}
+	o.TokenCacheDir = expand(o.TokenCacheDir)
+	cas := make([]string, len(o.CertificateAuthority))
+	for i, f := range o.CertificateAuthority {
+		cas[i] = expand(f)
+	}
+	o.CertificateAuthority = cas
 }
 
 // secretsFromEnv fills the client secret and password that were not given

@@ -72,6 +72,7 @@ func (a *app) whoami(ctx context.Context, kubeconfigPath, contextName string) er
 		}
 	}
 	o.Verbosity = a.verbosity
+	a.expandHome(&o)
 	if err := o.Validate(); err != nil {
 		return err
 	}
