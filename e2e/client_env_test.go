@@ -73,7 +73,7 @@ func (e *clientEnv) fatalf(t *testing.T, format string, args ...any) {
 // hand (no discovery): the Dex client, its CA, the scopes the proxy's
 // claims need, and the given extra flags.
 func (e *clientEnv) setupArgs(extra ...string) []string {
-	args := []string{"setup",
+	args := []string{"setup", "--yes",
 		"--server=" + e.proxy.URL,
 		"--server-certificate-authority=" + e.proxy.CAFile,
 		"--oidc-issuer-url=" + e.dex.Issuer,
@@ -82,6 +82,9 @@ func (e *clientEnv) setupArgs(extra ...string) []string {
 		"--oidc-extra-scope=email",
 		"--oidc-extra-scope=offline_access",
 		"--token-cache-storage=disk",
+		// Dex accepts only http://localhost:PORT redirect URIs of a public
+		// client, not the 127.0.0.1 kubectl-oidc sends by default.
+		"--oidc-redirect-url-hostname=localhost",
 	}
 	if e.dex.ClientSecret != "" {
 		args = append(args, "--oidc-client-secret="+e.dex.ClientSecret)
@@ -133,7 +136,8 @@ func (e *clientEnv) loginInBrowser(ctx context.Context, browser *harness.Browser
 // the ID token it hands out.
 func (e *clientEnv) execToken(t *testing.T, ctx context.Context) (token string, expiry time.Time) {
 	t.Helper()
-	args := e.execArgs(t)
+	// The cluster kubectl names in KUBERNETES_EXEC_INFO (provideClusterInfo).
+	args := append(e.execArgs(t), "--cluster-server="+e.proxy.URL)
 	r := e.kubectl.Plugin(ctx, args...)
 	if r.Err != nil {
 		e.fatalf(t, "kubectl oidc %s: %s", strings.Join(args, " "), r)
@@ -162,6 +166,16 @@ func (e *clientEnv) execArgs(t *testing.T) []string {
 	if c := cfg.Contexts[cfg.CurrentContext]; c != nil {
 		if u := cfg.AuthInfos[c.AuthInfo]; u != nil && u.Exec != nil {
 			args = u.Exec.Args
+			// Secrets are in the stanza's env, not its args; a command
+			// line run by hand passes them as flags.
+			for _, e := range u.Exec.Env {
+				switch e.Name {
+				case "KUBECTL_OIDC_CLIENT_SECRET":
+					args = append(args, "--oidc-client-secret="+e.Value)
+				case "KUBECTL_OIDC_PASSWORD":
+					args = append(args, "--password="+e.Value)
+				}
+			}
 		}
 	}
 	if len(args) < 1 || args[0] != "get-token" {

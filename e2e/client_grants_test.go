@@ -67,7 +67,9 @@ func TestClientPasswordGrantLoginAndLogout(t *testing.T) {
 	env.createConfigMap(t, ctx, "team-a", "team-a-settings")
 	env.createConfigMap(t, ctx, "team-b", "team-b-settings")
 	env.setup(t, ctx, env.setupArgs("--grant-type=password", "--username="+alice.Email, "--skip-validation")...)
-	loginArgs := env.execArgs(t)[1:] // the exec stanza's flags, for login and logout
+	// The exec stanza's flags, for login and logout, bound to the cluster as
+	// get-token is by kubectl (and as its "run kubectl oidc login" hint says).
+	loginArgs := append(env.execArgs(t)[1:], "--cluster-server="+env.proxy.URL)
 
 	askForLogin := func(t *testing.T, when string) {
 		t.Helper()

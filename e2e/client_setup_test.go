@@ -28,6 +28,7 @@ func TestClientSetupFromDiscovery(t *testing.T) {
 		"--discovery-extra-params=connector_id=" + harness.DexLocalConnector,
 		"--discovery-grant-types=authcode,device-code",
 		"--discovery-cluster-name=e2e-cluster",
+		"--discovery-redirect-url-hostname=localhost", // Dex: http://localhost:PORT only
 		"--discovery-issuer-ca-file=" + env.dex.CAFile,
 	}})
 	browser := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{env.dex.ServingSPKI}})
@@ -55,7 +56,7 @@ func TestClientSetupFromDiscovery(t *testing.T) {
 
 	t.Run("with the fingerprint it writes a working context", func(t *testing.T) {
 		browserDone := env.loginInBrowser(ctx, browser, alice)
-		r := env.kubectl.RunTTY(ctx, "oidc", "setup", env.proxy.URL, "--ca-fingerprint", fp)
+		r := env.kubectl.RunTTY(ctx, "oidc", "setup", env.proxy.URL, "--ca-fingerprint", fp, "--yes")
 		if r.Err != nil {
 			env.fatalf(t, "kubectl oidc setup %s --ca-fingerprint %s: %s\nbrowser: %v\n--- chromium:\n%s", env.proxy.URL, fp, r, drain(browserDone), browser.Output())
 		}

@@ -271,11 +271,11 @@ func TestWhoami(t *testing.T) {
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	loginFlags := []string{
-		"--oidc-issuer-url", "--oidc-client-id", "--oidc-client-secret", "--oidc-extra-scope", "--oidc-redirect-url",
+		"--oidc-issuer-url", "--oidc-client-id", "--oidc-client-secret", "--oidc-extra-scope", "--oidc-redirect-url", "--oidc-redirect-url-hostname",
 		"--oidc-auth-request-extra-params", "--oidc-pkce-method", "--oidc-use-access-token", "--grant-type",
-		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--username",
+		"--listen-address", "--skip-open-browser", "--browser-command", "--authentication-timeout", "--oidc-request-timeout", "--oidc-request-notice", "--username",
 		"--password", "--certificate-authority", "--certificate-authority-data", "--insecure-skip-tls-verify",
-		"--token-cache-dir", "--token-cache-storage", "--force-refresh", "--token-expiry-skew", "-v, --v",
+		"--token-cache-dir", "--token-cache-storage", "--force-refresh", "--token-expiry-skew", "--cluster-server", "--oidc-audience", "-v, --v",
 	}
 	tests := []struct {
 		args []string
@@ -344,5 +344,72 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 				t.Errorf("stderr %q, want one line containing %q", r.stderr, tt.want)
 			}
 		})
+	}
+}
+
+// hostile is what a provider could put into claims and messages to take
+// over the terminal: clear the screen, set the window title, reverse text.
+const hostile = "\x1b[2J\x1b]0;pwned\x07\u202e"
+
+func TestStringsFromTheProviderReachTheTerminalEscaped(t *testing.T) {
+	p := oidctest.New(t)
+	p.User.Email = "alice" + hostile + "@example.com"
+	p.User.Groups = []string{"dev" + hostile}
+	p.User.Extra = map[string]any{"name": "Alice" + hostile}
+	dir := t.TempDir()
+	args := append(loginArgs(t, p, dir), passwordArgs(p)...)
+
+	check := func(name string, r result) {
+		t.Helper()
+		for _, bad := range []string{"\x1b", "\x07", "\u202e"} {
+			if strings.Contains(r.stdout+r.stderr, bad) {
+				t.Errorf("%s printed %q raw:\nstdout: %q\nstderr: %q", name, bad, r.stdout, r.stderr)
+			}
+		}
+		if !strings.Contains(r.stdout+r.stderr, `\x1b[2J`) {
+			t.Errorf("%s does not show the escaped sequence:\nstdout: %q\nstderr: %q", name, r.stdout, r.stderr)
+		}
+	}
+	r := runBin(t, nil, "", append([]string{"login"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("login: %s", r.stderr)
+	}
+	check("login", r)
+	r = runBin(t, nil, "", append([]string{"whoami"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("whoami: %s", r.stderr)
+	}
+	check("whoami", r)
+
+	// An error quoting the provider's discovery document.
+	p.DiscoveryOverrides = map[string]any{"issuer": "https://evil.example.com" + hostile}
+	r = runBin(t, nil, "", append([]string{"login", "--token-cache-storage=none"}, args...)...)
+	oneErrorLine(t, r)
+	check("login against a hostile discovery document", r)
+}
+
+func TestWhoamiFindsTheTokenBoundToTheContextsCluster(t *testing.T) {
+	p := oidctest.New(t)
+	api := p.NewAPIServer(t)
+	path := filepath.Join(t.TempDir(), "config")
+	ca := filepath.Join(t.TempDir(), "api.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// setup's check runs get-token through client-go, with the cluster's
+	// server in KUBERNETES_EXEC_INFO (provideClusterInfo).
+	env := []string{"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH")}
+	args := append([]string{"setup", "--yes", "--server=" + api.URL, "--server-certificate-authority=" + ca, "--kubeconfig=" + path},
+		append(loginArgs(t, p, t.TempDir()), passwordArgs(p)...)...)
+	if r := runBin(t, env, "", args...); r.code != 0 {
+		t.Fatalf("setup: %s", r.stderr)
+	}
+	logins := p.Count("token:password")
+	r := runBin(t, env, "", "whoami", "--kubeconfig="+path)
+	if r.code != 0 || !strings.Contains(r.stdout, "email: "+p.User.Email) {
+		t.Fatalf("whoami does not find the cached token of the context's cluster: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := p.Count("token:password"); n != logins {
+		t.Errorf("whoami signed in again (%d password grants)", n-logins)
 	}
 }

@@ -40,13 +40,21 @@ error says which "kubectl oidc login" command to run.
 			if err != nil {
 				return err
 			}
+			if req.ClusterServer != "" {
+				// kubectl says where the token goes: the cache entry is that cluster's.
+				a.opts.Cluster = req.ClusterServer
+			}
 			o, err := a.options()
 			if err != nil {
 				return err
 			}
 			tok, err := login.Get(cmd.Context(), o, a.ui(req.Interactive))
 			if errors.Is(err, login.ErrInteractionRequired) {
-				return fmt.Errorf("interactive login needed: run \"%s\"", a.loginCommandLine())
+				line := a.loginCommandLine()
+				if req.ClusterServer != "" && !a.loginFlags.Changed("cluster-server") {
+					line += " " + shellQuote("--cluster-server="+req.ClusterServer)
+				}
+				return fmt.Errorf("interactive login needed: run \"%s\"", line)
 			}
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +308,156 @@ func TestGetTokenCorruptCacheWarnsAndLogsIn(t *testing.T) {
 				t.Errorf("third run: exit %d, stderr %q, %d logins; want a silent cache hit", r.code, r.stderr, p.Count("token:password"))
 			}
 		})
+	}
+}
+
+func TestGetTokenStalledIssuerFailsWithinTheTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	r := runBin(t, nil, "", "get-token", "--oidc-issuer-url=https://"+l.Addr().String(), "--oidc-client-id=kubectl",
+		"--grant-type=client-credentials", "--oidc-client-secret=s", "--token-cache-storage=none",
+		"--oidc-request-timeout=1s", "--oidc-request-notice=200ms")
+	took := time.Since(start)
+	last := oneErrorLine(t, r)
+	if !strings.Contains(last, l.Addr().String()) || !strings.Contains(last, "did not answer within 1s") {
+		t.Errorf("error line %q does not name the issuer and the timeout", last)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "waiting for the identity provider at "+l.Addr().String()) {
+		t.Errorf("stderr, want the notice then the error:\n%s", r.stderr)
+	}
+	if took > 10*time.Second {
+		t.Errorf("exit after %s", took)
+	}
+}
+
+func TestGetTokenTakesSecretsFromTheEnvironment(t *testing.T) {
+	p := oidctest.New(t)
+	dir := t.TempDir()
+	var args []string
+	for _, a := range loginArgs(t, p, dir) {
+		if !strings.HasPrefix(a, "--oidc-client-secret=") {
+			args = append(args, a)
+		}
+	}
+	env := []string{"KUBECTL_OIDC_CLIENT_SECRET=" + p.ClientSecret, "KUBECTL_OIDC_PASSWORD=" + p.User.Password}
+	r := runBin(t, env, "", append([]string{"get-token", "--grant-type=password", "--username=" + p.User.Username}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("get-token with the secrets in the environment: %s", r.stderr)
+	}
+	if got := p.LastTokenRequest().Get("password"); got != p.User.Password {
+		t.Fatalf("password sent %q, want the one from KUBECTL_OIDC_PASSWORD", got)
+	}
+}
+
+func TestGetTokenBindsTheCacheEntryToTheCluster(t *testing.T) {
+	p := oidctest.New(t)
+	dir := t.TempDir()
+	args := append(append([]string{"get-token"}, loginArgs(t, p, dir)...), passwordArgs(p)...)
+	info := func(server string) string {
+		return `KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"` + server + `"}}}`
+	}
+	steps := []struct {
+		name, server string
+		wantLogins   int // password grants so far
+	}{
+		{"first cluster signs in", "https://proxy.example.com", 1},
+		{"first cluster again: from its cache entry", "https://proxy.example.com", 1},
+		{"another cluster never gets the first one's token", "https://look-alike.example.com", 2},
+		{"no cluster info: the unbound entry of earlier versions", "", 3},
+		{"first cluster still from its entry", "https://proxy.example.com", 3},
+	}
+	for _, s := range steps {
+		var env []string
+		if s.server != "" {
+			env = []string{info(s.server)}
+		}
+		r := runBin(t, env, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", s.name, r.code, r.stderr)
+		}
+		if n := p.Count("token:password"); n != s.wantLogins {
+			t.Fatalf("%s: %d password grants, want %d", s.name, n, s.wantLogins)
+		}
+	}
+}
+
+func TestGetTokenNonInteractiveHintCarriesTheCluster(t *testing.T) {
+	p := oidctest.New(t)
+	env := []string{`KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://proxy.example.com"}}}`}
+	r := runBin(t, env, "", append([]string{"get-token", "--grant-type=authcode"}, loginArgs(t, p, t.TempDir())...)...)
+	last := oneErrorLine(t, r)
+	if !strings.Contains(last, "--cluster-server=https://proxy.example.com") {
+		t.Errorf("the login hint does not bind the login to the cluster: %s", last)
+	}
+}
+
+func TestGetTokenExchangesForEachClustersAudienceFromOneLogin(t *testing.T) {
+	p := oidctest.New(t)
+	p.ExchangeAudiences = []string{"cluster-a", "cluster-b"}
+	dir := t.TempDir()
+	base := append(append([]string{"get-token"}, loginArgs(t, p, dir)...), passwordArgs(p)...)
+	info := func(server string) []string {
+		return []string{`KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"` + server + `"}}}`}
+	}
+	for _, c := range []struct{ aud, server string }{{"cluster-a", "https://a.example.com"}, {"cluster-b", "https://b.example.com"}, {"cluster-a", "https://a.example.com"}} {
+		r := runBin(t, info(c.server), "", append(base, "--oidc-audience="+c.aud)...)
+		if r.code != 0 {
+			t.Fatalf("get-token for %s: %s", c.aud, r.stderr)
+		}
+		claims := verifyFor(t, p, decodeOnlyJSON(t, r.stdout).Status.Token, c.aud)
+		if claims["aud"] != c.aud || claims["email"] != p.User.Email {
+			t.Fatalf("token for %s: aud %v, email %v", c.server, claims["aud"], claims["email"])
+		}
+	}
+	if n, x := p.Count("token:password"), p.Count("token:"+oidctest.TokenExchangeGrant); n != 1 || x != 2 {
+		t.Fatalf("%d logins and %d exchanges, want 1 and 2", n, x)
+	}
+}
+
+func TestGetTokenExpandsTildeInPathFlags(t *testing.T) {
+	p := oidctest.New(t)
+	home := t.TempDir()
+	ca := filepath.Join(home, "idp-ca.pem")
+	if err := os.WriteFile(ca, p.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range loginArgs(t, p, "unused") {
+		if !strings.HasPrefix(a, "--token-cache-dir=") && !strings.HasPrefix(a, "--certificate-authority=") {
+			args = append(args, a)
+		}
+	}
+	// kubectl does not run exec plugins through a shell: ~ arrives as is.
+	args = append(args, "--token-cache-dir=~/cache", "--certificate-authority=~/idp-ca.pem")
+	r := runBin(t, []string{"HOME=" + home}, "", append(append([]string{"get-token"}, args...), passwordArgs(p)...)...)
+	if r.code != 0 {
+		t.Fatalf("get-token: %s", r.stderr)
+	}
+	if entries, err := os.ReadDir(filepath.Join(home, "cache")); err != nil || len(entries) == 0 {
+		t.Fatalf("no cache in $HOME/cache (%v)", err)
 	}
 }

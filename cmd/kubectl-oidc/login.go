@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
@@ -34,7 +35,7 @@ the get-token exec stanza of your kubeconfig.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Err, "Logged in to %s.\n", o.IssuerURL)
+			termsafe.Fprintf(a.Err, "Logged in to %s.\n", o.IssuerURL)
 			printIdentity(a.Err, tok, time.Now())
 			return nil
 		},
@@ -46,7 +47,7 @@ the get-token exec stanza of your kubeconfig.`,
 // printIdentity writes the person's identity from the token's claims.
 func printIdentity(w io.Writer, tok *login.Token, now time.Time) {
 	c := tok.IDTokenClaims
-	row := func(k, v string) { fmt.Fprintf(w, "  %-8s %s\n", k+":", v) }
+	row := func(k, v string) { termsafe.Fprintf(w, "  %-8s %s\n", k+":", v) }
 	if c == nil {
 		row("token", "no ID token claims (access token only)")
 	}

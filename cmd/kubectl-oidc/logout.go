@@ -25,6 +25,8 @@ Give the same --token-cache-dir and --token-cache-storage as get-token uses.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o := a.opts
 			o.Verbosity = a.verbosity
+			a.secretsFromEnv(&o)
+			a.expandHome(&o)
 			if !all {
 				if err := o.Validate(); err != nil {
 					return err

@@ -160,12 +160,18 @@ func decodeOnlyJSON(t *testing.T, stdout string) execCredential {
 // returns its claims.
 func verify(t *testing.T, p *oidctest.Provider, token string) map[string]any {
 	t.Helper()
+	return verifyFor(t, p, token, p.ClientID)
+}
+
+// verifyFor verifies token as an ID token of p for the audience aud.
+func verifyFor(t *testing.T, p *oidctest.Provider, token, aud string) map[string]any {
+	t.Helper()
 	ctx := oidc.ClientContext(context.Background(), p.HTTPClient())
 	prov, err := oidc.NewProvider(ctx, p.Issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idt, err := prov.Verifier(&oidc.Config{ClientID: p.ClientID}).Verify(ctx, token)
+	idt, err := prov.Verifier(&oidc.Config{ClientID: aud}).Verify(ctx, token)
 	if err != nil {
 		t.Fatalf("token does not verify: %v", err)
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/internal/version"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
@@ -42,7 +45,7 @@ func run(ctx context.Context, args []string, s streams, getenv func(string) stri
 	root := newRoot(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
+		termsafe.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
 		return 1
 	}
 	return 0
@@ -123,10 +126,51 @@ func (a *app) ui(interactive bool) login.UI {
 func (a *app) options() (login.Options, error) {
 	o := a.opts
 	o.Verbosity = a.verbosity
+	a.secretsFromEnv(&o)
+	a.expandHome(&o)
 	if err := o.Validate(); err != nil {
 		return login.Options{}, err
 	}
 	return o, nil
+}
+
+// expandHome expands a leading ~ in the path flags (--token-cache-dir,
+// --certificate-authority): kubectl runs exec plugins without a shell, so
+// an exec stanza's "~/..." arrives as it is written.
+func (a *app) expandHome(o *login.Options) {
+	home := a.getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	if home == "" {
+		return
+	}
+	expand := func(p string) string {
+		if p == "~" {
+			return home
+		}
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			return filepath.Join(home, rest)
+		}
+		return p
+	}
+	o.TokenCacheDir = expand(o.TokenCacheDir)
+	cas := make([]string, len(o.CertificateAuthority))
+	for i, f := range o.CertificateAuthority {
+		cas[i] = expand(f)
+	}
+	o.CertificateAuthority = cas
+}
+
+// secretsFromEnv fills the client secret and password that were not given
+// as flags from login.EnvClientSecret and login.EnvPassword.
+func (a *app) secretsFromEnv(o *login.Options) {
+	if o.ClientSecret == "" {
+		o.ClientSecret = a.getenv(login.EnvClientSecret)
+	}
+	if o.Password == "" {
+		o.Password = a.getenv(login.EnvPassword)
+	}
 }
 
 // loginCommandLine is the `kubectl oidc login` command line with the login

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
@@ -71,6 +72,7 @@ func (a *app) whoami(ctx context.Context, kubeconfigPath, contextName string) er
 		}
 	}
 	o.Verbosity = a.verbosity
+	a.expandHome(&o)
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -89,16 +91,16 @@ func (a *app) whoami(ctx context.Context, kubeconfigPath, contextName string) er
 	if err != nil {
 		return fmt.Errorf("ask the cluster of context %q who you are (SelfSubjectReview): %w", kc.name, err)
 	}
-	fmt.Fprintf(a.Out, "\nThe cluster of context %q (%s) sees you as:\n", kc.name, kc.restConfig.Host)
-	fmt.Fprintf(a.Out, "  %-9s %s\n", "username:", who.Username)
+	termsafe.Fprintf(a.Out, "\nThe cluster of context %q (%s) sees you as:\n", kc.name, kc.restConfig.Host)
+	termsafe.Fprintf(a.Out, "  %-9s %s\n", "username:", who.Username)
 	if who.UID != "" {
-		fmt.Fprintf(a.Out, "  %-9s %s\n", "uid:", who.UID)
+		termsafe.Fprintf(a.Out, "  %-9s %s\n", "uid:", who.UID)
 	}
 	if len(who.Groups) > 0 {
-		fmt.Fprintf(a.Out, "  %-9s %s\n", "groups:", strings.Join(who.Groups, ", "))
+		termsafe.Fprintf(a.Out, "  %-9s %s\n", "groups:", strings.Join(who.Groups, ", "))
 	}
 	for _, k := range slices.Sorted(maps.Keys(who.Extra)) {
-		fmt.Fprintf(a.Out, "  extra %s: %s\n", k, strings.Join(who.Extra[k], ", "))
+		termsafe.Fprintf(a.Out, "  extra %s: %s\n", k, strings.Join(who.Extra[k], ", "))
 	}
 	return nil
 }
@@ -113,20 +115,33 @@ func (kc *kubeContext) loginSettings() (login.Options, *pflag.FlagSet, error) {
 	if err != nil {
 		return login.Options{}, nil, fmt.Errorf("exec stanza of user %q: %w", kc.userName, err)
 	}
+	if kc.user.Exec.ProvideClusterInfo && o.Cluster == "" && kc.restConfig != nil {
+		// get-token's cache entry is bound to the server kubectl names.
+		if err := fs.Set("cluster-server", kc.restConfig.Host); err != nil {
+			return login.Options{}, nil, err
+		}
+		o.Cluster = kc.restConfig.Host
+	}
+	for _, e := range kc.user.Exec.Env {
+		switch {
+		case e.Name == login.EnvClientSecret && o.ClientSecret == "":
+			o.ClientSecret = e.Value
+		}
+	}
 	return o, fs, nil
 }
 
 // printCached writes the cached token's issuer, expiry and claims.
 func printCached(w io.Writer, issuer string, tok *login.Token, now time.Time) {
-	fmt.Fprintf(w, "Cached token of %s:\n", issuer)
-	fmt.Fprintf(w, "  %-9s %s\n", "expires:", describeExpiry(tok.Expiry, now))
+	termsafe.Fprintf(w, "Cached token of %s:\n", issuer)
+	termsafe.Fprintf(w, "  %-9s %s\n", "expires:", describeExpiry(tok.Expiry, now))
 	if tok.IDTokenClaims == nil {
-		fmt.Fprintf(w, "  %-9s %s\n", "claims:", "none (no ID token cached)")
+		termsafe.Fprintf(w, "  %-9s %s\n", "claims:", "none (no ID token cached)")
 		return
 	}
 	fmt.Fprintln(w, "  claims:")
 	for _, k := range slices.Sorted(maps.Keys(tok.IDTokenClaims)) {
-		fmt.Fprintf(w, "    %s: %s\n", k, formatClaim(k, tok.IDTokenClaims[k]))
+		termsafe.Fprintf(w, "    %s: %s\n", k, formatClaim(k, tok.IDTokenClaims[k]))
 	}
 }
 

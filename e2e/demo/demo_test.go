@@ -123,16 +123,18 @@ func TestDemo(t *testing.T) {
 	}
 
 	say("# 1. Write a kubeconfig from the proxy's discovery document (issuer, client, scopes),")
-	say("#    trusting the proxy by its fingerprint. The password grant needs no browser.")
-	setup := []string{"oidc", "setup", proxy.URL, "--ca-fingerprint", fingerprint,
+	say("#    trusting the proxy by its fingerprint (--yes: at a terminal, setup shows server, issuer")
+	say("#    and client and asks first). The password grant needs no browser.")
+	setup := []string{"oidc", "setup", proxy.URL, "--ca-fingerprint", fingerprint, "--yes",
 		"--grant-type=password", "--username=" + alice.Email,
 		"--certificate-authority=" + dexCA, "--token-cache-dir=" + filepath.Join(dir, "cache"),
 		"--skip-validation"}
 	run(show(setup...), setup, true)
 
 	say("# 2. Log in with the flags setup wrote into the kubeconfig's exec stanza, plus the password")
-	say("#    (at a terminal, kubectl would ask for it on first use instead).")
-	login := append(append([]string{"oidc", "login"}, execArgs(t, kubeconfig)...), "--password="+alice.Password)
+	say("#    (at a terminal, kubectl would ask for it on first use instead), for the proxy's server:")
+	say("#    the cached token is bound to the cluster it is for.")
+	login := append(append([]string{"oidc", "login"}, execArgs(t, kubeconfig)...), "--cluster-server="+proxy.URL, "--password="+alice.Password)
 	run(show(login...), login, true)
 
 	say("# 3. Who am I: the cached token, and the identity the API server sees through the proxy.")
@@ -143,7 +145,16 @@ func TestDemo(t *testing.T) {
 	say("# ... team-b is not (403 from the API server, through the proxy).")
 	run([]string{"get", "configmaps", "-n", "team-b"}, []string{"get", "configmaps", "-n", "team-b"}, false)
 
+	// The logout hint below, as run: it revokes at Dex, so it needs Dex's CA.
+	logout := []string{"oidc", "logout", "--all", "--token-cache-dir=" + filepath.Join(dir, "cache"), "--certificate-authority=" + dexCA}
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		say("# 5. Log out: remove the cached token and revoke its refresh token at Dex.")
+		say("$ kubectl %s", strings.Join(show(logout...), " "))
+		r := kubectl.Run(ctx, logout...)
+		say("%s", strings.TrimRight(r.Stdout+r.Stderr, "\n"))
+		if r.Err != nil || strings.Contains(r.Stderr, "warning") || !strings.Contains(r.Stderr, "Removed 1 cached token entry") {
+			t.Fatalf("the logout hint does not work: %s\n%s", r, dex.Describe())
+		}
 		say("Done (stdin is not a terminal, so the sandbox stops now).")
 		return
 	}
@@ -164,9 +175,10 @@ func TestDemo(t *testing.T) {
 
   export KUBECONFIG=%s PATH=%s:$PATH
   kubectl get configmaps -n team-a
-  kubectl oidc logout --all --token-cache-dir=%s   # then kubectl asks for %s's password (%s)
+  kubectl %s
+      # then kubectl asks for %s's password (%s)
 
-Press Ctrl-C to stop everything and remove %s.`, kubeconfig, path, filepath.Join(dir, "cache"), alice.Email, alice.Password, rel(dir))
+Press Ctrl-C to stop everything and remove %s.`, kubeconfig, path, strings.Join(logout, " "), alice.Email, alice.Password, rel(dir))
 	<-ctx.Done()
 	say("\nStopping the sandbox ...")
 }

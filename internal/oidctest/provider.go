@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,10 @@ type Provider struct {
 	DeviceRequiresClientSecret bool
 	// OmitExpiresIn leaves expires_in out of token answers.
 	OmitExpiresIn bool
+	// ExchangeAudiences are the audiences the token endpoint's RFC 8693
+	// token exchange grant issues ID tokens for (from an ID token it issued
+	// itself); empty refuses every exchange.
+	ExchangeAudiences []string
 
 	server *httptest.Server
 	key    *rsa.PrivateKey
@@ -80,6 +85,7 @@ type Provider struct {
 	down          bool
 	codes         map[string]codeGrant
 	refreshTokens map[string]User
+	idTokens      map[string]User // ID tokens issued, for token exchange
 	revoked       map[string]bool
 	devices       map[string]*deviceGrant // by device_code
 	userCodes     map[string]string       // user_code -> device_code
@@ -115,6 +121,7 @@ func New(t testing.TB) *Provider {
 		kid:           "key-1",
 		codes:         map[string]codeGrant{},
 		refreshTokens: map[string]User{},
+		idTokens:      map[string]User{},
 		revoked:       map[string]bool{},
 		devices:       map[string]*deviceGrant{},
 		userCodes:     map[string]string{},
@@ -481,6 +488,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		u := User{Subject: p.ClientID}
 		p.issue(w, u, "", false)
+	case TokenExchangeGrant:
+		p.exchange(w, r)
 	case "urn:ietf:params:oauth:grant-type:device_code":
 		p.mu.Lock()
 		d, ok := p.devices[r.PostForm.Get("device_code")]
@@ -500,6 +509,43 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
+}
+
+// TokenExchangeGrant and IDTokenType are RFC 8693's grant type and the
+// token type of an ID token.
+const (
+	TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+	IDTokenType        = "urn:ietf:params:oauth:token-type:id_token"
+)
+
+// exchange answers an RFC 8693 token exchange: an ID token this provider
+// issued (subject_token) for an ID token whose aud is the requested audience
+// (one of ExchangeAudiences) and whose azp is the client.
+func (p *Provider) exchange(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	p.mu.Lock()
+	u, ok := p.idTokens[f.Get("subject_token")]
+	p.mu.Unlock()
+	aud := f.Get("audience")
+	switch {
+	case f.Get("subject_token_type") != IDTokenType || (f.Get("requested_token_type") != "" && f.Get("requested_token_type") != IDTokenType):
+		oauthError(w, http.StatusBadRequest, "invalid_request")
+		return
+	case !ok:
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return
+	case !slices.Contains(p.ExchangeAudiences, aud):
+		oauthError(w, http.StatusBadRequest, "invalid_target")
+		return
+	}
+	idToken := p.IDToken(u, func(c map[string]any) { c["aud"] = aud; c["azp"] = p.ClientID })
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":      idToken,
+		"issued_token_type": IDTokenType,
+		"token_type":        "N_A",
+		"expires_in":        int(p.IDTokenTTL.Seconds()),
+	})
 }
 
 func pkceOK(challenge, method, verifier string) bool {
@@ -525,6 +571,9 @@ func (p *Provider) issueWith(w http.ResponseWriter, u User, nonce string, withRe
 			c["nonce"] = nonce
 		}
 	})
+	p.mu.Lock()
+	p.idTokens[idToken] = u
+	p.mu.Unlock()
 	access := idToken
 	if p.OpaqueAccessTokens {
 		access = randomString()

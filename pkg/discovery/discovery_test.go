@@ -22,10 +22,13 @@ func testDocument() *Document {
 		Kind:        Kind,
 		IssuerURL:   "https://issuer.example.com",
 		ClientID:    "kubectl",
+		Audience:    "cluster-prod",
 		Scopes:      []string{"email", "groups"},
 		ExtraParams: map[string]string{"audience": "k8s"},
 		GrantTypes:  []string{"authcode", "device-code"},
 		ClusterName: "prod",
+
+		RedirectURLHostname: "localhost",
 	}
 }
 
@@ -69,10 +72,12 @@ func TestOptionsPublishFlagsAsDocument(t *testing.T) {
 	o.AddFlags(fs)
 	err := fs.Parse([]string{
 		"--discovery-client-id=kubectl",
+		"--discovery-audience=cluster-prod",
 		"--discovery-scopes=email,groups",
 		"--discovery-extra-params=audience=k8s",
 		"--discovery-grant-types=authcode,device-code",
 		"--discovery-cluster-name=prod",
+		"--discovery-redirect-url-hostname=localhost",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +102,7 @@ func TestOptionsRejectBadSettings(t *testing.T) {
 		{"discovery off", nil, "--discovery-client-id is not set"},
 		{"unknown grant type", []string{"--discovery-client-id=c", "--discovery-grant-types=implicit"}, `unknown grant type "implicit"`},
 		{"missing CA file", []string{"--discovery-client-id=c", "--discovery-ca-file=/nonexistent/ca.pem"}, "--discovery-ca-file"},
+		{"redirect host not loopback", []string{"--discovery-client-id=c", "--discovery-redirect-url-hostname=evil.example.com"}, "redirectURLHostname"},
 		{"plain http issuer", []string{"--discovery-client-id=c", "--discovery-issuer-url=http://issuer"}, "not an https URL"},
 	}
 	for _, tt := range tests {

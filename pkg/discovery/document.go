@@ -35,6 +35,10 @@ type Document struct {
 	IssuerURL string `json:"issuerURL"`
 	// ClientID is the client kubectl-oidc logs in as (a public client).
 	ClientID string `json:"clientID"`
+	// Audience is the audience the proxy accepts when it is not ClientID:
+	// clients exchange their session's ID token for one of this audience
+	// (RFC 8693 token exchange), so that no other cluster accepts it.
+	Audience string `json:"audience,omitempty"`
 	// Scopes are requested in addition to openid.
 	Scopes []string `json:"scopes,omitempty"`
 	// ExtraParams are extra authorization request parameters.
@@ -42,6 +46,11 @@ type Document struct {
 	// GrantTypes the identity provider allows for this client, preferred
 	// first; empty means get-token's default (auto).
 	GrantTypes []string `json:"grantTypes,omitempty"`
+	// RedirectURLHostname is the host of the authcode redirect URI clients
+	// send (get-token's --oidc-redirect-url-hostname): 127.0.0.1, [::1] or
+	// localhost, for providers that accept only one of them; empty means
+	// get-token's default (127.0.0.1).
+	RedirectURLHostname string `json:"redirectURLHostname,omitempty"`
 	// ClusterName is the suggested kubeconfig cluster name.
 	ClusterName string `json:"clusterName,omitempty"`
 	// CertificateAuthorityData is the PEM bundle clients should trust for
@@ -68,6 +77,11 @@ func (d *Document) Validate() error {
 		if !slices.Contains(GrantTypes, g) {
 			errs = append(errs, fmt.Errorf("unknown grant type %q", g))
 		}
+	}
+	switch d.RedirectURLHostname {
+	case "", "127.0.0.1", "[::1]", "localhost":
+	default:
+		errs = append(errs, fmt.Errorf("redirectURLHostname %q is not 127.0.0.1, [::1] or localhost", d.RedirectURLHostname))
 	}
 	if d.CertificateAuthorityData != "" && !validPEM(d.CertificateAuthorityData) {
 		errs = append(errs, errors.New("certificateAuthorityData holds no PEM certificate"))

@@ -14,14 +14,17 @@ import (
 
 // Options are the proxy's flags that publish the document.
 type Options struct {
-	IssuerURL    string
-	ClientID     string
-	Scopes       []string
-	ExtraParams  map[string]string
-	GrantTypes   []string
-	ClusterName  string
-	CAFile       string
-	IssuerCAFile string
+	IssuerURL   string
+	ClientID    string
+	Audience    string
+	Scopes      []string
+	ExtraParams map[string]string
+	GrantTypes  []string
+	// RedirectURLHostname is published as the document's redirectURLHostname.
+	RedirectURLHostname string
+	ClusterName         string
+	CAFile              string
+	IssuerCAFile        string
 }
 
 // NewOptions returns empty options: discovery is off until
@@ -32,6 +35,8 @@ func NewOptions() *Options { return &Options{} }
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClientID, "discovery-client-id", o.ClientID,
 		"Publish the public client ID kubectl-oidc logs in with at "+Path+" (unauthenticated). Setting it turns the discovery document on; it never contains a client secret.")
+	fs.StringVar(&o.Audience, "discovery-audience", o.Audience,
+		"Audience this proxy accepts (its --oidc-client-id), published in the discovery document when it differs from --discovery-client-id: clients exchange their ID token for one of this audience (RFC 8693 token exchange), so that each cluster gets tokens only it accepts.")
 	fs.StringVar(&o.IssuerURL, "discovery-issuer-url", o.IssuerURL,
 		"Issuer URL published in the discovery document (default: --oidc-issuer-url).")
 	fs.StringSliceVar(&o.Scopes, "discovery-scopes", o.Scopes,
@@ -40,6 +45,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Extra authorization request parameters published in the discovery document (key=value, comma-separated or repeated).")
 	fs.StringSliceVar(&o.GrantTypes, "discovery-grant-types", o.GrantTypes,
 		"Grant types clients should use, preferred first, published in the discovery document (authcode, authcode-keyboard, device-code, password, client-credentials).")
+	fs.StringVar(&o.RedirectURLHostname, "discovery-redirect-url-hostname", o.RedirectURLHostname,
+		"Host of the redirect URI clients send in the authorization code flow, published in the discovery document: 127.0.0.1, [::1] or localhost (for identity providers such as Dex that accept only http://localhost:PORT for public clients; default: the client's, 127.0.0.1).")
 	fs.StringVar(&o.ClusterName, "discovery-cluster-name", o.ClusterName,
 		"Cluster name clients write into their kubeconfig, published in the discovery document (default: the proxy's host name).")
 	fs.StringVar(&o.CAFile, "discovery-ca-file", o.CAFile,
@@ -63,10 +70,13 @@ func (o *Options) Document(defaultIssuerURL string, defaultCA []byte) (*Document
 		Kind:        Kind,
 		IssuerURL:   o.IssuerURL,
 		ClientID:    o.ClientID,
+		Audience:    o.Audience,
 		Scopes:      o.Scopes,
 		ExtraParams: o.ExtraParams,
 		GrantTypes:  o.GrantTypes,
 		ClusterName: o.ClusterName,
+
+		RedirectURLHostname: o.RedirectURLHostname,
 	}
 	if d.IssuerURL == "" {
 		d.IssuerURL = defaultIssuerURL

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
 // Exec stanza constants: kubectl runs `kubectl-oidc get-token ...`, the
@@ -24,15 +26,47 @@ Install it with krew (https://krew.sigs.k8s.io):
 or put the kubectl-oidc binary from https://github.com/kube-oidc/kube-oidc/releases on your PATH.`
 )
 
+// Environment variables get-token reads the client secret and the password
+// from when --oidc-client-secret and --password are not given. ExecUser puts
+// those secrets into the exec stanza's env instead of its args: kubectl
+// passes env to get-token's process, where only the same user can read it,
+// while args are visible to every local user in ps.
+const (
+	EnvClientSecret = login.EnvClientSecret
+	EnvPassword     = login.EnvPassword
+)
+
+// secretArgs maps the secret get-token flags to their environment variable.
+var secretArgs = []struct{ flag, env string }{
+	{"--oidc-client-secret=", EnvClientSecret},
+	{"--password=", EnvPassword},
+}
+
 // ExecUser returns a user whose exec stanza runs `kubectl-oidc get-token`
-// with getTokenArgs appended (flags as --name=value).
+// with getTokenArgs appended (flags as --name=value). The client secret and
+// password flags are not written as arguments but as the stanza's
+// EnvClientSecret and EnvPassword.
 func ExecUser(getTokenArgs []string) *clientcmdapi.AuthInfo {
-	args := append([]string{"get-token"}, getTokenArgs...)
+	args := []string{"get-token"}
+	var env []clientcmdapi.ExecEnvVar
+	for _, a := range getTokenArgs {
+		secret := false
+		for _, s := range secretArgs {
+			if v, ok := strings.CutPrefix(a, s.flag); ok {
+				env = append(env, clientcmdapi.ExecEnvVar{Name: s.env, Value: v})
+				secret = true
+			}
+		}
+		if !secret {
+			args = append(args, a)
+		}
+	}
 	return &clientcmdapi.AuthInfo{
 		Exec: &clientcmdapi.ExecConfig{
 			APIVersion:      ExecAPIVersion,
 			Command:         ExecCommand,
 			Args:            args,
+			Env:             env,
 			InteractiveMode: clientcmdapi.IfAvailableExecInteractiveMode,
 			InstallHint:     InstallHint,
 		},

@@ -47,6 +47,9 @@ func fakeGetToken(args []string) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
+	if *pass == "" {
+		*pass = os.Getenv(EnvPassword)
+	}
 	var info struct {
 		APIVersion string `json:"apiVersion"`
 		Spec       struct {
@@ -163,5 +166,30 @@ func TestValidateReportsRejectedCredentials(t *testing.T) {
 	_, err := Validate(context.Background(), path, "test")
 	if err == nil || !strings.Contains(err.Error(), `SelfSubjectReview through context "test"`) || strings.Contains(err.Error(), "not-a-jwt") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestExecUserKeepsSecretsOutOfTheArguments(t *testing.T) {
+	u := ExecUser([]string{
+		"--oidc-client-id=kubectl",
+		"--oidc-client-secret=the-client-secret",
+		"--oidc-issuer-url=https://dex.example.com",
+		"--password=the-password",
+		"--username=alice",
+	})
+	for _, a := range u.Exec.Args {
+		if strings.Contains(a, "the-client-secret") || strings.Contains(a, "the-password") || strings.HasPrefix(a, "--password") || strings.HasPrefix(a, "--oidc-client-secret") {
+			t.Errorf("secret in the exec arguments (visible in ps): %q", u.Exec.Args)
+		}
+	}
+	env := map[string]string{}
+	for _, e := range u.Exec.Env {
+		env[e.Name] = e.Value
+	}
+	if env[EnvClientSecret] != "the-client-secret" || env[EnvPassword] != "the-password" || len(env) != 2 {
+		t.Errorf("exec env %v, want %s and %s", u.Exec.Env, EnvClientSecret, EnvPassword)
+	}
+	if want := []string{"get-token", "--oidc-client-id=kubectl", "--oidc-issuer-url=https://dex.example.com", "--username=alice"}; strings.Join(u.Exec.Args, " ") != strings.Join(want, " ") {
+		t.Errorf("args %q, want %q", u.Exec.Args, want)
 	}
 }

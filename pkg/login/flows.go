@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 
 	"github.com/int128/oauth2cli"
+
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/term"
@@ -130,8 +133,12 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 	if err != nil {
 		return nil, err
 	}
+	bind, redirect, err := localRedirect(&s.o)
+	if err != nil {
+		return nil, err
+	}
 	cfg := p.config
-	cfg.RedirectURL = s.o.RedirectURL
+	cfg.RedirectURL = redirect.String()
 	ready := make(chan string, 1)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -141,7 +148,7 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		select {
 		case index := <-ready:
 			u := shortURL(index, s.o.ListenAddresses)
-			s.printf("Open this URL in your browser to sign in:\n\n    %s\n\n", u)
+			s.printf("Open this URL in your browser to sign in at %s:\n\n    %s\n\n", s.issuerHost(), u)
 			if !s.o.SkipOpenBrowser {
 				if err := openBrowserFunc(s.ui, s.o.BrowserCommand)(ctx, u); err != nil {
 					s.printf("could not open a browser (%v); open the URL above yourself\n", err)
@@ -151,13 +158,14 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		}
 	}()
 	tok, err := oauth2cli.GetToken(withClient(ctx, p.client), oauth2cli.Config{
-		OAuth2Config:           cfg,
-		AuthCodeOptions:        a.authOpts,
-		TokenRequestOptions:    a.tokenOpts,
-		State:                  a.state,
-		LocalServerBindAddress: s.o.ListenAddresses,
-		LocalServerReadyChan:   ready,
-		LocalServerSuccessHTML: successHTML,
+		OAuth2Config:            cfg,
+		AuthCodeOptions:         a.authOpts,
+		TokenRequestOptions:     a.tokenOpts,
+		State:                   a.state,
+		LocalServerBindAddress:  bind,
+		LocalServerCallbackPath: redirect.Path,
+		LocalServerReadyChan:    ready,
+		LocalServerSuccessHTML:  successHTML,
 	})
 	close(done)
 	wg.Wait()
@@ -168,6 +176,73 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		return nil, fmt.Errorf("authorization code flow: %w", describeTLSError(err))
 	}
 	return p.verify(ctx, tok, a.nonce, false)
+}
+
+// localRedirect returns the addresses the local server of the authcode flow
+// binds (tried in order), and the redirect URI sent to the provider, whose
+// path is the server's callback path.
+//
+// With a loopback --oidc-redirect-url that names a port, the server listens
+// on that port (on the --listen-address host of the same port, else on the
+// URL's loopback IP; 127.0.0.1 for localhost). Otherwise the first free
+// --listen-address is picked here, so that the redirect URI can name its
+// port with --oidc-redirect-url-hostname (default 127.0.0.1) instead of
+// oauth2cli's localhost.
+func localRedirect(o *Options) ([]string, *url.URL, error) {
+	if o.RedirectURL != "" {
+		u, err := url.Parse(o.RedirectURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--oidc-redirect-url: %w", err)
+		}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		if u.Port() == "" {
+			return o.ListenAddresses, u, nil
+		}
+		for _, a := range o.ListenAddresses {
+			if _, p, err := net.SplitHostPort(a); err == nil && p == u.Port() {
+				return []string{a}, u, nil
+			}
+		}
+		host := u.Hostname()
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		return []string{net.JoinHostPort(host, u.Port())}, u, nil
+	}
+	addr, err := pickListenAddress(o.ListenAddresses)
+	if err != nil {
+		return nil, nil, err
+	}
+	listenHost, port, _ := net.SplitHostPort(addr)
+	host := strings.Trim(o.RedirectURLHostname, "[]")
+	if ip := net.ParseIP(listenHost); ip != nil && ip.IsLoopback() && net.ParseIP(host) != nil {
+		// The IP the server listens on, e.g. ::1 for --listen-address=[::1]:0.
+		host = listenHost
+	}
+	return []string{addr}, &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/"}, nil
+}
+
+// pickListenAddress returns the first of candidates that can be listened on,
+// with port 0 resolved to the port the system chose. The listener is closed
+// again for oauth2cli to open; should another process take the port in
+// between, oauth2cli fails to listen and the sign-in fails with that error.
+func pickListenAddress(candidates []string) (string, error) {
+	var errs []error
+	for _, a := range candidates {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			return "", fmt.Errorf("local server: %w", err)
+		}
+		return addr, nil
+	}
+	return "", fmt.Errorf("authorization code flow: cannot listen on any --listen-address (%s): %w", strings.Join(candidates, ","), errors.Join(errs...))
 }
 
 // authCodeKeyboard prints the authorization URL (redirect to
@@ -183,8 +258,8 @@ func (s *session) authCodeKeyboard(ctx context.Context, p *idp) (*verifiedToken,
 	if cfg.RedirectURL == "" {
 		cfg.RedirectURL = KeyboardRedirectURL
 	}
-	s.printf("Open this URL in a browser (on any machine) and sign in:\n\n    %s\n\n", cfg.AuthCodeURL(a.state, a.authOpts...))
-	s.printf("Enter the code shown after signing in (or the whole URL the browser ended on): ")
+	s.printf("Open this URL in a browser (on any machine) and sign in at %s:\n\n    %s\n\n", s.issuerHost(), cfg.AuthCodeURL(a.state, a.authOpts...))
+	s.printf("Enter the code shown after signing in at %s (or the whole URL the browser ended on): ", s.issuerHost())
 	line, err := s.readLine(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the authorization code: %w", err)
@@ -252,9 +327,9 @@ func (s *session) deviceCode(ctx context.Context, p *idp) (*verifiedToken, error
 		open = da.VerificationURI
 	}
 	if da.VerificationURIComplete != "" {
-		s.printf("Open this URL to sign in and confirm the code %s:\n\n    %s\n\n", da.UserCode, da.VerificationURIComplete)
+		s.printf("Open this URL to sign in at %s and confirm the code %s:\n\n    %s\n\n", s.issuerHost(), da.UserCode, da.VerificationURIComplete)
 	} else {
-		s.printf("Open %s and enter the code %s to sign in\n", da.VerificationURI, da.UserCode)
+		s.printf("Open %s and enter the code %s to sign in at %s\n", da.VerificationURI, da.UserCode, s.issuerHost())
 	}
 	if !s.o.SkipOpenBrowser && browserAvailable(s.ui, &s.o, s.env) {
 		if err := openBrowserFunc(s.ui, s.o.BrowserCommand)(ctx, open); err != nil {
@@ -273,14 +348,14 @@ func (s *session) password(ctx context.Context, p *idp) (*verifiedToken, error) 
 	user, pass := s.o.Username, s.o.Password
 	var err error
 	if user == "" {
-		s.printf("Username: ")
+		s.printf("Username at %s: ", s.issuerHost())
 		if user, err = s.readLine(ctx); err != nil {
 			return nil, fmt.Errorf("read the username: %w", err)
 		}
 		user = strings.TrimSpace(user)
 	}
 	if pass == "" {
-		if pass, err = s.readPassword("Password: "); err != nil {
+		if pass, err = s.readPassword(termsafe.String(fmt.Sprintf("Password of %s at %s: ", user, s.issuerHost()))); err != nil {
 			return nil, err
 		}
 	}
@@ -304,6 +379,15 @@ func (s *session) clientCredentials(ctx context.Context, p *idp) (*verifiedToken
 		return nil, fmt.Errorf("client credentials grant: %w", describeTLSError(err))
 	}
 	return p.verify(ctx, tok, "", s.o.UseAccessToken)
+}
+
+// issuerHost is the issuer's host (and port), for prompts: the person sees
+// which provider asks before typing anything.
+func (s *session) issuerHost() string {
+	if u, err := url.Parse(s.o.IssuerURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return s.o.IssuerURL
 }
 
 // readLine reads one line from ui.In, giving up when ctx ends.

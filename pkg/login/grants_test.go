@@ -341,3 +341,60 @@ func TestDeviceCodePrintsTheUserCode(t *testing.T) {
 		t.Fatalf("stderr does not show the user code:\n%s", w)
 	}
 }
+
+// freePort returns a port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+func TestRedirectURI(t *testing.T) {
+	port := freePort(t)
+	for _, tc := range []struct {
+		name         string
+		redirectURL  string
+		hostname     string
+		wantHost     string // host of the redirect_uri sent
+		wantPath     string
+		wantExactURI string
+	}{
+		{"default: the loopback IP literal", "", "", "127.0.0.1", "/", ""},
+		{"hostname localhost for IdPs registered that way", "", "localhost", "localhost", "/", ""},
+		{"redirect URL with a callback path", "http://127.0.0.1:" + port + "/callback", "", "127.0.0.1", "/callback", "http://127.0.0.1:" + port + "/callback"},
+		{"localhost redirect URL with a path", "http://localhost:" + port + "/oauth2/cb", "", "localhost", "/oauth2/cb", "http://localhost:" + port + "/oauth2/cb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			o := f.o
+			o.GrantType = GrantAuthCode
+			o.RedirectURL = tc.redirectURL
+			o.RedirectURLHostname = tc.hostname
+			b := newBrowser(f.p, nil)
+			stderr := &syncBuffer{}
+			f.mustGet(o, b.ui(stderr))
+			if err := <-b.errs; err != nil {
+				t.Fatalf("browser: %v\nstderr:\n%s", err, stderr)
+			}
+			got := f.p.LastAuthorizeRequest().Get("redirect_uri")
+			u, err := url.Parse(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Hostname() != tc.wantHost || u.Path != tc.wantPath || u.Port() == "" {
+				t.Fatalf("redirect_uri %q, want host %s, path %s and a port", got, tc.wantHost, tc.wantPath)
+			}
+			if tc.wantExactURI != "" && got != tc.wantExactURI {
+				t.Fatalf("redirect_uri %q, want %q", got, tc.wantExactURI)
+			}
+			if len(b.pages) != 1 || !strings.Contains(b.pages[0], "You can close this tab") {
+				t.Fatalf("final page: %q", b.pages)
+			}
+		})
+	}
+}

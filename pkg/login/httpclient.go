@@ -2,6 +2,7 @@ package login
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -13,31 +14,123 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 )
 
+// httpClientOptions configure newHTTPClient.
+type httpClientOptions struct {
+	ca        []byte // PEM roots; nil for the system roots
+	insecure  bool
+	verbosity int
+	log       io.Writer // where verbosity >= 1 logs exchanges
+	// timeout bounds each request, body included; notice is how long a
+	// request waits for its response before onSlow is called (once per client).
+	timeout, notice time.Duration
+	onSlow          func(host string)
+}
+
 // newHTTPClient returns the client for talking to the identity provider:
-// TLS per --certificate-authority(-data) / --insecure-skip-tls-verify, and
-// with verbosity >= 1 a transport that logs each exchange to w with every
-// secret redacted.
-func newHTTPClient(ca []byte, insecure bool, verbosity int, w io.Writer) (*http.Client, error) {
+// TLS per --certificate-authority(-data) / --insecure-skip-tls-verify, every
+// request bounded by --oidc-request-timeout with a notice after
+// --oidc-request-notice, and with verbosity >= 1 a transport that logs each
+// exchange with every secret redacted.
+func newHTTPClient(o httpClientOptions) (*http.Client, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(ca) > 0 {
+	if len(o.ca) > 0 {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
+		if !pool.AppendCertsFromPEM(o.ca) {
 			return nil, errors.New("no PEM certificate found in --certificate-authority / --certificate-authority-data")
 		}
 		tlsConfig.RootCAs = pool
 	}
-	if insecure {
+	if o.insecure {
 		tlsConfig.InsecureSkipVerify = true //nolint:gosec // --insecure-skip-tls-verify, asked for explicitly
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsConfig
+	if o.timeout > 0 {
+		// The request's own deadline covers the handshake, with one error.
+		base.TLSHandshakeTimeout = 0
+	}
 	var rt http.RoundTripper = base
-	if verbosity >= 1 && w != nil {
-		rt = &loggingTransport{next: base, w: w, bodies: verbosity >= 2}
+	if o.verbosity >= 1 && o.log != nil {
+		rt = &loggingTransport{next: base, w: o.log, bodies: o.verbosity >= 2}
+	}
+	if o.timeout > 0 {
+		rt = &boundedTransport{next: rt, timeout: o.timeout, notice: o.notice, onSlow: o.onSlow}
 	}
 	return &http.Client{Transport: rt}, nil
+}
+
+// RequestTimeoutError: the identity provider did not answer one request
+// within --oidc-request-timeout.
+type RequestTimeoutError struct {
+	Host    string
+	Timeout time.Duration
+}
+
+func (e *RequestTimeoutError) Error() string {
+	return fmt.Sprintf("the identity provider at %s did not answer within %s (--oidc-request-timeout): check that it is up and reachable from here", e.Host, e.Timeout)
+}
+
+// Unwrap makes the error match context.DeadlineExceeded.
+func (e *RequestTimeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// boundedTransport gives every request its own deadline and reports, once,
+// a request that waits longer than notice for its response.
+type boundedTransport struct {
+	next            http.RoundTripper
+	timeout, notice time.Duration
+	onSlow          func(host string)
+	once            sync.Once
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	var timer *time.Timer
+	if t.onSlow != nil && t.notice > 0 && t.notice < t.timeout {
+		host := req.URL.Host
+		timer = time.AfterFunc(t.notice, func() { t.once.Do(func() { t.onSlow(host) }) })
+	}
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if timer != nil {
+		timer.Stop()
+	}
+	if err != nil {
+		expired := errors.Is(ctx.Err(), context.DeadlineExceeded) && req.Context().Err() == nil
+		cancel()
+		if expired {
+			return nil, &RequestTimeoutError{Host: req.URL.Host, Timeout: t.timeout}
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel, ctx: ctx, parent: req.Context(), host: req.URL.Host, timeout: t.timeout}
+	return resp, nil
+}
+
+// cancelOnClose ends the request's deadline when its body is closed and
+// turns a body read cut by that deadline into a RequestTimeoutError.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel      context.CancelFunc
+	ctx, parent context.Context
+	host        string
+	timeout     time.Duration
+}
+
+func (c *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && errors.Is(c.ctx.Err(), context.DeadlineExceeded) && c.parent.Err() == nil {
+		return n, &RequestTimeoutError{Host: c.host, Timeout: c.timeout}
+	}
+	return n, err
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // describeTLSError turns an untrusted-certificate error into an actionable
@@ -79,7 +172,7 @@ type loggingTransport struct {
 func (t *loggingTransport) logf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "http: "+format+"\n", args...)
+	fmt.Fprintln(t.w, "http: "+termsafe.String(fmt.Sprintf(format, args...)))
 }
 
 func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {

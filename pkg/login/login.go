@@ -17,6 +17,7 @@ type Options struct {
 	ClientSecret             string            // --oidc-client-secret
 	ExtraScopes              []string          // --oidc-extra-scope (openid is always requested)
 	RedirectURL              string            // --oidc-redirect-url
+	RedirectURLHostname      string            // --oidc-redirect-url-hostname (default 127.0.0.1)
 	AuthRequestExtraParams   map[string]string // --oidc-auth-request-extra-params
 	PKCEMethod               string            // --oidc-pkce-method: auto|S256|no
 	UseAccessToken           bool              // --oidc-use-access-token
@@ -25,6 +26,8 @@ type Options struct {
 	SkipOpenBrowser          bool              // --skip-open-browser
 	BrowserCommand           string            // --browser-command
 	AuthenticationTimeout    time.Duration     // --authentication-timeout (default 3m)
+	RequestTimeout           time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
+	RequestNotice            time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
 	Username                 string            // --username
 	Password                 string            // --password
 	CertificateAuthority     []string          // --certificate-authority (files)
@@ -34,8 +37,25 @@ type Options struct {
 	TokenCacheStorage        string            // --token-cache-storage: auto|keyring|disk|none
 	ForceRefresh             bool              // --force-refresh
 	ExpirySkew               time.Duration     // --token-expiry-skew (default 30s)
-	Verbosity                int               // -v: >=1 logs HTTP exchanges, never a token
+	// Cluster is the server URL of the cluster the token is for: part of
+	// the cache key, so that a cluster's cached token is never handed to
+	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
+	// --cluster-server sets it for login, logout and whoami.
+	Cluster string
+	// Audience (--oidc-audience) is the audience the cluster accepts, when
+	// it is not ClientID: get-token exchanges the session's ID token for one
+	// of this audience (RFC 8693 token exchange), cached per audience.
+	Audience  string
+	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
 }
+
+// Environment variables that hold the client secret and the password when
+// --oidc-client-secret and --password are not given (kubectl oidc setup
+// writes them into the exec stanza's env, never into its args).
+const (
+	EnvClientSecret = "KUBECTL_OIDC_CLIENT_SECRET"
+	EnvPassword     = "KUBECTL_OIDC_PASSWORD"
+)
 
 // UI is how the flows talk to the person. Everything goes to Err (stderr); stdout is the cmd's.
 type UI struct {

@@ -44,6 +44,12 @@ func logout(ctx context.Context, o Options, ui UI, e env, all bool) (int, error)
 	if err := s.store.Delete(ctx, s.key); err != nil {
 		return 0, fmt.Errorf("remove cached token: %w", err)
 	}
+	if s.o.exchanging() {
+		// The exchanged token of this cluster's audience goes with its session.
+		if err := s.store.Delete(ctx, s.audKey); err != nil {
+			return 0, fmt.Errorf("remove cached token of audience %s: %w", s.o.Audience, err)
+		}
+	}
 	if found {
 		return 1, nil
 	}

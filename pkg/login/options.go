@@ -34,11 +34,23 @@ const (
 const (
 	DefaultAuthenticationTimeout = 3 * time.Minute
 	DefaultExpirySkew            = 30 * time.Second
+	// DefaultRequestTimeout bounds every request to the identity provider,
+	// so that a provider that accepts connections and never answers ends a
+	// get-token well within kubectl's patience.
+	DefaultRequestTimeout = 20 * time.Second
+	// DefaultRequestNotice is how long a request to the provider goes
+	// unanswered before one line on stderr says what is being waited for.
+	DefaultRequestNotice = 3 * time.Second
 )
 
 // DefaultListenAddresses are tried in order for the authcode local server
 // (kubelogin's defaults, so redirect URIs registered for it keep working).
 var DefaultListenAddresses = []string{"127.0.0.1:8000", "127.0.0.1:18000"}
+
+// DefaultRedirectURLHostname is the host of the authcode redirect URI: the
+// loopback IP literal, not localhost, which may resolve to ::1 where another
+// process can listen on the same port (RFC 8252 section 8.3).
+const DefaultRedirectURLHostname = "127.0.0.1"
 
 // KeyboardRedirectURL is the redirect URI of authcode-keyboard when
 // --oidc-redirect-url is not given: the provider shows the code to copy.
@@ -91,6 +103,12 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--oidc-redirect-url %q is not an absolute URL (e.g. http://localhost:8000 or %s)", o.RedirectURL, KeyboardRedirectURL)
 		}
 	}
+	switch {
+	case o.RedirectURLHostname == "":
+		o.RedirectURLHostname = DefaultRedirectURLHostname
+	case !isLoopback(strings.Trim(o.RedirectURLHostname, "[]")):
+		return fmt.Errorf("--oidc-redirect-url-hostname %q is not a loopback name: use 127.0.0.1, [::1] or localhost (the local server listens only on this machine)", o.RedirectURLHostname)
+	}
 	for name := range o.AuthRequestExtraParams {
 		if reservedAuthParams[name] {
 			return fmt.Errorf("--oidc-auth-request-extra-params cannot set %q: kubectl oidc sets it itself", name)
@@ -111,10 +129,25 @@ func (o *Options) Validate() error {
 		o.AuthenticationTimeout = DefaultAuthenticationTimeout
 	}
 	switch {
+	case o.RequestTimeout < 0:
+		return fmt.Errorf("--oidc-request-timeout %s is negative", o.RequestTimeout)
+	case o.RequestTimeout == 0:
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	switch {
+	case o.RequestNotice < 0:
+		return fmt.Errorf("--oidc-request-notice %s is negative", o.RequestNotice)
+	case o.RequestNotice == 0:
+		o.RequestNotice = DefaultRequestNotice
+	}
+	switch {
 	case o.ExpirySkew < 0:
 		return fmt.Errorf("--token-expiry-skew %s is negative", o.ExpirySkew)
 	case o.ExpirySkew == 0:
 		o.ExpirySkew = DefaultExpirySkew
+	}
+	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
+		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")
 	}
 	if o.InsecureSkipTLSVerify && (len(o.CertificateAuthority) > 0 || len(o.CertificateAuthorityData) > 0) {
 		return errors.New("--insecure-skip-tls-verify cannot be combined with --certificate-authority or --certificate-authority-data: drop one")
@@ -226,8 +259,28 @@ func (o Options) CacheKey() (tokencache.Key, error) {
 	return o.cacheKey(ca), nil
 }
 
+// exchanging reports whether get-token exchanges the session's token for
+// one of another audience.
+func (o *Options) exchanging() bool { return o.Audience != "" && o.Audience != o.ClientID }
+
+// audienceKey is the cache key of the exchanged token: the session's key
+// with the audience (and the cluster).
+func (o *Options) audienceKey(ca []byte) tokencache.Key {
+	k := o.cacheKey(ca)
+	k.Cluster = o.Cluster
+	k.Audience = o.Audience
+	return k
+}
+
 // cacheKey is the token cache key for these options (see docs/tokencache.md).
+// With an audience to exchange for, the session's own tokens are never sent
+// to a cluster, so their key is not bound to one: one login serves every
+// cluster of the issuer.
 func (o *Options) cacheKey(ca []byte) tokencache.Key {
+	cluster := o.Cluster
+	if o.exchanging() {
+		cluster = ""
+	}
 	return tokencache.Key{
 		IssuerURL:             o.IssuerURL,
 		ClientID:              o.ClientID,
@@ -238,5 +291,6 @@ func (o *Options) cacheKey(ca []byte) tokencache.Key {
 		CACertHash:            tokencache.CAHash(ca),
 		InsecureSkipTLSVerify: o.InsecureSkipTLSVerify,
 		UseAccessToken:        o.UseAccessToken,
+		Cluster:               cluster,
 	}
 }

@@ -30,10 +30,15 @@ func TestValidate(t *testing.T) {
 		{"grant unknown", func(o *Options) { o.GrantType = "implicit" }, "unknown --grant-type"},
 		{"client credentials without secret", func(o *Options) { o.GrantType = GrantClientCredentials }, "needs --oidc-client-secret"},
 		{"redirect not absolute", func(o *Options) { o.RedirectURL = "localhost:8000" }, "--oidc-redirect-url"},
+		{"redirect hostname localhost", func(o *Options) { o.RedirectURLHostname = "localhost" }, ""},
+		{"redirect hostname IPv6 loopback", func(o *Options) { o.RedirectURLHostname = "[::1]" }, ""},
+		{"redirect hostname not loopback", func(o *Options) { o.RedirectURLHostname = "evil.example.com" }, "not a loopback name"},
 		{"extra param state", func(o *Options) { o.AuthRequestExtraParams = map[string]string{"state": "x"} }, `cannot set "state"`},
 		{"extra param prompt", func(o *Options) { o.AuthRequestExtraParams = map[string]string{"prompt": "consent"} }, ""},
 		{"listen address without port", func(o *Options) { o.ListenAddresses = []string{"127.0.0.1"} }, "--listen-address"},
 		{"negative timeout", func(o *Options) { o.AuthenticationTimeout = -time.Second }, "negative"},
+		{"negative request timeout", func(o *Options) { o.RequestTimeout = -time.Second }, "--oidc-request-timeout"},
+		{"negative request notice", func(o *Options) { o.RequestNotice = -time.Second }, "--oidc-request-notice"},
 		{"negative skew", func(o *Options) { o.ExpirySkew = -time.Second }, "negative"},
 		{"insecure with CA", func(o *Options) { o.InsecureSkipTLSVerify = true; o.CertificateAuthority = []string{"ca.pem"} }, "cannot be combined"},
 		{"CA data not base64", func(o *Options) { o.CertificateAuthorityData = []string{"%%%"} }, "not base64"},
@@ -61,6 +66,7 @@ func TestValidateFillsDefaults(t *testing.T) {
 	}
 	if o.GrantType != GrantAuto || o.PKCEMethod != PKCEAuto || o.TokenCacheStorage != "auto" ||
 		o.AuthenticationTimeout != 3*time.Minute || o.ExpirySkew != 30*time.Second ||
+		o.RequestTimeout != 20*time.Second || o.RequestNotice != 3*time.Second ||
 		strings.Join(o.ListenAddresses, ",") != "127.0.0.1:8000,127.0.0.1:18000" {
 		t.Fatalf("defaults: %+v", o)
 	}
@@ -117,7 +123,8 @@ func TestPasswordPrompts(t *testing.T) {
 		},
 	}
 	tok := f.mustGet(o, ui)
-	if tok.Source != SourceLogin || prompted != "Password: " || !strings.Contains(ui.Err.(*syncBuffer).String(), "Username: ") {
+	host := strings.TrimPrefix(f.p.Issuer, "https://")
+	if tok.Source != SourceLogin || prompted != "Password of "+f.p.User.Username+" at "+host+": " || !strings.Contains(ui.Err.(*syncBuffer).String(), "Username at "+host+": ") {
 		t.Fatalf("source %q, password prompt %q, stderr %q", tok.Source, prompted, ui.Err)
 	}
 	if got := f.p.LastTokenRequest().Get("username"); got != f.p.User.Username {

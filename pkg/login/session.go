@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -42,13 +43,15 @@ const (
 
 // session is one Get, Login, Cached or Logout call.
 type session struct {
-	o     Options
-	ui    UI
-	env   env
-	ca    []byte
-	key   tokencache.Key
-	dir   string
-	store tokencache.Storage
+	o   Options
+	ui  UI
+	env env
+	ca  []byte
+	key tokencache.Key
+	// audKey is the cache key of the exchanged token (with o.exchanging()).
+	audKey tokencache.Key
+	dir    string
+	store  tokencache.Storage
 
 	client *http.Client // nil until the first network call
 	idp    *idp         // nil until discovery
@@ -78,6 +81,7 @@ func newSession(ctx context.Context, o Options, ui UI, e env, full bool) (*sessi
 	}
 	s.ca = ca
 	s.key = o.cacheKey(ca)
+	s.audKey = o.audienceKey(ca)
 	s.dir = o.TokenCacheDir
 	if s.dir == "" && o.TokenCacheStorage != tokencache.KindNone {
 		if s.dir, err = tokencache.DefaultDir(); err != nil {
@@ -90,15 +94,25 @@ func newSession(ctx context.Context, o Options, ui UI, e env, full bool) (*sessi
 	return s, nil
 }
 
+// printf writes a message for the person to stderr. Every argument goes
+// through termsafe: they carry the provider's strings (URLs, user codes,
+// error messages), which must not reach the terminal as escape sequences.
+// The format is the program's own.
 func (s *session) printf(format string, args ...any) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	fmt.Fprintf(s.ui.Err, format, args...)
+	termsafe.Fprintf(s.ui.Err, format, args...)
 }
 
 func (s *session) httpClient() (*http.Client, error) {
 	if s.client == nil {
-		c, err := newHTTPClient(s.ca, s.o.InsecureSkipTLSVerify, s.o.Verbosity, s.ui.Err)
+		c, err := newHTTPClient(httpClientOptions{
+			ca: s.ca, insecure: s.o.InsecureSkipTLSVerify, verbosity: s.o.Verbosity, log: s.ui.Err,
+			timeout: s.o.RequestTimeout, notice: s.o.RequestNotice,
+			onSlow: func(host string) {
+				s.printf("waiting for the identity provider at %s: no answer for %s (giving up after %s, --oidc-request-timeout)\n", host, s.o.RequestNotice, s.o.RequestTimeout)
+			},
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +202,31 @@ func get(ctx context.Context, o Options, ui UI, e env, m mode) (*Token, error) {
 	return s.get(ctx, m)
 }
 
+// SourceExchange: the token was obtained by token exchange.
+const SourceExchange = "exchange"
+
+// get returns a token: the session's own (getSession), or with an audience
+// to exchange for, a cached token of that audience, else one exchanged from
+// the session's own token (which may refresh or log in first).
 func (s *session) get(ctx context.Context, m mode) (*Token, error) {
+	if !s.o.exchanging() {
+		return s.getSession(ctx, m)
+	}
+	if m == modeGet && !s.o.ForceRefresh {
+		if e, err := s.store.Load(ctx, s.audKey); err == nil && s.fresh(e) {
+			if t, err := s.fromEntry(e); err == nil {
+				return t, nil
+			}
+		}
+	}
+	base, err := s.getSession(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return s.exchange(ctx, base)
+}
+
+func (s *session) getSession(ctx context.Context, m mode) (*Token, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -301,8 +339,12 @@ func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	entry, ok := s.load(ctx)
-	if !ok || s.tokenOf(entry) == "" {
+	key := s.key
+	if s.o.exchanging() {
+		key = s.audKey
+	}
+	entry, err := s.store.Load(ctx, key)
+	if err != nil || s.tokenOf(entry) == "" {
 		return nil, ErrNotLoggedIn
 	}
 	t, err := s.fromEntry(entry)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
@@ -101,7 +102,7 @@ func printConvertReports(cmd *cobra.Command, reports []kubeconfig.FileReport, dr
 	stderr := cmd.ErrOrStderr()
 	for _, r := range reports {
 		for _, s := range r.Skipped {
-			fmt.Fprintf(stderr, "%s: user %q left as it is: %s\n", r.Path, s.UserName, s.Reason)
+			termsafe.Fprintf(stderr, "%s: user %q left as it is: %s\n", r.Path, s.UserName, s.Reason)
 		}
 		if dryRun {
 			fmt.Fprint(cmd.OutOrStdout(), r.Diff)
@@ -119,7 +120,7 @@ func printConvertReports(cmd *cobra.Command, reports []kubeconfig.FileReport, dr
 			if !r.Written {
 				note += " (file not written)"
 			}
-			fmt.Fprintf(stderr, "%s: converted user %q (%s)\n", r.Path, c.Legacy.UserName, note)
+			termsafe.Fprintf(stderr, "%s: converted user %q (%s)\n", r.Path, c.Legacy.UserName, note)
 		}
 	}
 }

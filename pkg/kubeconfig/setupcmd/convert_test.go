@@ -51,9 +51,12 @@ func TestConvertMovesTokensIntoTheDiskCache(t *testing.T) {
 	if u.AuthProvider != nil || u.Exec == nil {
 		t.Fatalf("user not converted: %+v", u)
 	}
-	want := "get-token --oidc-issuer-url=https://issuer.example.com --oidc-client-id=kubectl --oidc-client-secret=the-client-secret --oidc-extra-scope=email --token-cache-dir=" + cacheDir + " --token-cache-storage=disk"
+	want := "get-token --oidc-issuer-url=https://issuer.example.com --oidc-client-id=kubectl --oidc-extra-scope=email --token-cache-dir=" + cacheDir + " --token-cache-storage=disk"
 	if got := strings.Join(u.Exec.Args, " "); got != want {
 		t.Errorf("args\n %s\nwant\n %s", got, want)
+	}
+	if len(u.Exec.Env) != 1 || u.Exec.Env[0].Name != kubeconfig.EnvClientSecret || u.Exec.Env[0].Value != "the-client-secret" {
+		t.Errorf("exec env %v, want the client secret in %s", u.Exec.Env, kubeconfig.EnvClientSecret)
 	}
 	if loadUser(t, path, "admin").Token != "admin-token" {
 		t.Error("other user changed")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 )
@@ -44,6 +45,7 @@ type setupFlags struct {
 	setCurrentContext bool
 
 	overwrite      bool
+	yes            bool
 	dryRun         bool
 	output         string
 	skipValidation bool
@@ -108,6 +110,7 @@ logs in and asks the cluster who you are (SelfSubjectReview) unless
 	fs.StringVar(&f.namespace, "namespace", "", "Default namespace of the context")
 	fs.BoolVar(&f.setCurrentContext, "set-current-context", true, "Make the new context the current one")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "Replace a cluster, user or context of the same name that has other settings")
+	fs.BoolVarP(&f.yes, "yes", "y", false, "Do not ask before writing and logging in: you checked the server, issuer and client setup shows (required when stdin is not a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "Print the resulting kubeconfig instead of writing it")
 	fs.StringVarP(&f.output, "output", "o", "yaml", "Format of --dry-run output: yaml or json")
 	fs.BoolVar(&f.skipValidation, "skip-validation", false, "Do not log in and check the new context with a SelfSubjectReview")
@@ -178,7 +181,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		if clusterName == "" {
 			clusterName = res.Document.ClusterName
 		}
-		fmt.Fprintf(stderr, "Using the login settings of %s: issuer %s, client %s\n", proxyURL, res.Document.IssuerURL, res.Document.ClientID)
+		termsafe.Fprintf(stderr, "Using the login settings of %s: issuer %s, client %s\n", proxyURL, res.Document.IssuerURL, res.Document.ClientID)
 	} else if f.caFingerprint != "" {
 		return errors.New("--ca-fingerprint needs PROXY_URL (it checks the proxy on first contact)")
 	}
@@ -186,7 +189,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		return errors.New("--oidc-issuer-url and --oidc-client-id are required (or give the proxy's URL to discover them)")
 	}
 	if hasArg(args, "--password") {
-		fmt.Fprintln(stderr, "Warning: --password is written into the kubeconfig in clear text; leave it out to be asked when logging in.")
+		termsafe.Fprintf(stderr, "Warning: the password is written into the kubeconfig in clear text (the exec stanza's env %s, not its arguments); leave --password out to be asked when logging in.\n", kubeconfig.EnvPassword)
 	}
 
 	if clusterName == "" {
@@ -204,13 +207,29 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	if err != nil {
 		return err
 	}
+	issuer, clientID, audience := lastArg(args, "--oidc-issuer-url"), lastArg(args, "--oidc-client-id"), lastArg(args, "--oidc-audience")
+	twins := kubeconfig.TokenTwins(kubeconfig.Files(f.kubeconfig), issuer, clientID, audience, server)
+	for _, tw := range twins {
+		termsafe.Fprintf(stderr, "Warning: context %q (user %q in %s) already sends ID tokens of issuer %s for client %s to %s. "+
+			"Both servers accept the same tokens, so if %s is not the cluster you expect, it can use your tokens at %s.\n",
+			tw.Context, tw.User, tw.File, issuer, clientID, tw.Server, server, tw.Server)
+	}
+	if !f.dryRun {
+		if err := confirmSetup(cmd.InOrStdin(), stderr, f, server, issuer, clientID, contextName, path); err != nil {
+			return err
+		}
+	}
+	user := kubeconfig.ExecUser(args)
+	// kubectl tells get-token the cluster's server, which binds the token
+	// cache entry to this cluster.
+	user.Exec.ProvideClusterInfo = true
 	res, err := kubeconfig.Setup(kubeconfig.SetupOptions{
 		Path: path,
 		Entries: kubeconfig.Entries{
 			ClusterName:       clusterName,
 			Cluster:           cluster,
 			UserName:          userName,
-			User:              kubeconfig.ExecUser(args),
+			User:              user,
 			ContextName:       contextName,
 			Context:           &clientcmdapi.Context{Cluster: clusterName, AuthInfo: userName, Namespace: f.namespace},
 			SetCurrentContext: f.setCurrentContext,
@@ -227,24 +246,67 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		return err
 	}
 	if res.Changed {
-		fmt.Fprintf(stderr, "Wrote cluster %q, user %q and context %q to %s\n", clusterName, userName, contextName, path)
+		termsafe.Fprintf(stderr, "Wrote cluster %q, user %q and context %q to %s\n", clusterName, userName, contextName, path)
 	} else {
-		fmt.Fprintf(stderr, "%s already has cluster %q, user %q and context %q; nothing to change\n", path, clusterName, userName, contextName)
+		termsafe.Fprintf(stderr, "%s already has cluster %q, user %q and context %q; nothing to change\n", path, clusterName, userName, contextName)
 	}
 	if f.skipValidation {
 		return nil
 	}
-	fmt.Fprintf(stderr, "Logging in through context %q to check it (skip with --skip-validation)...\n", contextName)
+	termsafe.Fprintf(stderr, "Logging in through context %q to check it (skip with --skip-validation)...\n", contextName)
 	who, err := kubeconfig.Validate(ctx, path, contextName)
 	if err != nil {
 		return fmt.Errorf("the kubeconfig was written, but checking context %q failed: %w; fix the settings (run again with --overwrite) or check with `kubectl --context %s auth whoami`", contextName, err, contextName)
 	}
-	fmt.Fprintf(stderr, "Context %q works: the cluster sees you as %q", contextName, who.Username)
+	termsafe.Fprintf(stderr, "Context %q works: the cluster sees you as %q", contextName, who.Username)
 	if len(who.Groups) > 0 {
-		fmt.Fprintf(stderr, " (groups: %s)", strings.Join(who.Groups, ", "))
+		termsafe.Fprintf(stderr, " (groups: %s)", strings.Join(who.Groups, ", "))
 	}
 	fmt.Fprintln(stderr)
 	return nil
+}
+
+// confirmSetup shows what the new context trusts (the server that gets the
+// tokens, the issuer that signs the person in, the client) and asks on a
+// terminal; --yes skips the question, and without a terminal it is required.
+func confirmSetup(in io.Reader, out io.Writer, f *setupFlags, server, issuer, clientID, contextName, path string) error {
+	termsafe.Fprintf(out, "Context %q in %s:\n  server: %s\n  issuer: %s\n  client: %s\n", contextName, path, server, issuer, clientID)
+	if f.yes {
+		return nil
+	}
+	if !isTerminal(in) {
+		return errors.New("setup needs your confirmation of the server, issuer and client above, and stdin is not a terminal: check them and run again with --yes")
+	}
+	question := "Write this context and log in to check it? [y/N] "
+	if f.skipValidation {
+		question = "Write this context? [y/N] "
+	}
+	fmt.Fprint(out, "Tokens of this issuer and client will be sent to the server above. "+question)
+	line, err := readLine(in)
+	if err != nil {
+		return fmt.Errorf("read answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errors.New("setup cancelled: nothing written, no login")
+}
+
+func isTerminal(in io.Reader) bool {
+	file, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// lastArg returns the value of the last --name=value in args.
+func lastArg(args []string, name string) string {
+	v := ""
+	for _, a := range args {
+		if s, ok := strings.CutPrefix(a, name+"="); ok {
+			v = s
+		}
+	}
+	return v
 }
 
 func readServerCA(f *setupFlags) ([]byte, error) {
@@ -330,6 +392,12 @@ func documentArgs(d *discovery.Document) []string {
 	if len(d.GrantTypes) > 0 {
 		args = append(args, "--grant-type="+d.GrantTypes[0])
 	}
+	if d.Audience != "" && d.Audience != d.ClientID {
+		args = append(args, "--oidc-audience="+d.Audience)
+	}
+	if d.RedirectURLHostname != "" {
+		args = append(args, "--oidc-redirect-url-hostname="+d.RedirectURLHostname)
+	}
 	if d.IssuerCertificateAuthorityData != "" {
 		args = append(args, "--certificate-authority-data="+base64.StdEncoding.EncodeToString([]byte(d.IssuerCertificateAuthorityData)))
 	}
@@ -394,8 +462,8 @@ func promptTrust(in io.Reader, out io.Writer, proxyURL string, c discovery.CertI
 	if c.SelfSigned {
 		kind = "self-signed"
 	}
-	fmt.Fprintf(out, "The proxy at %s is not verified by a CA you gave.\n", proxyURL)
-	fmt.Fprintf(out, "It presented the certificate %q (%s, valid until %s) with the fingerprint\n\n  %s\n\n",
+	termsafe.Fprintf(out, "The proxy at %s is not verified by a CA you gave.\n", proxyURL)
+	termsafe.Fprintf(out, "It presented the certificate %q (%s, valid until %s) with the fingerprint\n\n  %s\n\n",
 		c.Subject, kind, c.NotAfter.UTC().Format("2006-01-02"), c.Fingerprint)
 	fmt.Fprint(out, "Compare it with the fingerprint your cluster administrator published. Trust it? [y/N] ")
 	line, err := readLine(in)

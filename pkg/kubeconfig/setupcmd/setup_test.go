@@ -40,7 +40,16 @@ func testLoginFlags() *pflag.FlagSet {
 	return fs
 }
 
+// execute runs setup (confirmed with --yes) or convert with args.
 func execute(t *testing.T, cmdName string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	if cmdName == "setup" {
+		args = append(args, "--yes")
+	}
+	return executeUnconfirmed(t, cmdName, args...)
+}
+
+func executeUnconfirmed(t *testing.T, cmdName string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cmd := NewSetup(testLoginFlags())
 	if cmdName == "convert" {
@@ -110,6 +119,9 @@ func TestSetupWritesExactlyTheGivenLoginFlags(t *testing.T) {
 			if got := strings.Join(u.Exec.Args, " "); got != strings.Join(tt.wantArgs, " ") {
 				t.Errorf("args\n %s\nwant\n %s", got, strings.Join(tt.wantArgs, " "))
 			}
+			if !u.Exec.ProvideClusterInfo {
+				t.Error("provideClusterInfo is not set: get-token cannot bind its cache entry to the cluster")
+			}
 		})
 	}
 }
@@ -163,10 +175,12 @@ func testDocument(issuerCA []byte) *discovery.Document {
 		Kind:                           discovery.Kind,
 		IssuerURL:                      "https://issuer.example.com",
 		ClientID:                       "kubectl",
+		Audience:                       "cluster-prod",
 		Scopes:                         []string{"email", "groups"},
 		ExtraParams:                    map[string]string{"audience": "k8s"},
 		GrantTypes:                     []string{"device-code", "authcode"},
 		ClusterName:                    "prod",
+		RedirectURLHostname:            "localhost",
 		IssuerCertificateAuthorityData: string(issuerCA),
 	}
 }
@@ -194,8 +208,8 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "prod",
 			wantArgs: []string{"get-token",
 				"--certificate-authority-data=" + base64.StdEncoding.EncodeToString(idpCA),
-				"--grant-type=device-code", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
-				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com"},
+				"--grant-type=device-code", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
+				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
 			name:        "given flags override the document",
@@ -204,8 +218,8 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "mine",
 			wantArgs: []string{"get-token",
 				"--certificate-authority=/etc/idp.pem",
-				"--grant-type=authcode", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
-				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com"},
+				"--grant-type=authcode", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
+				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
 			name:    "fingerprint mismatch refused",
@@ -279,5 +293,46 @@ func TestSetupDryRunPrintsTheKubeconfig(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("dry run wrote the file")
+	}
+}
+
+func TestSetupShowsWhatItTrustsAndAsksFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	args := []string{"--server=https://api.example.com", "--kubeconfig=" + path,
+		"--oidc-issuer-url=https://issuer.example.com/\x1b[2J", "--oidc-client-id=kubectl"}
+	_, stderr, err := executeUnconfirmed(t, "setup", args...)
+	if err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("setup without a terminal and without --yes: err %v, want one naming --yes", err)
+	}
+	for _, want := range []string{"server: https://api.example.com", `issuer: https://issuer.example.com/\x1b[2J`, "client: kubectl"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not show %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "\x1b") {
+		t.Errorf("stderr holds a raw escape sequence: %q", stderr)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("kubeconfig written without confirmation (stat: %v)", err)
+	}
+}
+
+func TestSetupWarnsWhenAnotherServerGetsTheSameTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	flags := []string{"--kubeconfig=" + path, "--skip-validation", "--oidc-issuer-url=https://issuer.example.com", "--oidc-client-id=kubectl"}
+	if _, stderr, err := execute(t, "setup", append(flags, "--server=https://real.example.com")...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	_, stderr, err := execute(t, "setup", append(flags, "--server=https://look-alike.example.com")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "Warning: context \"real.example.com\"") || !strings.Contains(stderr, "to https://real.example.com") {
+		t.Errorf("no warning naming the real server:\n%s", stderr)
+	}
+	// The same server again is no warning.
+	_, stderr, err = execute(t, "setup", append(flags, "--server=https://real.example.com")...)
+	if err != nil || strings.Contains(stderr, "Warning: context \"real.example.com\"") {
+		t.Errorf("re-running setup for the same server warns (%v):\n%s", err, stderr)
 	}
 }

@@ -33,6 +33,15 @@ type Key struct {
 	CACertHash            string
 	InsecureSkipTLSVerify bool
 	UseAccessToken        bool
+	// Cluster is the server URL of the cluster the token is for (from
+	// kubectl's KUBERNETES_EXEC_INFO when the exec stanza sets
+	// provideClusterInfo), so that a token obtained for one cluster is never
+	// handed to another; "" for entries not bound to a cluster, whose IDs
+	// are those of earlier versions.
+	Cluster string
+	// Audience is the audience of a token obtained by token exchange from
+	// the session of the other fields; "" for the session's own tokens.
+	Audience string
 }
 
 // ID returns the hex SHA-256 over a canonical, unambiguous encoding of the
@@ -82,6 +91,16 @@ func (k Key) ID() string {
 	writeStr(k.CACertHash)
 	writeBool(k.InsecureSkipTLSVerify)
 	writeBool(k.UseAccessToken)
+	if k.Cluster != "" {
+		// Only when set, so that unbound keys keep their IDs; the old
+		// encoding ends here, so a longer input never equals an old one.
+		writeStr("cluster")
+		writeStr(k.Cluster)
+	}
+	if k.Audience != "" {
+		writeStr("audience")
+		writeStr(k.Audience)
+	}
 	return hexSum(h)
 }
 

@@ -75,6 +75,10 @@ func TestKeyIDChangesWithEveryField(t *testing.T) {
 		{"system roots", func(k *Key) { k.CACertHash = "" }},
 		{"insecure skip TLS verify", func(k *Key) { k.InsecureSkipTLSVerify = true }},
 		{"use access token", func(k *Key) { k.UseAccessToken = true }},
+		{"bound to a cluster", func(k *Key) { k.Cluster = "https://proxy.example.com" }},
+		{"bound to a look-alike cluster", func(k *Key) { k.Cluster = "https://proxy.example.com.evil.example" }},
+		{"audience", func(k *Key) { k.Audience = "proxy-a" }},
+		{"audience with the cluster's name", func(k *Key) { k.Audience = "https://proxy.example.com" }},
 	}
 	base := baseKey().ID()
 	seen := map[string]string{base: "base"}

@@ -2,6 +2,8 @@ package tokencache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,13 +24,17 @@ const (
 )
 
 // Keyring keeps entries in the OS keyring (github.com/zalando/go-keyring)
-// under service, account Key.ID(). A keyring cannot be enumerated, so a
-// secret-free index file <dir>/<ID>.keyring records each stored key for
-// DeleteAll. When the keyring refuses an entry (no keyring service, the
+// under service, account "<Key.ID()>.<hash of the cache directory>", so that
+// two cache directories never share an item. A keyring cannot be
+// enumerated, so a secret-free index file <dir>/<ID>.keyring records each
+// stored item for DeleteAll. Items of earlier versions, named by the key ID
+// alone, are moved to the new name by the first Load in the directory whose
+// index records them. When the keyring refuses an entry (no keyring service, the
 // macOS or Windows size limit) the entry goes to disk in dir instead, and
 // one warning line is written to warn for the life of the Keyring.
 type Keyring struct {
 	service string
+	dirHash string // names this directory's items
 	disk    *Disk
 	warn    io.Writer
 	once    sync.Once
@@ -40,7 +46,60 @@ func NewKeyring(service, dir string, warn io.Writer) Storage {
 	if warn == nil {
 		warn = io.Discard
 	}
-	return &Keyring{service: service, disk: &Disk{dir: dir}, warn: warn}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = filepath.Clean(dir)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return &Keyring{service: service, dirHash: hex.EncodeToString(sum[:8]), disk: &Disk{dir: dir}, warn: warn}
+}
+
+// account is the keyring account of key ID id in this directory.
+func (k *Keyring) account(id string) string { return id + "." + k.dirHash }
+
+// readIndex returns the index record of id in this directory; ok is false
+// when there is none (or it is unreadable).
+func (k *Keyring) readIndex(id string) (indexRecord, bool) {
+	data, err := os.ReadFile(k.indexPath(id))
+	if err != nil {
+		return indexRecord{}, false
+	}
+	var r indexRecord
+	if json.Unmarshal(data, &r) != nil || r.KeyID != id {
+		return indexRecord{}, false
+	}
+	return r, true
+}
+
+// legacyItem reports whether this directory's index records an item of an
+// earlier version, named by the bare key ID.
+func (k *Keyring) legacyItem(id string) bool {
+	r, ok := k.readIndex(id)
+	return ok && r.Account == ""
+}
+
+// migrate moves the legacy item of id, if this directory indexed one, to
+// its new name and returns its entry; ErrNotFound when there is none.
+func (k *Keyring) migrate(id string) (Entry, error) {
+	if !k.legacyItem(id) {
+		return Entry{}, ErrNotFound
+	}
+	data, err := keyring.Get(k.service, id)
+	if err != nil {
+		return Entry{}, ErrNotFound
+	}
+	e, err := decodeRecord([]byte(data), id)
+	if err != nil {
+		return Entry{}, corrupt(fmt.Sprintf("keyring item %s/%s", k.service, id), err)
+	}
+	if err := keyring.Set(k.service, k.account(id), data); err != nil {
+		return e, nil // still readable under the old name; moved on a later Load
+	}
+	if err := k.writeIndex(id, e); err != nil {
+		return e, nil
+	}
+	_ = keyring.Delete(k.service, id)
+	return e, nil
 }
 
 // Name implements Storage.
@@ -67,17 +126,17 @@ func (k *Keyring) Load(ctx context.Context, key Key) (Entry, error) {
 	if !errors.Is(err, ErrNotFound) {
 		return e, err
 	}
-	data, err := keyring.Get(k.service, id)
+	data, err := keyring.Get(k.service, k.account(id))
 	switch {
 	case errors.Is(err, keyring.ErrNotFound):
-		return Entry{}, ErrNotFound
+		return k.migrate(id)
 	case err != nil:
 		k.warnFallback(err)
 		return Entry{}, ErrNotFound
 	}
 	e, err = decodeRecord([]byte(data), id)
 	if err != nil {
-		return Entry{}, corrupt(fmt.Sprintf("keyring item %s/%s", k.service, id), err)
+		return Entry{}, corrupt(fmt.Sprintf("keyring item %s/%s", k.service, k.account(id)), err)
 	}
 	return e, nil
 }
@@ -96,10 +155,15 @@ func (k *Keyring) Save(ctx context.Context, key Key, e Entry) error {
 	// exist, even after a crash between the two writes.
 	_, statErr := os.Stat(k.indexPath(id))
 	hadItem := statErr == nil
+	legacy := k.legacyItem(id)
 	if err := k.writeIndex(id, e); err != nil {
 		return err
 	}
-	if err := keyring.Set(k.service, id, string(data)); err != nil {
+	if legacy {
+		// The new entry replaces the item of an earlier version.
+		_ = keyring.Delete(k.service, id)
+	}
+	if err := keyring.Set(k.service, k.account(id), string(data)); err != nil {
 		k.warnFallback(err)
 		if err := k.disk.Save(ctx, key, e); err != nil {
 			return err
@@ -109,7 +173,7 @@ func (k *Keyring) Save(ctx context.Context, key Key, e Entry) error {
 		if !hadItem {
 			return removeIfExists(k.indexPath(id))
 		}
-		if err := keyring.Delete(k.service, id); err == nil || errors.Is(err, keyring.ErrNotFound) {
+		if err := keyring.Delete(k.service, k.account(id)); err == nil || errors.Is(err, keyring.ErrNotFound) {
 			return removeIfExists(k.indexPath(id))
 		}
 		return nil
@@ -120,15 +184,18 @@ func (k *Keyring) Save(ctx context.Context, key Key, e Entry) error {
 }
 
 type indexRecord struct {
-	Version   int    `json:"version"`
-	KeyID     string `json:"keyID"`
-	Service   string `json:"service"`
+	Version int    `json:"version"`
+	KeyID   string `json:"keyID"`
+	Service string `json:"service"`
+	// Account is the item's keyring account; empty in the index of an
+	// item of an earlier version, named by KeyID.
+	Account   string `json:"account,omitempty"`
 	IssuerURL string `json:"issuerURL,omitempty"`
 	ClientID  string `json:"clientID,omitempty"`
 }
 
 func (k *Keyring) writeIndex(id string, e Entry) error {
-	data, err := json.Marshal(indexRecord{Version: recordVersion, KeyID: id, Service: k.service, IssuerURL: e.IssuerURL, ClientID: e.ClientID})
+	data, err := json.Marshal(indexRecord{Version: recordVersion, KeyID: id, Service: k.service, Account: k.account(id), IssuerURL: e.IssuerURL, ClientID: e.ClientID})
 	if err != nil {
 		return fmt.Errorf("token cache index: %w", err)
 	}
@@ -150,11 +217,15 @@ func (k *Keyring) Delete(ctx context.Context, key Key) error {
 // deleteItem removes the keyring item and its index. A keyring error
 // matters only when the index says an item was stored.
 func (k *Keyring) deleteItem(id string) error {
-	err := keyring.Delete(k.service, id)
-	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		if _, statErr := os.Stat(k.indexPath(id)); statErr == nil {
+	_, indexed := k.readIndex(id)
+	if k.legacyItem(id) {
+		if err := keyring.Delete(k.service, id); err != nil && !errors.Is(err, keyring.ErrNotFound) {
 			return fmt.Errorf("remove token from the OS keyring: %w", err)
 		}
+	}
+	err := keyring.Delete(k.service, k.account(id))
+	if err != nil && !errors.Is(err, keyring.ErrNotFound) && indexed {
+		return fmt.Errorf("remove token from the OS keyring: %w", err)
 	}
 	return removeIfExists(k.indexPath(id))
 }
@@ -173,7 +244,11 @@ func (k *Keyring) DeleteAll(ctx context.Context) ([]Entry, error) {
 		if !ok || !isKeyID(id) {
 			continue
 		}
-		if data, err := keyring.Get(k.service, id); err == nil {
+		account := k.account(id)
+		if k.legacyItem(id) {
+			account = id
+		}
+		if data, err := keyring.Get(k.service, account); err == nil {
 			if e, err := decodeRecord([]byte(data), id); err == nil {
 				entries = append(entries, e)
 			}

@@ -35,7 +35,7 @@ func TestKeyringStoresTokensInTheKeyringAndOnlyAnIndexOnDisk(t *testing.T) {
 	if got.RefreshToken != testEntry(1).RefreshToken || got.IDToken != testEntry(1).IDToken {
 		t.Fatalf("Load = %+v", got)
 	}
-	if _, err := keyring.Get("test-service", key.ID()); err != nil {
+	if _, err := keyring.Get("test-service", s.(*Keyring).account(key.ID())); err != nil {
 		t.Fatalf("no keyring item for the key: %v", err)
 	}
 	left := listDir(t, dir)
@@ -164,10 +164,11 @@ func TestKeyringLoadOfADamagedItemIsErrCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := keyring.Set("svc", key.ID(), tt.value); err != nil {
+			s := NewKeyring("svc", t.TempDir(), nil)
+			if err := keyring.Set("svc", s.(*Keyring).account(key.ID()), tt.value); err != nil {
 				t.Fatal(err)
 			}
-			_, err := NewKeyring("svc", t.TempDir(), nil).Load(ctx, key)
+			_, err := s.Load(ctx, key)
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Load err = %v, want ErrCorrupt", err)
 			}
@@ -207,7 +208,7 @@ func TestKeyringDelete(t *testing.T) {
 	if _, err := s.Load(ctx, baseKey()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load after Delete: err = %v, want ErrNotFound", err)
 	}
-	if _, err := keyring.Get("svc", baseKey().ID()); !errors.Is(err, keyring.ErrNotFound) {
+	if _, err := keyring.Get("svc", s.(*Keyring).account(baseKey().ID())); !errors.Is(err, keyring.ErrNotFound) {
 		t.Fatalf("keyring item left: %v", err)
 	}
 	if left := listDir(t, dir); len(left) != 0 {
@@ -245,7 +246,7 @@ func TestKeyringDeleteAll(t *testing.T) {
 		t.Fatalf("DeleteAll returned %d entries, want 2", len(entries))
 	}
 	for _, k := range []Key{k1, k2} {
-		if _, err := keyring.Get("svc", k.ID()); !errors.Is(err, keyring.ErrNotFound) {
+		if _, err := keyring.Get("svc", s.(*Keyring).account(k.ID())); !errors.Is(err, keyring.ErrNotFound) {
 			t.Fatalf("keyring item left: %v", err)
 		}
 	}
@@ -331,5 +332,77 @@ func TestDefaultDir(t *testing.T) {
 				t.Fatalf("DefaultDir() = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestKeyringItemsOfTwoCacheDirectoriesAreSeparate(t *testing.T) {
+	keyring.MockInit()
+	ctx := context.Background()
+	a := NewKeyring("svc", t.TempDir(), nil)
+	b := NewKeyring("svc", t.TempDir(), nil)
+	key := baseKey()
+	if err := a.Save(ctx, key, testEntry(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the other directory sees the entry: err = %v", err)
+	}
+	if err := b.Save(ctx, key, testEntry(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Load(ctx, key); err != nil || got.RefreshToken != testEntry(1).RefreshToken {
+		t.Fatalf("first directory's entry after the second saved: %+v, %v", got, err)
+	}
+	if err := b.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Load(ctx, key); err != nil {
+		t.Fatalf("deleting in one directory removed the other's entry: %v", err)
+	}
+}
+
+func TestKeyringMigratesAnItemNamedWithoutTheDirectory(t *testing.T) {
+	keyring.MockInit()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := baseKey()
+	id := key.ID()
+	// What earlier versions wrote: the item under the bare key ID, and an
+	// index without the item's name.
+	data, err := encodeRecord(id, testEntry(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyring.Set("svc", id, string(data)); err != nil {
+		t.Fatal(err)
+	}
+	legacyIndex := `{"version":1,"keyID":"` + id + `","service":"svc"}`
+	if err := os.WriteFile(filepath.Join(dir, id+".keyring"), []byte(legacyIndex), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A directory that never indexed the item does not take it.
+	if _, err := NewKeyring("svc", t.TempDir(), nil).Load(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unrelated directory: err = %v, want ErrNotFound", err)
+	}
+	s := NewKeyring("svc", dir, nil)
+	got, err := s.Load(ctx, key)
+	if err != nil || got.RefreshToken != testEntry(1).RefreshToken {
+		t.Fatalf("Load of the old item: %+v, %v", got, err)
+	}
+	if _, err := keyring.Get("svc", id); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("old item left behind: %v", err)
+	}
+	if _, err := keyring.Get("svc", s.(*Keyring).account(id)); err != nil {
+		t.Fatalf("no item under the new name: %v", err)
+	}
+	if got, err := s.Load(ctx, key); err != nil || got.RefreshToken != testEntry(1).RefreshToken {
+		t.Fatalf("Load after migration: %+v, %v", got, err)
+	}
+	if _, err := s.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.Get("svc", s.(*Keyring).account(id)); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("DeleteAll left the migrated item: %v", err)
 	}
 }

@@ -32,6 +32,9 @@ type Request struct {
 	APIVersion string
 	// Interactive is false when kubectl says nobody can answer on the terminal.
 	Interactive bool
+	// ClusterServer is the server URL of the cluster kubectl will send the
+	// token to, when the exec stanza sets provideClusterInfo; else "".
+	ClusterServer string
 }
 
 // ParseRequest parses the value of KUBERNETES_EXEC_INFO. An empty value
@@ -57,13 +60,21 @@ func ParseRequest(value string) (Request, error) {
 		if err := json.Unmarshal([]byte(value), &c); err != nil {
 			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1, jsonProblem(err, len(value)))
 		}
-		return Request{APIVersion: V1, Interactive: c.Spec.Interactive}, nil
+		r := Request{APIVersion: V1, Interactive: c.Spec.Interactive}
+		if c.Spec.Cluster != nil {
+			r.ClusterServer = c.Spec.Cluster.Server
+		}
+		return r, nil
 	case V1beta1:
 		var c clientauthv1beta1.ExecCredential
 		if err := json.Unmarshal([]byte(value), &c); err != nil {
 			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1beta1, jsonProblem(err, len(value)))
 		}
-		return Request{APIVersion: V1beta1, Interactive: c.Spec.Interactive}, nil
+		r := Request{APIVersion: V1beta1, Interactive: c.Spec.Interactive}
+		if c.Spec.Cluster != nil {
+			r.ClusterServer = c.Spec.Cluster.Server
+		}
+		return r, nil
 	default:
 		return Request{}, fmt.Errorf("%s has apiVersion %q; supported are %s and %s (set apiVersion in the kubeconfig's exec stanza to one of them)", EnvVar, head.APIVersion, V1, V1beta1)
 	}

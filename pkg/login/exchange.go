@@ -1,0 +1,102 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
+)
+
+// RFC 8693 names.
+const (
+	tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+	idTokenType        = "urn:ietf:params:oauth:token-type:id_token"
+)
+
+// exchange trades the session's ID token for an ID token of o.Audience at
+// the provider's token endpoint (OAuth 2.0 Token Exchange, RFC 8693),
+// verifies it for that audience and caches it under the audience key. No
+// person is involved: one login serves every cluster of the issuer, and
+// each cluster gets a token only it accepts.
+func (s *session) exchange(ctx context.Context, base *Token) (*Token, error) {
+	subject := base.Token
+	if subject == "" {
+		return nil, errors.New("token exchange: the session has no ID token to exchange")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
+	defer cancel()
+	p, err := s.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type":           {tokenExchangeGrant},
+		"subject_token":        {subject},
+		"subject_token_type":   {idTokenType},
+		"requested_token_type": {idTokenType},
+		"audience":             {s.o.Audience},
+	}
+	if s.o.ClientSecret == "" {
+		form.Set("client_id", s.o.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.config.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("token exchange: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if s.o.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(s.o.ClientID), url.QueryEscape(s.o.ClientSecret))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token exchange for audience %s: %w", s.o.Audience, describeTLSError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("token exchange for audience %s: %w", s.o.Audience, err)
+	}
+	var answer struct {
+		AccessToken     string `json:"access_token"`
+		IDToken         string `json:"id_token"`
+		IssuedTokenType string `json:"issued_token_type"`
+		Error           string `json:"error"`
+		Description     string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &answer) != nil {
+		return nil, fmt.Errorf("token exchange for audience %s: the provider answered %s with no JSON", s.o.Audience, resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("token exchange for audience %s: the provider answered %s: %s %s (does it allow client %s to exchange for this audience?)",
+			s.o.Audience, resp.Status, answer.Error, answer.Description, s.o.ClientID)
+	}
+	raw := answer.IDToken
+	if raw == "" && answer.IssuedTokenType == idTokenType {
+		raw = answer.AccessToken // RFC 8693 returns the issued token in access_token
+	}
+	if raw == "" {
+		return nil, fmt.Errorf("token exchange for audience %s: the answer holds no ID token (issued_token_type %q)", s.o.Audience, answer.IssuedTokenType)
+	}
+	idt, err := p.provider.Verifier(&oidc.Config{ClientID: s.o.Audience, Now: s.env.now}).Verify(withClient(ctx, p.client), raw)
+	if err != nil {
+		return nil, fmt.Errorf("token exchange for audience %s: verify the ID token: %w", s.o.Audience, err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, fmt.Errorf("token exchange: claims: %w", err)
+	}
+	e := tokencache.Entry{IDToken: raw, Expiry: idt.Expiry, IssuerURL: s.o.IssuerURL, ClientID: s.o.Audience}
+	if err := s.store.Save(ctx, s.audKey, e); err != nil {
+		s.printf("warning: could not cache the token for audience %s (%v)\n", s.o.Audience, err)
+	}
+	return &Token{Token: raw, Expiry: idt.Expiry, IDTokenClaims: claims, Source: SourceExchange}, nil
+}
