@@ -21,6 +21,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // EndUserImpersonation authorises a client's Impersonate-* headers (kubectl
@@ -115,11 +117,24 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 		return out
 	}
+	// Every value must reach kube-apiserver unchanged (identity.Check):
+	// the check is on the value as given, never a trimmed copy.
+	canonical := func(header string, f identity.Field, v string) error {
+		if err := identity.Check(f, v); err != nil {
+			return fmt.Errorf("%w: %s: %w", errMalformedImpersonation, header, err)
+		}
+		return nil
+	}
 	if users := values(authenticationv1.ImpersonateUserHeader); len(users) > 0 {
 		if len(users) > 1 {
 			return nil, fmt.Errorf("%w: %d Impersonate-User headers, at most one is allowed", errMalformedImpersonation, len(users))
 		}
 		req.user = users[0]
+		if req.user != "" {
+			if err := canonical(authenticationv1.ImpersonateUserHeader, identity.Username, req.user); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if req.user != "" {
 		if ns, name, err := serviceaccount.SplitUsername(req.user); err == nil {
@@ -130,6 +145,9 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 	}
 	for _, g := range values(authenticationv1.ImpersonateGroupHeader) {
+		if err := canonical(authenticationv1.ImpersonateGroupHeader, identity.Group, g); err != nil {
+			return nil, err
+		}
 		req.groupsGiven = true
 		req.groups = append(req.groups, g)
 		add(impersonationCheck{resource: "groups", name: g})
@@ -149,7 +167,13 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		if key == "" {
 			return nil, fmt.Errorf("%w: %s has an empty extra key", errMalformedImpersonation, k)
 		}
+		if err := canonical(k, identity.ExtraKey, key); err != nil {
+			return nil, err
+		}
 		for _, v := range h[k] {
+			if err := identity.CheckExtra(key, []string{v}); err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)
+			}
 			req.extra[key] = append(req.extra[key], v)
 			add(impersonationCheck{resource: "userextras", subresource: key, group: authenticationv1.GroupName, name: v})
 		}
@@ -160,6 +184,9 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 		req.uid = uids[0]
 		if req.uid != "" {
+			if err := canonical(authenticationv1.ImpersonateUIDHeader, identity.UID, req.uid); err != nil {
+				return nil, err
+			}
 			add(impersonationCheck{resource: "uids", group: authenticationv1.GroupName, name: req.uid})
 		}
 	}

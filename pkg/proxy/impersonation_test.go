@@ -322,3 +322,50 @@ func TestRecordAccessorsForTheAccessLog(t *testing.T) {
 		t.Errorf("accessors %+v", got)
 	}
 }
+
+// TestClientImpersonationValuesMustBeCanonical: a client's Impersonate-*
+// value that HTTP would alter on the way to kube-apiserver (padding,
+// control characters, invalid UTF-8) is a 400 naming the header, before any
+// review, and nothing is forwarded. The proxy is served over HTTP/2 so the
+// values arrive as the client sent them.
+func TestClientImpersonationValuesMustBeCanonical(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  http.Header
+		message string
+	}{
+		{"padded user", http.Header{"Impersonate-User": {" system:masters"}}, `Impersonate-User: username " system:masters" starts with white space`},
+		{"tab before the user", http.Header{"Impersonate-User": {"\tsystem:admin"}}, `Impersonate-User: username "\tsystem:admin" contains the control character U+0009`},
+		{"padded group", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"dev", "system:masters "}}, `Impersonate-Group: group "system:masters " ends with white space`},
+		{"padded uid", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Uid": {" 0"}}, `Impersonate-Uid: uid " 0" starts with white space`},
+		{"padded extra value", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Extra-Scopes": {"view "}}, `Impersonate-Extra-Scopes: extra value of "scopes" "view " ends with white space`},
+		{"no-break space", http.Header{"Impersonate-User": {"bob\u00a0"}}, `ends with white space`},
+		{"invalid UTF-8", http.Header{"Impersonate-User": {"\xffbob"}}, `is not valid UTF-8`},
+		{"padded extra key", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Extra-%20scopes": {"view"}}, `extra key " scopes" starts with white space`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: allowExcept()}
+			up := newUpstream(t, api.handler)
+			p := newModesProxyH2(t, up, newFakeAuth(), NewModeOptions())
+			hdr := bearer(aliceToken)
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			if res.ProtoMajor != 2 {
+				t.Fatalf("served over HTTP/%d, want 2", res.ProtoMajor)
+			}
+			st := decodeStatus(t, res, body, http.StatusBadRequest)
+			if !strings.Contains(st.Message, tt.message) {
+				t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+			}
+			if sars, _ := api.reviews(); len(sars) != 0 {
+				t.Errorf("%d reviews asked", len(sars))
+			}
+			if f := forwarded(up); len(f) != 0 {
+				t.Errorf("request was forwarded: %v", f[0].Header)
+			}
+		})
+	}
+}
