@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,7 +12,14 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // allowExcept allows every review but those for the named values.
@@ -368,4 +377,71 @@ func TestClientImpersonationValuesMustBeCanonical(t *testing.T) {
 			}
 		})
 	}
+}
+
+type allowAllAuthorizer struct{}
+
+func (allowAllAuthorizer) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	return authorizer.DecisionAllow, "", nil
+}
+
+// kubeImpersonated is the user kube-apiserver's impersonation filter builds
+// from h (every check allowed), or nil when it builds none.
+func kubeImpersonated(h http.Header) user.Info {
+	var got user.Info
+	next := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, _ = request.UserFrom(r.Context()) })
+	f := impersonation.WithImpersonation(next, allowAllAuthorizer{}, serializer.NewCodecFactory(runtime.NewScheme()))
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header = h.Clone()
+	requestor := &user.DefaultInfo{Name: "alice"}
+	f.ServeHTTP(httptest.NewRecorder(), r.WithContext(request.WithUser(r.Context(), requestor)))
+	if got == nil || got == user.Info(requestor) {
+		return nil
+	}
+	return got
+}
+
+// FuzzParseImpersonation: parsing a client's Impersonate-* headers never
+// panics; what it accepts is canonical (identity.CheckUser) and names the
+// user, uid and groups kube-apiserver reads from the same headers; and the
+// identity the proxy forwards for it, encoded as the proxy encodes it, is
+// exactly the identity kube-apiserver's impersonation filter builds.
+func FuzzParseImpersonation(f *testing.F) {
+	f.Add("bob", "dev", "b-1", "Scopes", "view")
+	f.Add(" system:masters", "g", "", "Scope%53", "x")
+	f.Add("system:serviceaccount:ci:deployer", "", "", "%4friginaluser.jetstack.io-User", "admin")
+	f.Add("bob", "system:masters ", "\t0", "%52emote-Client-Ip", "6.6.6.6")
+	f.Add("bob", "\xff", "", "Acme.io%2fteam", "red")
+	f.Add("", "g", "u", "", "")
+	f.Fuzz(func(t *testing.T, userName, group, uid, extraName, extraValue string) {
+		h := http.Header{}
+		h.Set("Impersonate-User", userName)
+		if group != "" {
+			h["Impersonate-Group"] = []string{group, "other"}
+		}
+		if uid != "" {
+			h["Impersonate-Uid"] = []string{uid}
+		}
+		if extraName != "" {
+			h[http.CanonicalHeaderKey("Impersonate-Extra-"+extraName)] = []string{extraValue}
+		}
+		req, err := parseImpersonation(h)
+		if err != nil || req == nil {
+			return
+		}
+		want := req.identity()
+		if err := identity.CheckUser(want); err != nil {
+			t.Fatalf("accepted a non-canonical identity %+v: %v", want, err)
+		}
+		direct := kubeImpersonated(h)
+		if direct == nil || direct.GetName() != want.Name || direct.GetUID() != want.UID {
+			t.Fatalf("kube-apiserver reads %+v from the client's headers, the proxy %+v", direct, want)
+		}
+		forwarded := kubeImpersonated(ImpersonationHeaders(want))
+		if forwarded == nil || forwarded.GetName() != want.Name || forwarded.GetUID() != want.UID ||
+			!slices.Equal(forwarded.GetGroups(), want.Groups) ||
+			!maps.EqualFunc(forwarded.GetExtra(), want.Extra, slices.Equal) {
+			t.Fatalf("kube-apiserver builds %+v from the forwarded headers, the proxy decided %+v", forwarded, want)
+		}
+	})
 }
