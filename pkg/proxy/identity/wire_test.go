@@ -179,7 +179,6 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-
 // TestWireAltersPaddedValues shows the wire behaviour the validator guards
 // against: over HTTP/1.1 a padded username is decoded trimmed (the padded
 // system: name becomes the real one), over HTTP/2 it arrives padded, and
