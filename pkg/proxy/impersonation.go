@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -159,17 +158,20 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 	}
 	slices.Sort(extraKeys)
+	// The key is percent-decoded, then lower-cased (identity.CanonicalExtraKey):
+	// the reserved-key checks, the review and the forwarded header all use
+	// that form, which is what kube-apiserver decodes from the forwarded
+	// header. Two headers naming one key are refused rather than merged.
+	headerOf := make(map[string]string, len(extraKeys))
 	for _, k := range extraKeys {
-		key := strings.ToLower(k[len(authenticationv1.ImpersonateUserExtraHeaderPrefix):])
-		if unescaped, err := url.PathUnescape(key); err == nil {
-			key = unescaped
+		key, err := identity.CanonicalExtraKey(k[len(authenticationv1.ImpersonateUserExtraHeaderPrefix):])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)
 		}
-		if key == "" {
-			return nil, fmt.Errorf("%w: %s has an empty extra key", errMalformedImpersonation, k)
+		if other, dup := headerOf[key]; dup {
+			return nil, fmt.Errorf("%w: %s and %s both name the extra %q; send each key once", errMalformedImpersonation, other, k, key)
 		}
-		if err := canonical(k, identity.ExtraKey, key); err != nil {
-			return nil, err
-		}
+		headerOf[key] = k
 		for _, v := range h[k] {
 			if err := identity.CheckExtra(key, []string{v}); err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)

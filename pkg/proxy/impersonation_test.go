@@ -445,3 +445,96 @@ func FuzzParseImpersonation(f *testing.F) {
 		}
 	})
 }
+
+// TestClientExtraKeysAreCanonical: a client's extra key is percent-decoded,
+// then lower-cased, and every check (reserved keys, the review, the
+// forwarded header) uses that one form; two headers naming the same key are
+// a 400.
+func TestClientExtraKeysAreCanonical(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  http.Header
+		code    int
+		message string
+		reviews []review
+		extra   map[string][]string // forwarded, without originaluser.*
+	}{
+		{
+			name:    "escaped reserved original-user key",
+			header:  http.Header{"Impersonate-Extra-%4friginaluser.jetstack.io-User": {"admin"}},
+			code:    403,
+			message: `the extra "originaluser.jetstack.io-user" is set by oidc-proxy`,
+		},
+		{
+			name:    "escaped reserved client-IP key",
+			header:  http.Header{"Impersonate-Extra-%52emote-Client-Ip": {"6.6.6.6"}},
+			code:    403,
+			message: `the extra "remote-client-ip" is set by oidc-proxy`,
+		},
+		{
+			name:    "escaped upper-case letter: reviewed and forwarded as the same key",
+			header:  http.Header{"Impersonate-Extra-Scope%53": {"view"}},
+			code:    200,
+			reviews: []review{{"authentication.k8s.io", "userextras", "scopes", "", "view"}, {"", "users", "", "", "bob"}},
+			extra:   map[string][]string{"scopes": {"view"}},
+		},
+		{
+			name:    "escaped non-ASCII upper case",
+			header:  http.Header{"Impersonate-Extra-%C3%89quipe": {"rouge"}},
+			code:    200,
+			reviews: []review{{"authentication.k8s.io", "userextras", "équipe", "", "rouge"}, {"", "users", "", "", "bob"}},
+			extra:   map[string][]string{"équipe": {"rouge"}},
+		},
+		{
+			name:    "two headers for one key",
+			header:  http.Header{"Impersonate-Extra-Scopes": {"view"}, "Impersonate-Extra-Scope%73": {"edit"}},
+			code:    400,
+			message: `Impersonate-Extra-Scope%73 and Impersonate-Extra-Scopes both name the extra "scopes"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: allowExcept()}
+			up := newUpstream(t, api.handler)
+			o := NewModeOptions()
+			o.ExtraUserHeaderClientIP = true
+			p := newModesProxy(t, up, newFakeAuth(), o)
+			hdr := bearer(aliceToken)
+			hdr.Set("Impersonate-User", "bob")
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			sars, _ := api.reviews()
+			if got := reviewsOf(sars); !slices.Equal(got, tt.reviews) {
+				t.Errorf("reviews %v, want %v", got, tt.reviews)
+			}
+			if tt.code != 200 {
+				st := decodeStatus(t, res, body, tt.code)
+				if !strings.Contains(st.Message, tt.message) {
+					t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+				}
+				if f := forwarded(up); len(f) != 0 {
+					t.Errorf("request was forwarded: %v", f[0].Header)
+				}
+				return
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("code %d: %s", res.StatusCode, body)
+			}
+			f := forwarded(up)
+			if len(f) != 1 {
+				t.Fatalf("forwarded %d requests", len(f))
+			}
+			got := extrasOf(t, f[0].Header)
+			for k := range got {
+				if strings.HasPrefix(k, DefaultOriginalUserExtraPrefix) || k == ClientIPExtraKey {
+					delete(got, k)
+				}
+			}
+			if !maps.EqualFunc(got, tt.extra, slices.Equal) {
+				t.Errorf("forwarded extras %v, want %v", got, tt.extra)
+			}
+		})
+	}
+}
