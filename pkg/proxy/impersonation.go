@@ -304,10 +304,11 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		denied, reason, err := e.authorize(r.Context(), real, req.checks)
+		requestor := asAuthenticated(real)
+		denied, reason, err := e.authorize(r.Context(), requestor, req.checks)
 		switch {
 		case denied != nil:
-			st := responsewriters.ForbiddenStatusError(denied.attributes(real), reason)
+			st := responsewriters.ForbiddenStatusError(denied.attributes(requestor), reason)
 			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, st.ErrStatus.Message)
 			return
 		case err != nil:
@@ -330,6 +331,17 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 		rec.modes.impersonated = true
 		next.ServeHTTP(w, r)
 	})
+}
+
+// asAuthenticated is u as kube-apiserver's authentication filter hands it
+// to authorization: with system:authenticated among its groups (unless it
+// has system:authenticated or system:unauthenticated already).
+func asAuthenticated(u user.Info) user.Info {
+	groups := u.GetGroups()
+	if slices.Contains(groups, user.AllAuthenticated) || slices.Contains(groups, user.AllUnauthenticated) {
+		return u
+	}
+	return &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: append(slices.Clip(groups), user.AllAuthenticated), Extra: u.GetExtra()}
 }
 
 // withExtras copies u and adds the configured extras and the client IP.

@@ -164,7 +164,7 @@ func TestEndUserImpersonation(t *testing.T) {
 				t.Errorf("reviews %v, want %v", got, tt.reviews)
 			}
 			for _, s := range sars {
-				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops"}) || s.UID != "a-1" ||
+				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops", "system:authenticated"}) || s.UID != "a-1" ||
 					s.ResourceAttributes.Verb != "impersonate" || !slices.Equal(s.Extra["acr"], authorizationv1.ExtraValue{"mfa"}) {
 					t.Errorf("review not for the authenticated user with verb impersonate: %+v", s)
 				}
@@ -536,5 +536,34 @@ func TestClientExtraKeysAreCanonical(t *testing.T) {
 				t.Errorf("forwarded extras %v, want %v", got, tt.extra)
 			}
 		})
+	}
+}
+
+// TestImpersonationReviewIncludesSystemAuthenticated: the requestor in the
+// impersonation review is the authenticated user as kube-apiserver sees it,
+// system:authenticated included, so impersonation granted to that group
+// works through the proxy.
+func TestImpersonationReviewIncludesSystemAuthenticated(t *testing.T) {
+	api := &fakeKubeAPI{allow: func(s authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+		return slices.Contains(s.Groups, user.AllAuthenticated), "granted to system:authenticated only"
+	}}
+	up := newUpstream(t, api.handler)
+	p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
+	hdr := bearer(aliceToken)
+	hdr.Set("Impersonate-User", "bob")
+	res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+	if res.StatusCode != 200 {
+		t.Fatalf("code %d: %s", res.StatusCode, body)
+	}
+	sars, _ := api.reviews()
+	if len(sars) != 1 || !slices.Equal(sars[0].Groups, []string{"dev", "ops", user.AllAuthenticated}) {
+		t.Fatalf("reviews %+v, want one for alice in dev, ops, system:authenticated", sars)
+	}
+	if f := forwarded(up); len(f) != 1 || f[0].Header.Get("Impersonate-User") != "bob" {
+		t.Fatalf("forwarded %+v", f)
+	}
+	// The original-user extras keep the groups the token gave.
+	if got := extrasOf(t, forwarded(up)[0].Header)[DefaultOriginalUserExtraPrefix+"groups"]; !slices.Equal(got, []string{"dev", "ops"}) {
+		t.Errorf("original-user groups %q", got)
 	}
 }
