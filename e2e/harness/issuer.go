@@ -1,0 +1,100 @@
+package harness
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Issuer is a minimal OpenID Connect issuer in the test process: a
+// discovery document and a JWKS over TLS (harness CA), and a key the test
+// signs ID tokens with, so a token can carry any claim values (which Dex
+// cannot be made to issue). It serves no login.
+type Issuer struct {
+	URL      string
+	ClientID string
+	CAFile   string
+	key      *rsa.PrivateKey
+	kid      string
+}
+
+// StartIssuer serves the issuer until the test ends.
+func StartIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	ca, err := NewCA("kube-oidc e2e issuer CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile, err := ca.WriteServingCert(dir, "issuer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &Issuer{ClientID: "kube-oidc-e2e", CAFile: filepath.Join(dir, "ca.crt"), key: key, kid: "e2e-issuer-key"}
+	mustWrite(t, iss.CAFile, string(ca.CertPEM))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSONBody(w, map[string]any{
+			"issuer":                                iss.URL,
+			"jwks_uri":                              iss.URL + "/keys",
+			"authorization_endpoint":                iss.URL + "/auth",
+			"token_endpoint":                        iss.URL + "/token",
+			"response_types_supported":              []string{"code"},
+			"subject_types_supported":               []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, _ *http.Request) {
+		b64 := base64.RawURLEncoding.EncodeToString
+		writeJSONBody(w, map[string]any{"keys": []map[string]any{{
+			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": iss.kid,
+			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
+		}}})
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	iss.URL = srv.URL
+	return iss
+}
+
+// IDToken signs a valid ID token for email with the given groups, after
+// applying mods to its claims.
+func (i *Issuer) IDToken(t testing.TB, email string, groups []string, mods ...func(map[string]any)) string {
+	t.Helper()
+	now := time.Now()
+	claims := map[string]any{
+		"iss": i.URL, "aud": i.ClientID, "sub": email, "email": email, "email_verified": true,
+		"groups": groups, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+	for _, m := range mods {
+		m(claims)
+	}
+	tok, err := SignRS256(i.key, i.kid, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func writeJSONBody(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
