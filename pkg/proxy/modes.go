@@ -92,7 +92,7 @@ func (o *ModeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.TokenPassthroughAudiences, "token-passthrough-audiences", o.TokenPassthroughAudiences,
 		"Audiences for the passthrough TokenReview; the API server must report one of them. Empty: the API server's own audiences.")
 	fs.Var(mapStringSliceValue{m: o.ExtraUserHeaders}, "extra-user-headers",
-		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>.")
+		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>. Keys must be lower case; keys and values must not start or end with white space or contain control characters.")
 	fs.BoolVar(&o.ExtraUserHeaderClientIP, "extra-user-header-client-ip", o.ExtraUserHeaderClientIP,
 		"Add the extra "+ClientIPExtraKey+" with the client's IP: the TCP peer, or, when the peer is in --trusted-proxy-cidrs, the right-most untrusted X-Forwarded-For entry.")
 	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs,
