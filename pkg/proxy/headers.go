@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -271,13 +270,8 @@ func checkOutbound(req *http.Request) error {
 // percent-decoding) canonical too.
 func checkWireIdentity(name string, values []string) error {
 	if hasPrefixFold(name, transport.ImpersonateUserExtraHeaderPrefix) {
-		encoded := strings.ToLower(name[len(transport.ImpersonateUserExtraHeaderPrefix):])
-		key, err := url.PathUnescape(encoded)
-		if err != nil {
-			key = encoded // kube-apiserver's fallback
-		}
-		if p := identity.KeyProblem(key); p != "" {
-			return fmt.Errorf("extra key %s %s", identity.Quote(key), p)
+		if p := identity.HeaderKeyProblem(name[len(transport.ImpersonateUserExtraHeaderPrefix):]); p != "" {
+			return fmt.Errorf("extra key of %s %s", name, p)
 		}
 	}
 	for _, v := range values {

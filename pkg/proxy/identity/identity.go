@@ -188,3 +188,75 @@ func CanonicalExtraKey(encoded string) (string, error) {
 	}
 	return strings.ToLower(decoded), nil
 }
+
+// HeaderKeyProblem says why the key that kube-apiserver decodes from an
+// Impersonate-Extra-<encoded> header name (lower-cased, then
+// percent-decoded, falling back to the lower-cased name when that fails) is
+// not canonical, or "" when it is: KeyProblem of that key. An ASCII key is
+// checked without allocating.
+func HeaderKeyProblem(encoded string) string {
+	if encoded == "" {
+		return "is empty"
+	}
+	// One invalid escape anywhere and nothing is decoded.
+	for i := 0; i < len(encoded); i++ {
+		if encoded[i] == '%' {
+			if i+2 >= len(encoded) || !isHex(encoded[i+1]) || !isHex(encoded[i+2]) {
+				return KeyProblem(kubeDecodeKey(encoded))
+			}
+			i += 2
+		}
+	}
+	n, first, last := 0, byte(0), byte(0)
+	for i := 0; i < len(encoded); i++ {
+		b := lowerASCII(encoded[i])
+		if b == '%' {
+			b = unhex(encoded[i+1])<<4 | unhex(encoded[i+2])
+			i += 2
+		}
+		// Non-ASCII keys, and refused ones (for the same message in the
+		// same order), take the decoding route.
+		if b >= utf8.RuneSelf || b < 0x20 || b == 0x7f || 'A' <= b && b <= 'Z' {
+			return KeyProblem(kubeDecodeKey(encoded))
+		}
+		if n == 0 {
+			first = b
+		}
+		last = b
+		n++
+	}
+	if first == ' ' || last == ' ' {
+		return KeyProblem(kubeDecodeKey(encoded))
+	}
+	return ""
+}
+
+// kubeDecodeKey is kube-apiserver's decoding of an extra header name.
+func kubeDecodeKey(encoded string) string {
+	lower := strings.ToLower(encoded)
+	if key, err := url.PathUnescape(lower); err == nil {
+		return key
+	}
+	return lower
+}
+
+func lowerASCII(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+func unhex(b byte) byte {
+	switch {
+	case '0' <= b && b <= '9':
+		return b - '0'
+	case 'a' <= b && b <= 'f':
+		return b - 'a' + 10
+	}
+	return b - 'A' + 10
+}

@@ -148,3 +148,27 @@ func BenchmarkCheckUser(b *testing.B) {
 		}
 	}
 }
+
+// FuzzHeaderKeyProblem holds the allocation-free HeaderKeyProblem equal to
+// KeyProblem of kube-apiserver's decoding (strings.ToLower, then
+// url.PathUnescape).
+func FuzzHeaderKeyProblem(f *testing.F) {
+	for _, s := range []string{"Scopes", "Scope%53", "Acme.io%2fteam", "Authentication.kubernetes.io%2fcredential-Id",
+		"%20a", "a%20", "%zz", "a%2", "%C3%89quipe", "%c3%a9", "%00", "%7F", "a+b", "%25", "", "%e2%80%a8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, encoded string) {
+		if got, want := HeaderKeyProblem(encoded), KeyProblem(kubeDecodeKey(encoded)); got != want {
+			t.Fatalf("HeaderKeyProblem(%q) = %q, KeyProblem of the decoded key %q = %q", encoded, got, kubeDecodeKey(encoded), want)
+		}
+	})
+}
+
+func BenchmarkHeaderKeyProblem(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := HeaderKeyProblem("Authentication.kubernetes.io%2fcredential-Id"); p != "" {
+			b.Fatal(p)
+		}
+	}
+}
