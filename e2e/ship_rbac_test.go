@@ -108,7 +108,7 @@ type idpShape struct {
 // realIdPShapes are tokens shaped like those of Keycloak (jti, aud as an
 // array with azp, nested realm roles, group paths), Okta (jti, hundreds of
 // groups), Entra ID (no jti, GUID groups, oid/tid) and one with long claims.
-func realIdPShapes(p *harness.TokenIssuer) []idpShape {
+func realIdPShapes(p *harness.Issuer) []idpShape {
 	now := time.Now()
 	base := func(email string, extra map[string]any) map[string]any {
 		c := map[string]any{
@@ -165,7 +165,7 @@ func randomID() string {
 // idpAuthenticationConfig trusts Dex (as the other scenarios) and p, a
 // second issuer whose groups come from two claims (Keycloak's groups and
 // nested realm roles), with the prefix idp:.
-func idpAuthenticationConfig(dex *harness.DexServer, p *harness.TokenIssuer) (string, error) {
+func idpAuthenticationConfig(dex *harness.DexServer, p *harness.Issuer) (string, error) {
 	dexCA, err := os.ReadFile(dex.CAFile)
 	if err != nil {
 		return "", err
@@ -211,7 +211,7 @@ jwt:
 func TestShipRBACRealIdPTokenShapes(t *testing.T) {
 	api := harness.StartAPIServer(t)
 	dex := harness.StartDex(t, harness.DexOptions{})
-	idp := harness.StartTokenIssuer(t, "kubernetes")
+	idp := harness.StartIssuer(t, "kubernetes")
 	admin := api.AdminClient(t)
 	k := adminKubectl(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)

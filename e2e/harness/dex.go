@@ -254,7 +254,7 @@ func (d *DexServer) Fatalf(t testing.TB, format string, args ...any) {
 
 // Describe is Dex's log tail (or that it never started), for failure messages.
 func (d *DexServer) Describe() string {
-	if d.Process == nil {
+	if d == nil || d.Process == nil {
 		return "--- dex: not started"
 	}
 	return d.Process.Describe()

@@ -45,8 +45,20 @@ type Proxy struct {
 // certificate from a harness CA; it waits until /readyz answers 200.
 func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions) *Proxy {
 	t.Helper()
+	return startProxy(t, api, dex, dex.Issuer, dex.ClientID, dex.CAFile, opts)
+}
+
+// StartProxyForIssuer is StartProxy with iss, the test's own issuer, in
+// place of Dex.
+func StartProxyForIssuer(t testing.TB, api *APIServer, iss *Issuer, opts ProxyOptions) *Proxy {
+	t.Helper()
+	return startProxy(t, api, nil, iss.URL, iss.ClientID, iss.CAFile, opts)
+}
+
+func startProxy(t testing.TB, api *APIServer, dex *DexServer, issuerURL, clientID, caFile string, opts ProxyOptions) *Proxy {
+	t.Helper()
 	bin := OurBinary(t, OIDCProxy)
-	p, args := newProxy(t, t.TempDir(), "kube-oidc e2e proxy CA", dex, opts)
+	p, args := newProxyFor(t, t.TempDir(), "kube-oidc e2e proxy CA", issuerURL, clientID, caFile, opts)
 	kubeconfig := filepath.Join(p.Dir, "upstream.kubeconfig")
 	if err := WriteKubeconfig(kubeconfig, api.URL, api.CAPEM, &clientcmdapi.AuthInfo{Token: api.ProxyToken}); err != nil {
 		t.Fatal(err)
@@ -67,6 +79,11 @@ func StartProxy(t testing.TB, api *APIServer, dex *DexServer, opts ProxyOptions)
 // ports, a serving certificate from a new harness CA in dir, and the
 // serving, probe and --oidc-* arguments for dex (without opts.ExtraArgs).
 func newProxy(t testing.TB, dir, caName string, dex *DexServer, opts ProxyOptions) (*Proxy, []string) {
+	t.Helper()
+	return newProxyFor(t, dir, caName, dex.Issuer, dex.ClientID, dex.CAFile, opts)
+}
+
+func newProxyFor(t testing.TB, dir, caName, issuerURL, clientID, caFile string, opts ProxyOptions) (*Proxy, []string) {
 	t.Helper()
 	port, readyPort, metricsPort := freePort(t), freePort(t), freePort(t)
 	ca, err := NewCA(caName)
@@ -104,9 +121,9 @@ func newProxy(t testing.TB, dir, caName string, dex *DexServer, opts ProxyOption
 		return p, append(args, "--authentication-config="+opts.AuthenticationConfig)
 	}
 	args = append(args,
-		"--oidc-issuer-url="+dex.Issuer,
-		"--oidc-client-id="+dex.ClientID,
-		"--oidc-ca-file="+dex.CAFile,
+		"--oidc-issuer-url="+issuerURL,
+		"--oidc-client-id="+clientID,
+		"--oidc-ca-file="+caFile,
 		"--oidc-username-claim="+opts.UsernameClaim,
 		"--oidc-groups-claim="+opts.GroupsClaim,
 	)
@@ -143,7 +160,11 @@ func (p *Proxy) waitServing(t testing.TB, path, what string, dex *DexServer) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("%s: %v\n%s\n%s", what, err, p.Process.Describe(), dex.Describe())
+		dexLog := ""
+		if dex != nil {
+			dexLog = dex.Describe()
+		}
+		t.Fatalf("%s: %v\n%s\n%s", what, err, p.Process.Describe(), dexLog)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/transport"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
@@ -113,13 +115,19 @@ func filterList(vals []string, keep func(string) bool) []string {
 // (plus system:authenticated), Impersonate-Uid when the user has one, and
 // Impersonate-Extra-<key> with the key escaped exactly as client-go does, for
 // the user that WithAuthentication recorded. Without a user it fails
-// closed with 500.
+// closed with 500; an identity with a value HTTP would alter in transit
+// (identity.CheckUser) is refused with 403.
 func WithImpersonation(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, rec := withRecord(w, r)
 		u := rec.forwardIdentity()
 		if u == nil || u.GetName() == "" {
 			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
+			return
+		}
+		if err := identity.CheckUser(u); err != nil {
+			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+				fmt.Sprintf("the identity cannot be forwarded unchanged to the API server: %v", err))
 			return
 		}
 		rec.impersonation = appendImpersonation(rec.impersonationBuf[:0], u)
@@ -237,6 +245,9 @@ func checkOutbound(req *http.Request) error {
 			if !slices.Equal(v, rec.impersonation.values(k)) {
 				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
 			}
+			if err := checkWireIdentity(k, v); err != nil {
+				return fmt.Errorf("%w: header %s: %w", errIdentityAssertion, k, err)
+			}
 		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
 			for _, p := range v {
 				if strings.Contains(p, bearerProtocolPrefix) {
@@ -248,6 +259,24 @@ func checkOutbound(req *http.Request) error {
 	for _, e := range rec.impersonation {
 		if !slices.Equal(req.Header[e.key], e.values) {
 			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, e.key)
+		}
+	}
+	return nil
+}
+
+// checkWireIdentity checks one outbound Impersonate-* header as
+// kube-apiserver will read it: every value canonical, and for an extra the
+// key kube-apiserver decodes from the header name (lower case, then
+// percent-decoding) canonical too.
+func checkWireIdentity(name string, values []string) error {
+	if hasPrefixFold(name, transport.ImpersonateUserExtraHeaderPrefix) {
+		if p := identity.HeaderKeyProblem(name[len(transport.ImpersonateUserExtraHeaderPrefix):]); p != "" {
+			return fmt.Errorf("extra key of %s %s", name, p)
+		}
+	}
+	for _, v := range values {
+		if p := identity.Problem(v); p != "" {
+			return fmt.Errorf("value %s %s", identity.Quote(v), p)
 		}
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // EndUserImpersonation authorises a client's Impersonate-* headers (kubectl
@@ -115,11 +116,24 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 		return out
 	}
+	// Every value must reach kube-apiserver unchanged (identity.Check):
+	// the check is on the value as given, never a trimmed copy.
+	canonical := func(header string, f identity.Field, v string) error {
+		if err := identity.Check(f, v); err != nil {
+			return fmt.Errorf("%w: %s: %w", errMalformedImpersonation, header, err)
+		}
+		return nil
+	}
 	if users := values(authenticationv1.ImpersonateUserHeader); len(users) > 0 {
 		if len(users) > 1 {
 			return nil, fmt.Errorf("%w: %d Impersonate-User headers, at most one is allowed", errMalformedImpersonation, len(users))
 		}
 		req.user = users[0]
+		if req.user != "" {
+			if err := canonical(authenticationv1.ImpersonateUserHeader, identity.Username, req.user); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if req.user != "" {
 		if ns, name, err := serviceaccount.SplitUsername(req.user); err == nil {
@@ -130,6 +144,9 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 	}
 	for _, g := range values(authenticationv1.ImpersonateGroupHeader) {
+		if err := canonical(authenticationv1.ImpersonateGroupHeader, identity.Group, g); err != nil {
+			return nil, err
+		}
 		req.groupsGiven = true
 		req.groups = append(req.groups, g)
 		add(impersonationCheck{resource: "groups", name: g})
@@ -141,15 +158,24 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 	}
 	slices.Sort(extraKeys)
+	// The key is percent-decoded, then lower-cased (identity.CanonicalExtraKey):
+	// the reserved-key checks, the review and the forwarded header all use
+	// that form, which is what kube-apiserver decodes from the forwarded
+	// header. Two headers naming one key are refused rather than merged.
+	headerOf := make(map[string]string, len(extraKeys))
 	for _, k := range extraKeys {
-		key := strings.ToLower(k[len(authenticationv1.ImpersonateUserExtraHeaderPrefix):])
-		if unescaped, err := url.PathUnescape(key); err == nil {
-			key = unescaped
+		key, err := identity.CanonicalExtraKey(k[len(authenticationv1.ImpersonateUserExtraHeaderPrefix):])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)
 		}
-		if key == "" {
-			return nil, fmt.Errorf("%w: %s has an empty extra key", errMalformedImpersonation, k)
+		if other, dup := headerOf[key]; dup {
+			return nil, fmt.Errorf("%w: %s and %s both name the extra %q; send each key once", errMalformedImpersonation, other, k, key)
 		}
+		headerOf[key] = k
 		for _, v := range h[k] {
+			if err := identity.CheckExtra(key, []string{v}); err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)
+			}
 			req.extra[key] = append(req.extra[key], v)
 			add(impersonationCheck{resource: "userextras", subresource: key, group: authenticationv1.GroupName, name: v})
 		}
@@ -160,6 +186,9 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		}
 		req.uid = uids[0]
 		if req.uid != "" {
+			if err := canonical(authenticationv1.ImpersonateUIDHeader, identity.UID, req.uid); err != nil {
+				return nil, err
+			}
 			add(impersonationCheck{resource: "uids", group: authenticationv1.GroupName, name: req.uid})
 		}
 	}
@@ -275,10 +304,11 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		denied, reason, err := e.authorize(r.Context(), real, req.checks)
+		requestor := asAuthenticated(real)
+		denied, reason, err := e.authorize(r.Context(), requestor, req.checks)
 		switch {
 		case denied != nil:
-			st := responsewriters.ForbiddenStatusError(denied.attributes(real), reason)
+			st := responsewriters.ForbiddenStatusError(denied.attributes(requestor), reason)
 			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, st.ErrStatus.Message)
 			return
 		case err != nil:
@@ -301,6 +331,17 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 		rec.modes.impersonated = true
 		next.ServeHTTP(w, r)
 	})
+}
+
+// asAuthenticated is u as kube-apiserver's authentication filter hands it
+// to authorization: with system:authenticated among its groups (unless it
+// has system:authenticated or system:unauthenticated already).
+func asAuthenticated(u user.Info) user.Info {
+	groups := u.GetGroups()
+	if slices.Contains(groups, user.AllAuthenticated) || slices.Contains(groups, user.AllUnauthenticated) {
+		return u
+	}
+	return &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: append(slices.Clip(groups), user.AllAuthenticated), Extra: u.GetExtra()}
 }
 
 // withExtras copies u and adds the configured extras and the client IP.

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,7 +12,14 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // allowExcept allows every review but those for the named values.
@@ -155,7 +164,7 @@ func TestEndUserImpersonation(t *testing.T) {
 				t.Errorf("reviews %v, want %v", got, tt.reviews)
 			}
 			for _, s := range sars {
-				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops"}) || s.UID != "a-1" ||
+				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops", "system:authenticated"}) || s.UID != "a-1" ||
 					s.ResourceAttributes.Verb != "impersonate" || !slices.Equal(s.Extra["acr"], authorizationv1.ExtraValue{"mfa"}) {
 					t.Errorf("review not for the authenticated user with verb impersonate: %+v", s)
 				}
@@ -320,5 +329,241 @@ func TestRecordAccessorsForTheAccessLog(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	if got.real != alice.Name || got.impersonated != "bob" || got.outbound != "bob" || got.passthrough {
 		t.Errorf("accessors %+v", got)
+	}
+}
+
+// TestClientImpersonationValuesMustBeCanonical: a client's Impersonate-*
+// value that HTTP would alter on the way to kube-apiserver (padding,
+// control characters, invalid UTF-8) is a 400 naming the header, before any
+// review, and nothing is forwarded. The proxy is served over HTTP/2 so the
+// values arrive as the client sent them.
+func TestClientImpersonationValuesMustBeCanonical(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  http.Header
+		message string
+	}{
+		{"padded user", http.Header{"Impersonate-User": {" system:masters"}}, `Impersonate-User: username " system:masters" starts with white space`},
+		{"tab before the user", http.Header{"Impersonate-User": {"\tsystem:admin"}}, `Impersonate-User: username "\tsystem:admin" contains the control character U+0009`},
+		{"padded group", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"dev", "system:masters "}}, `Impersonate-Group: group "system:masters " ends with white space`},
+		{"padded uid", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Uid": {" 0"}}, `Impersonate-Uid: uid " 0" starts with white space`},
+		{"padded extra value", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Extra-Scopes": {"view "}}, `Impersonate-Extra-Scopes: extra value of "scopes" "view " ends with white space`},
+		{"no-break space", http.Header{"Impersonate-User": {"bob\u00a0"}}, `ends with white space`},
+		{"invalid UTF-8", http.Header{"Impersonate-User": {"\xffbob"}}, `is not valid UTF-8`},
+		{"padded extra key", http.Header{"Impersonate-User": {"bob"}, "Impersonate-Extra-%20scopes": {"view"}}, `extra key " scopes" starts with white space`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: allowExcept()}
+			up := newUpstream(t, api.handler)
+			p := newModesProxyH2(t, up, newFakeAuth(), NewModeOptions())
+			hdr := bearer(aliceToken)
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			if res.ProtoMajor != 2 {
+				t.Fatalf("served over HTTP/%d, want 2", res.ProtoMajor)
+			}
+			st := decodeStatus(t, res, body, http.StatusBadRequest)
+			if !strings.Contains(st.Message, tt.message) {
+				t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+			}
+			if sars, _ := api.reviews(); len(sars) != 0 {
+				t.Errorf("%d reviews asked", len(sars))
+			}
+			if f := forwarded(up); len(f) != 0 {
+				t.Errorf("request was forwarded: %v", f[0].Header)
+			}
+		})
+	}
+}
+
+type allowAllAuthorizer struct{}
+
+func (allowAllAuthorizer) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	return authorizer.DecisionAllow, "", nil
+}
+
+// kubeImpersonated is the user kube-apiserver's impersonation filter builds
+// from h (every check allowed), or nil when it builds none.
+func kubeImpersonated(h http.Header) user.Info {
+	var got user.Info
+	next := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, _ = request.UserFrom(r.Context()) })
+	f := impersonation.WithImpersonation(next, allowAllAuthorizer{}, serializer.NewCodecFactory(runtime.NewScheme()))
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header = h.Clone()
+	requestor := &user.DefaultInfo{Name: "alice"}
+	f.ServeHTTP(httptest.NewRecorder(), r.WithContext(request.WithUser(r.Context(), requestor)))
+	if got == nil || got == user.Info(requestor) {
+		return nil
+	}
+	return got
+}
+
+// FuzzParseImpersonation: parsing a client's Impersonate-* headers never
+// panics; what it accepts is canonical (identity.CheckUser) and names the
+// user, uid and groups kube-apiserver reads from the same headers; and the
+// identity the proxy forwards for it, encoded as the proxy encodes it, is
+// exactly the identity kube-apiserver's impersonation filter builds.
+func FuzzParseImpersonation(f *testing.F) {
+	f.Add("bob", "dev", "b-1", "Scopes", "view")
+	f.Add(" system:masters", "g", "", "Scope%53", "x")
+	f.Add("system:serviceaccount:ci:deployer", "", "", "%4friginaluser.jetstack.io-User", "admin")
+	f.Add("bob", "system:masters ", "\t0", "%52emote-Client-Ip", "6.6.6.6")
+	f.Add("bob", "\xff", "", "Acme.io%2fteam", "red")
+	f.Add("", "g", "u", "", "")
+	f.Fuzz(func(t *testing.T, userName, group, uid, extraName, extraValue string) {
+		h := http.Header{}
+		h.Set("Impersonate-User", userName)
+		if group != "" {
+			h["Impersonate-Group"] = []string{group, "other"}
+		}
+		if uid != "" {
+			h["Impersonate-Uid"] = []string{uid}
+		}
+		if extraName != "" {
+			h[http.CanonicalHeaderKey("Impersonate-Extra-"+extraName)] = []string{extraValue}
+		}
+		req, err := parseImpersonation(h)
+		if err != nil || req == nil {
+			return
+		}
+		want := req.identity()
+		if err := identity.CheckUser(want); err != nil {
+			t.Fatalf("accepted a non-canonical identity %+v: %v", want, err)
+		}
+		direct := kubeImpersonated(h)
+		if direct == nil || direct.GetName() != want.Name || direct.GetUID() != want.UID {
+			t.Fatalf("kube-apiserver reads %+v from the client's headers, the proxy %+v", direct, want)
+		}
+		forwarded := kubeImpersonated(ImpersonationHeaders(want))
+		if forwarded == nil || forwarded.GetName() != want.Name || forwarded.GetUID() != want.UID ||
+			!slices.Equal(forwarded.GetGroups(), want.Groups) ||
+			!maps.EqualFunc(forwarded.GetExtra(), want.Extra, slices.Equal) {
+			t.Fatalf("kube-apiserver builds %+v from the forwarded headers, the proxy decided %+v", forwarded, want)
+		}
+	})
+}
+
+// TestClientExtraKeysAreCanonical: a client's extra key is percent-decoded,
+// then lower-cased, and every check (reserved keys, the review, the
+// forwarded header) uses that one form; two headers naming the same key are
+// a 400.
+func TestClientExtraKeysAreCanonical(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  http.Header
+		code    int
+		message string
+		reviews []review
+		extra   map[string][]string // forwarded, without originaluser.*
+	}{
+		{
+			name:    "escaped reserved original-user key",
+			header:  http.Header{"Impersonate-Extra-%4friginaluser.jetstack.io-User": {"admin"}},
+			code:    403,
+			message: `the extra "originaluser.jetstack.io-user" is set by oidc-proxy`,
+		},
+		{
+			name:    "escaped reserved client-IP key",
+			header:  http.Header{"Impersonate-Extra-%52emote-Client-Ip": {"6.6.6.6"}},
+			code:    403,
+			message: `the extra "remote-client-ip" is set by oidc-proxy`,
+		},
+		{
+			name:    "escaped upper-case letter: reviewed and forwarded as the same key",
+			header:  http.Header{"Impersonate-Extra-Scope%53": {"view"}},
+			code:    200,
+			reviews: []review{{"authentication.k8s.io", "userextras", "scopes", "", "view"}, {"", "users", "", "", "bob"}},
+			extra:   map[string][]string{"scopes": {"view"}},
+		},
+		{
+			name:    "escaped non-ASCII upper case",
+			header:  http.Header{"Impersonate-Extra-%C3%89quipe": {"rouge"}},
+			code:    200,
+			reviews: []review{{"authentication.k8s.io", "userextras", "équipe", "", "rouge"}, {"", "users", "", "", "bob"}},
+			extra:   map[string][]string{"équipe": {"rouge"}},
+		},
+		{
+			name:    "two headers for one key",
+			header:  http.Header{"Impersonate-Extra-Scopes": {"view"}, "Impersonate-Extra-Scope%73": {"edit"}},
+			code:    400,
+			message: `Impersonate-Extra-Scope%73 and Impersonate-Extra-Scopes both name the extra "scopes"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: allowExcept()}
+			up := newUpstream(t, api.handler)
+			o := NewModeOptions()
+			o.ExtraUserHeaderClientIP = true
+			p := newModesProxy(t, up, newFakeAuth(), o)
+			hdr := bearer(aliceToken)
+			hdr.Set("Impersonate-User", "bob")
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			sars, _ := api.reviews()
+			if got := reviewsOf(sars); !slices.Equal(got, tt.reviews) {
+				t.Errorf("reviews %v, want %v", got, tt.reviews)
+			}
+			if tt.code != 200 {
+				st := decodeStatus(t, res, body, tt.code)
+				if !strings.Contains(st.Message, tt.message) {
+					t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+				}
+				if f := forwarded(up); len(f) != 0 {
+					t.Errorf("request was forwarded: %v", f[0].Header)
+				}
+				return
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("code %d: %s", res.StatusCode, body)
+			}
+			f := forwarded(up)
+			if len(f) != 1 {
+				t.Fatalf("forwarded %d requests", len(f))
+			}
+			got := extrasOf(t, f[0].Header)
+			for k := range got {
+				if strings.HasPrefix(k, DefaultOriginalUserExtraPrefix) || k == ClientIPExtraKey {
+					delete(got, k)
+				}
+			}
+			if !maps.EqualFunc(got, tt.extra, slices.Equal) {
+				t.Errorf("forwarded extras %v, want %v", got, tt.extra)
+			}
+		})
+	}
+}
+
+// TestImpersonationReviewIncludesSystemAuthenticated: the requestor in the
+// impersonation review is the authenticated user as kube-apiserver sees it,
+// system:authenticated included, so impersonation granted to that group
+// works through the proxy.
+func TestImpersonationReviewIncludesSystemAuthenticated(t *testing.T) {
+	api := &fakeKubeAPI{allow: func(s authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+		return slices.Contains(s.Groups, user.AllAuthenticated), "granted to system:authenticated only"
+	}}
+	up := newUpstream(t, api.handler)
+	p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
+	hdr := bearer(aliceToken)
+	hdr.Set("Impersonate-User", "bob")
+	res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+	if res.StatusCode != 200 {
+		t.Fatalf("code %d: %s", res.StatusCode, body)
+	}
+	sars, _ := api.reviews()
+	if len(sars) != 1 || !slices.Equal(sars[0].Groups, []string{"dev", "ops", user.AllAuthenticated}) {
+		t.Fatalf("reviews %+v, want one for alice in dev, ops, system:authenticated", sars)
+	}
+	if f := forwarded(up); len(f) != 1 || f[0].Header.Get("Impersonate-User") != "bob" {
+		t.Fatalf("forwarded %+v", f)
+	}
+	// The original-user extras keep the groups the token gave.
+	if got := extrasOf(t, forwarded(up)[0].Header)[DefaultOriginalUserExtraPrefix+"groups"]; !slices.Equal(got, []string{"dev", "ops"}) {
+		t.Errorf("original-user groups %q", got)
 	}
 }

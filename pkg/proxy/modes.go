@@ -23,6 +23,8 @@ import (
 	authzmetrics "k8s.io/apiserver/plugin/pkg/authorizer/webhook/metrics"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // DefaultOriginalUserExtraPrefix is kube-oidc-proxy's prefix of the extras
@@ -90,7 +92,7 @@ func (o *ModeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.TokenPassthroughAudiences, "token-passthrough-audiences", o.TokenPassthroughAudiences,
 		"Audiences for the passthrough TokenReview; the API server must report one of them. Empty: the API server's own audiences.")
 	fs.Var(mapStringSliceValue{m: o.ExtraUserHeaders}, "extra-user-headers",
-		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>.")
+		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>. Keys must be lower case; keys and values must not start or end with white space or contain control characters.")
 	fs.BoolVar(&o.ExtraUserHeaderClientIP, "extra-user-header-client-ip", o.ExtraUserHeaderClientIP,
 		"Add the extra "+ClientIPExtraKey+" with the client's IP: the TCP peer, or, when the peer is in --trusted-proxy-cidrs, the right-most untrusted X-Forwarded-For entry.")
 	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs,
@@ -119,7 +121,16 @@ func (o *ModeOptions) Validate() []error {
 	if o.OriginalUserExtraPrefix == "" {
 		errs = append(errs, fmt.Errorf("--impersonation-original-user-extra-prefix must not be empty"))
 	}
-	for k := range o.ExtraUserHeaders {
+	if o.OriginalUserExtraPrefix != "" {
+		if p := identity.KeyProblem(o.OriginalUserExtraPrefix + "user"); p != "" {
+			errs = append(errs, fmt.Errorf("--impersonation-original-user-extra-prefix %s: the extra keys it names must be canonical, but %s",
+				identity.Quote(o.OriginalUserExtraPrefix), p))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.ExtraUserHeaders)) {
+		if err := identity.CheckExtra(k, o.ExtraUserHeaders[k]); err != nil {
+			errs = append(errs, fmt.Errorf("--extra-user-headers: %w (it would not reach the API server unchanged)", err))
+		}
 		if o.OriginalUserExtraPrefix != "" && strings.HasPrefix(k, o.OriginalUserExtraPrefix) {
 			errs = append(errs, fmt.Errorf("--extra-user-headers key %q uses the reserved prefix %q", k, o.OriginalUserExtraPrefix))
 		}

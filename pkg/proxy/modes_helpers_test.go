@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -127,6 +128,18 @@ func forwarded(up *upstream) []recorded {
 // o, against the fake API up.
 func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) *testProxy {
 	t.Helper()
+	return newModesProxyServer(t, up, a, o, false)
+}
+
+// newModesProxyH2 is newModesProxy served over TLS with HTTP/2, which
+// carries header values exactly as sent (HTTP/1.1 trims their padding).
+func newModesProxyH2(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) *testProxy {
+	t.Helper()
+	return newModesProxyServer(t, up, a, o, true)
+}
+
+func newModesProxyServer(t *testing.T, up *upstream, a Authenticator, o *ModeOptions, h2 bool) *testProxy {
+	t.Helper()
 	if errs := o.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -154,7 +167,14 @@ func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) 
 	}
 	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
 		AccessLog: NewAccessLog(logs, accesslog.JSON)})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // TLS handshakes cut short by the test's end
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}
 }

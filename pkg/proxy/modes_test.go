@@ -14,6 +14,9 @@ func TestModeOptionsValidate(t *testing.T) {
 		{"reserved extra key", []string{"--extra-user-headers=originaluser.jetstack.io-user=x"}, "reserved prefix"},
 		{"bad CIDR", []string{"--trusted-proxy-cidrs=10.0.0.0/33"}, "--trusted-proxy-cidrs"},
 		{"bad extra", []string{"--extra-user-headers=novalue"}, "is not key=value"},
+		{"upper-case extra key", []string{"--extra-user-headers=Tenant=x"}, `extra key "Tenant" is not lower case`},
+		{"padded extra value", []string{"--extra-user-headers=tenant= x"}, `extra value of "tenant" " x" starts with white space`},
+		{"upper-case original-user prefix", []string{"--impersonation-original-user-extra-prefix=Orig-"}, "is not lower case"},
 		{"audit log format", []string{"--audit-log-path=/tmp/x.log", "--audit-log-format=xml"}, "invalid audit log format xml"},
 	}
 	for _, tt := range tests {

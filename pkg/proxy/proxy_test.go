@@ -370,6 +370,11 @@ func TestUpstreamFailures(t *testing.T) {
 func TestOutboundIdentityAssertion(t *testing.T) {
 	ours := ImpersonationHeaders(alice)
 	decided := appendImpersonation(nil, alice)
+	paddedUser := &user.DefaultInfo{Name: " system:masters"}
+	padded := appendImpersonation(nil, paddedUser)
+	upperKey := append(appendImpersonation(nil, alice), headerValues{"Impersonate-Extra-Scope%53", []string{"x"}})
+	upperKeyHeader := ours.Clone()
+	upperKeyHeader["Impersonate-Extra-Scope%53"] = []string{"x"}
 	tests := []struct {
 		name    string
 		rec     *record
@@ -385,6 +390,9 @@ func TestOutboundIdentityAssertion(t *testing.T) {
 		{"client Authorization", &record{impersonation: decided}, with(ours, "Authorization", "Bearer x"), true},
 		{"X-Remote-User", &record{impersonation: decided}, with(ours, "X-Remote-User", "admin"), true},
 		{"websocket bearer protocol", &record{impersonation: decided}, with(ours, "Sec-Websocket-Protocol", "base64url.bearer.authorization.k8s.io.eA, v5.channel.k8s.io"), true},
+		// Decided and sent alike, but not canonical: HTTP would alter them.
+		{"padded user", &record{impersonation: padded}, ImpersonationHeaders(paddedUser), true},
+		{"extra key not in canonical form", &record{impersonation: upperKey}, upperKeyHeader, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -443,5 +451,54 @@ func TestKubeVerb(t *testing.T) {
 				t.Errorf("kubeVerb = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNonCanonicalIdentityIsNeverForwarded: whatever the authenticator
+// returns, an identity value that HTTP/1.1 or HTTP/2 would alter in transit
+// is refused with 403 naming the value, on plain requests and on upgrade
+// requests (which go upstream over the HTTP/1.1 transport that trims
+// padding), and nothing reaches the API server.
+func TestNonCanonicalIdentityIsNeverForwarded(t *testing.T) {
+	users := map[string]*user.DefaultInfo{
+		"leading space":      {Name: " system:masters"},
+		"leading tab":        {Name: "bob", Groups: []string{"\tsystem:nodes"}},
+		"trailing space":     {Name: "admin "},
+		"padded uid":         {Name: "bob", UID: " 0"},
+		"NUL":                {Name: "bob\x00"},
+		"invalid UTF-8":      {Name: "bob", Groups: []string{"\xffsystem:masters"}},
+		"no-break space":     {Name: "bob", Groups: []string{"system:masters\u00a0"}},
+		"upper-case key":     {Name: "bob", Extra: map[string][]string{"Scopes": {"x"}}},
+		"padded extra value": {Name: "bob", Extra: map[string][]string{"scopes": {"x "}}},
+	}
+	auth := newFakeAuth()
+	token := func(name string) string { return "tok-" + strings.ReplaceAll(name, " ", "-") }
+	for name, u := range users {
+		auth.users[token(name)] = u
+	}
+	up := newUpstream(t, nil)
+	p := newTestProxy(t, up, auth)
+	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"SPDY/3.1"}, "X-Stream-Protocol-Version": {"v4.channel.k8s.io"}}
+	for name := range users {
+		for _, kind := range []string{"plain", "upgrade"} {
+			t.Run(name+"/"+kind, func(t *testing.T) {
+				hdr := bearer(token(name))
+				method, path := http.MethodGet, "/api/v1/namespaces/default/pods"
+				if kind == "upgrade" {
+					method, path = http.MethodPost, "/api/v1/namespaces/default/pods/p/exec?command=sh"
+					for k, v := range upgrade {
+						hdr[k] = v
+					}
+				}
+				res, body := p.do(t, method, path, hdr)
+				st := decodeStatus(t, res, body, http.StatusForbidden)
+				if !strings.Contains(st.Message, "cannot be forwarded unchanged") {
+					t.Errorf("message %q does not say why", st.Message)
+				}
+			})
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("%d requests reached the API server", n)
 	}
 }

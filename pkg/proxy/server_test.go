@@ -268,6 +268,49 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 		}
 	})
 
+	t.Run("padded system: claims are 403 naming the claim, plain and upgrade, never forwarded", func(t *testing.T) {
+		before := forwarded()
+		h1 := rs.client.Transport.(*http.Transport).Clone()
+		h1.Protocols = new(http.Protocols)
+		h1.Protocols.SetHTTP1(true) // only HTTP/1.1, as kubectl exec's SPDY upgrade
+		h1.TLSClientConfig = h1.TLSClientConfig.Clone()
+		h1.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		h1Client := &http.Client{Transport: h1}
+		for _, u := range []oidctest.User{
+			{Subject: p.User.Subject, Groups: []string{" system:masters"}},
+			{Subject: p.User.Subject, Groups: []string{"\tsystem:nodes"}},
+			{Subject: p.User.Subject, Groups: []string{"system:masters "}},
+		} {
+			tok := p.IDToken(u)
+			for _, kind := range []string{"plain", "upgrade"} {
+				method, path := http.MethodGet, "/api/v1/namespaces/default/pods"
+				c := rs.client
+				if kind == "upgrade" {
+					method, path, c = http.MethodPost, "/api/v1/namespaces/default/pods/p/exec?command=sh", h1Client
+				}
+				req, _ := http.NewRequest(method, rs.secure+path, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if kind == "upgrade" {
+					req.Header.Set("Connection", "Upgrade")
+					req.Header.Set("Upgrade", "SPDY/3.1")
+					req.Header.Set("X-Stream-Protocol-Version", "v4.channel.k8s.io")
+				}
+				res, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 403 || !strings.Contains(string(b), `(from claim \"groups\")`) || !strings.Contains(string(b), `"kind":"Status"`) {
+					t.Errorf("%q %s: %d %s", u.Groups, kind, res.StatusCode, b)
+				}
+			}
+		}
+		if n := forwarded() - before; n != 0 {
+			t.Fatalf("%d requests with padded claims forwarded", n)
+		}
+	})
+
 	t.Run("metrics endpoint", func(t *testing.T) {
 		res, err := http.Get(rs.metrics + "/metrics")
 		if err != nil {

@@ -430,3 +430,79 @@ func TestNew_MetricsOnTheGivenRegistry(t *testing.T) {
 		t.Error("New registered its metrics twice on one registry without error")
 	}
 }
+
+// TestAuthenticateToken_RefusesNonCanonicalIdentityValues: a claim value
+// that HTTP would alter on its way to kube-apiserver (padding, control
+// characters) is refused with a ForbiddenIdentityError naming the identity
+// field and the claim it came from, whatever AllowSystemIdentities says, and
+// is never cached.
+func TestAuthenticateToken_RefusesNonCanonicalIdentityValues(t *testing.T) {
+	t.Parallel()
+	p := oidctest.New(t)
+	legacy := legacyOptions(t, p)
+	legacy.UsernamePrefix = "-"
+	path := filepath.Join(t.TempDir(), "authn.yaml")
+	writeConfig(t, path, authConfig("apiserver.config.k8s.io/v1", celJWT(p)))
+	cel := NewOptions()
+	cel.AuthenticationConfigFile = path
+
+	withUser := func(mod func(*oidctest.User)) oidctest.User {
+		u := p.User
+		u.Groups = []string{"developers"}
+		u.Extra = map[string]any{"tenant": "blue"}
+		mod(&u)
+		return u
+	}
+	tests := []struct {
+		name  string
+		cel   bool
+		user  oidctest.User
+		wants []string // in the reason
+	}{
+		{name: "leading space before system:", user: withUser(func(u *oidctest.User) { u.Subject = " system:masters" }),
+			wants: []string{`username`, `claim "sub"`, `" system:masters"`, "starts with white space"}},
+		{name: "tab before system: in a group", user: withUser(func(u *oidctest.User) { u.Groups = []string{"dev", "\tsystem:nodes"} }),
+			wants: []string{`group`, `claim "groups"`, `"\tsystem:nodes"`, "control character"}},
+		{name: "trailing space", user: withUser(func(u *oidctest.User) { u.Subject = "admin " }),
+			wants: []string{`claim "sub"`, "ends with white space"}},
+		{name: "NUL", user: withUser(func(u *oidctest.User) { u.Subject = "adm\x00in" }),
+			wants: []string{`claim "sub"`, "U+0000"}},
+		{name: "CRLF header injection in a group", user: withUser(func(u *oidctest.User) { u.Groups = []string{"dev\r\nImpersonate-Group: system:masters"} }),
+			wants: []string{`claim "groups"`, "U+000D"}},
+		{name: "Unicode no-break space", user: withUser(func(u *oidctest.User) { u.Groups = []string{"\u00a0system:masters"} }),
+			wants: []string{`claim "groups"`, "starts with white space"}},
+		{name: "CEL username", cel: true, user: withUser(func(u *oidctest.User) { u.Email = "alice@example.com " }),
+			wants: []string{`username`, `expression "\"cel:\" + claims.email"`, "ends with white space"}},
+		{name: "CEL uid", cel: true, user: withUser(func(u *oidctest.User) { u.Subject = "u-1\n" }),
+			wants: []string{`uid`, `expression "claims.sub"`, "U+000A"}},
+		{name: "CEL extra value", cel: true, user: withUser(func(u *oidctest.User) { u.Extra = map[string]any{"tenant": " blue"} }),
+			wants: []string{`extra value of "example.com/tenant"`, `expression "claims.tenant"`, "starts with white space"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, allowSystem := range []bool{false, true} {
+				o := *legacy
+				if tt.cel {
+					o = *cel
+				}
+				o.AllowSystemIdentities = allowSystem
+				a, _ := newTestAuthenticator(t, &o, true)
+				for range 2 { // refused again: never cached
+					err := mustRefuse(t, a, p.IDToken(tt.user))
+					f, ok := isForbidden(err)
+					if !ok {
+						t.Fatalf("allowSystem=%v: err = %v, want a ForbiddenIdentityError", allowSystem, err)
+					}
+					for _, w := range tt.wants {
+						if !strings.Contains(f.Reason, w) {
+							t.Errorf("allowSystem=%v: reason %q lacks %q", allowSystem, f.Reason, w)
+						}
+					}
+				}
+				if got := counter(t, a, "results", resultForbiddenIdentity); got != 2 {
+					t.Errorf("forbidden_identity count = %v, want 2", got)
+				}
+			}
+		})
+	}
+}

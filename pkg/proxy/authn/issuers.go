@@ -13,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/plugin/pkg/authenticator/token/oidc"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // issuerSet is one generation of the configuration: the JWT authenticators
@@ -27,6 +29,41 @@ type issuerSet struct {
 type issuerAuthenticator struct {
 	url  string
 	auth oidc.AuthenticatorTokenWithHealthCheck
+	// mappings is the issuer's claim mappings, to name the claim an
+	// identity value came from when it is refused.
+	mappings apiserver.ClaimMappings
+}
+
+// source names the claim or expression that gives the identity field err
+// is about, e.g. `claim "groups"`.
+func (i *issuerAuthenticator) source(err *identity.Error) string {
+	m := i.mappings
+	var claim, expr string
+	switch err.Field {
+	case identity.Username:
+		claim, expr = m.Username.Claim, m.Username.Expression
+	case identity.Group:
+		claim, expr = m.Groups.Claim, m.Groups.Expression
+	case identity.UID:
+		claim, expr = m.UID.Claim, m.UID.Expression
+	case identity.ExtraKey, identity.ExtraValue:
+		key := err.Key
+		if err.Field == identity.ExtraKey {
+			key = err.Value
+		}
+		for _, x := range m.Extra {
+			if x.Key == key {
+				expr = x.ValueExpression
+			}
+		}
+	}
+	switch {
+	case claim != "":
+		return fmt.Sprintf("claim %q", claim)
+	case expr != "":
+		return fmt.Sprintf("expression %q", expr)
+	}
+	return "the token authenticator"
 }
 
 // newIssuerSet builds one k8s.io/apiserver OIDC authenticator per JWT
@@ -57,7 +94,7 @@ func newIssuerSet(parent context.Context, cfg *apiserver.AuthenticationConfigura
 			cancel()
 			return nil, fmt.Errorf("jwt[%d] (issuer %q): %w", i, jwt.Issuer.URL, err)
 		}
-		s.issuers = append(s.issuers, issuerAuthenticator{url: jwt.Issuer.URL, auth: a})
+		s.issuers = append(s.issuers, issuerAuthenticator{url: jwt.Issuer.URL, auth: a, mappings: jwt.ClaimMappings})
 	}
 	return s, nil
 }
@@ -77,13 +114,16 @@ func (s *issuerSet) healthCheck() error {
 
 // authenticate routes the token to the authenticator of its issuer (as the
 // oidc authenticators themselves do, but here so that the result can be
-// classified) and returns the result with its metrics label.
+// classified) and returns the result with its metrics label. A mapped
+// identity with a value HTTP would alter in transit (identity.CheckUser) is
+// a *ForbiddenIdentityError naming the value and the claim it came from.
 func (s *issuerSet) authenticate(ctx context.Context, token string) (*authenticator.Response, string, error) {
 	iss, err := untrustedIssuer(token)
 	if err != nil {
 		return nil, resultInvalidToken, fmt.Errorf("invalid bearer token: %w", err)
 	}
-	for _, i := range s.issuers {
+	for idx := range s.issuers {
+		i := &s.issuers[idx]
 		if i.url != iss {
 			continue
 		}
@@ -96,6 +136,14 @@ func (s *issuerSet) authenticate(ctx context.Context, token string) (*authentica
 		}
 		if !ok || resp == nil || resp.User == nil {
 			return nil, resultInvalidToken, errors.New("invalid bearer token")
+		}
+		if err := identity.CheckUser(resp.User); err != nil {
+			var ie *identity.Error
+			errors.As(err, &ie)
+			return nil, resultForbiddenIdentity, &ForbiddenIdentityError{Reason: fmt.Sprintf(
+				"the token's %s (from %s) cannot be forwarded unchanged to the API server: %v; "+
+					"identity values must be valid UTF-8, non-empty, without control characters and without white space at either end",
+				ie.Field, i.source(ie), err)}
 		}
 		return resp, resultSuccess, nil
 	}

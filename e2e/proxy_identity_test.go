@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/transport/spdy"
+)
+
+// identityEnv is the real kube-apiserver with an oidc-proxy whose issuer is
+// the test's own (harness.Issuer), so tokens carry any claim values: the
+// username is the email claim, groups the groups claim, both unprefixed,
+// as a proxy that trusts its IdP's group names is configured.
+type identityEnv struct {
+	*proxyEnv
+	iss *harness.Issuer
+}
+
+func startIdentityEnv(t *testing.T) *identityEnv {
+	t.Helper()
+	api := harness.StartAPIServer(t)
+	iss := harness.StartIssuer(t, "kube-oidc-e2e")
+	p := harness.StartProxyForIssuer(t, api, iss, harness.ProxyOptions{})
+	return &identityEnv{proxyEnv: &proxyEnv{api: api, proxy: p, admin: api.AdminClient(t)}, iss: iss}
+}
+
+// TestProxyRefusesPaddedSystemIdentities: claim values that HTTP/1.1 would
+// trim into system:masters or system:nodes on the way to kube-apiserver are
+// refused by the proxy with a 403 naming the claim, both for a plain GET
+// and for `kubectl exec` (an upgrade, which goes upstream over HTTP/1.1);
+// the same user without the padded group reaches the API server.
+func TestProxyRefusesPaddedSystemIdentities(t *testing.T) {
+	env := startIdentityEnv(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	// Control: an ordinary user reaches the API server, which refuses
+	// the secret list with its own RBAC message for that user.
+	_, err := env.client(t, env.iss.IDToken(t, "eve@example.com", []string{"dev"})).CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `User "eve@example.com" cannot list resource "secrets"`) {
+		env.fatalf(t, "control user: %v, want the API server's RBAC 403", err)
+	}
+
+	padded := []struct {
+		name        string
+		email       string
+		groups      []string
+		claim, text string
+	}{
+		{"leading space before system:masters", "eve@example.com", []string{"dev", " system:masters"}, `claim "groups"`, "starts with white space"},
+		{"tab before system:nodes", "eve@example.com", []string{"\tsystem:nodes"}, `claim "groups"`, "control character"},
+		{"trailing space after system:masters", "eve@example.com", []string{"system:masters "}, `claim "groups"`, "ends with white space"},
+		{"padded username", " system:admin", nil, `claim "email"`, "starts with white space"},
+	}
+	for _, tt := range padded {
+		t.Run(tt.name, func(t *testing.T) {
+			token := env.iss.IDToken(t, tt.email, tt.groups)
+			_, err := env.client(t, token).CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tt.claim) || !strings.Contains(err.Error(), tt.text) {
+				env.fatalf(t, "GET with %q: %v, want the proxy's 403 naming %s", tt.groups, err, tt.claim)
+			}
+			// kubectl exec is refused (at its first request, the pod GET) ...
+			if got := env.tokenKubectl(t, token).Run(ctx, "exec", "-n", "kube-system", "any-pod", "--", "true"); got.Err == nil || !strings.Contains(got.Stderr, "Forbidden") {
+				env.fatalf(t, "kubectl exec with %q: %s\nwant Forbidden", tt.groups, got)
+			}
+			// ... and so is the exec upgrade itself, as SPDY sends it.
+			rt, upgrader, err := spdy.RoundTripperFor(env.proxy.RESTConfig(token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := url.Parse(env.proxy.URL + "/api/v1/namespaces/kube-system/pods/any-pod/exec?command=true&stdout=true")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, _, err := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, u).Dial("v4.channel.k8s.io")
+			if err == nil {
+				conn.Close()
+				env.fatalf(t, "SPDY exec upgrade with %q was upgraded", tt.groups)
+			}
+			if !strings.Contains(err.Error(), "cannot be forwarded unchanged") || !strings.Contains(err.Error(), tt.claim) {
+				env.fatalf(t, "SPDY exec upgrade with %q: %v, want the proxy's 403 naming %s", tt.groups, err, tt.claim)
+			}
+		})
+	}
+}
+
+// TestProxyImpersonationGrantedToSystemAuthenticated: impersonation granted
+// to the group system:authenticated (which kube-apiserver adds to every
+// authenticated user) works through the proxy with `kubectl --as`.
+func TestProxyImpersonationGrantedToSystemAuthenticated(t *testing.T) {
+	env := startIdentityEnv(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	mustCreate := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			env.api.Fatalf(t, "create %s: %v", what, err)
+		}
+	}
+	_, err := env.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "impersonate-auditor"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"users"}, Verbs: []string{"impersonate"}, ResourceNames: []string{"auditor"}}},
+	}, metav1.CreateOptions{})
+	mustCreate("ClusterRole", err)
+	_, err = env.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "everyone-impersonates-auditor"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "impersonate-auditor"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:authenticated"}},
+	}, metav1.CreateOptions{})
+	mustCreate("ClusterRoleBinding", err)
+	_, err = env.admin.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "read-configmaps"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}}},
+	}, metav1.CreateOptions{})
+	mustCreate("Role", err)
+	_, err = env.admin.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "auditor-reads"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-configmaps"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "auditor"}},
+	}, metav1.CreateOptions{})
+	mustCreate("RoleBinding", err)
+	_, err = env.admin.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}, metav1.CreateOptions{})
+	mustCreate("ConfigMap", err)
+
+	k := env.tokenKubectl(t, env.iss.IDToken(t, "carol@example.com", []string{"dev"}))
+	if got := k.Run(ctx, "get", "configmaps", "-n", "default", "-o", "name"); got.Err != nil || !strings.Contains(got.Stdout, "configmap/audited") {
+		t.Logf("carol's own rights are not expected to list configmaps: %s", got)
+	} else {
+		env.fatalf(t, "carol lists configmaps without --as; the test proves nothing: %s", got)
+	}
+	got := k.Run(ctx, "--as=auditor", "get", "configmaps", "-n", "default", "-o", "name")
+	if got.Err != nil || !strings.Contains(got.Stdout, "configmap/audited") {
+		env.fatalf(t, "kubectl --as=auditor (granted to system:authenticated): %s", got)
+	}
+	got = k.Run(ctx, "--as=someone-else", "get", "configmaps", "-n", "default")
+	if got.Err == nil || !strings.Contains(got.Stderr, `cannot impersonate resource "users"`) {
+		env.fatalf(t, "kubectl --as=someone-else: %s, want the impersonation 403", got)
+	}
+}
