@@ -152,8 +152,12 @@ func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientIP, err := NewClientIPResolver(o.TrustedProxyCIDRs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
-		AccessLog: NewAccessLog(logs, accesslog.JSON)})
+		ClientIP: clientIP, AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testProxy{Server: srv, logs: logs, metrics: m, reg: reg}

@@ -127,6 +127,11 @@ func (s *Server) Run(ctx context.Context) error {
 		accessOut = os.Stderr
 	}
 
+	clientIP, err := NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
+
 	pending := NewPendingAuthenticator()
 	var draining atomic.Bool
 	checks := []Check{
@@ -141,7 +146,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
-		Public: public, Metrics: m, Log: log, Modes: modes,
+		Public: public, Metrics: m, Log: log, Modes: modes, ClientIP: clientIP,
 		AccessLog: NewAccessLog(accessOut, format),
 	})
 
