@@ -152,6 +152,9 @@ func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if modes.TokenReviewsThrottled != nil {
+		reg.MustRegister(modes.TokenReviewsThrottled)
+	}
 	clientIP, err := NewClientIPResolver(o.TrustedProxyCIDRs)
 	if err != nil {
 		t.Fatal(err)

@@ -81,6 +81,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if c := modes.TokenReviewsThrottled; c != nil {
+		if err := s.Registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	_ = s.Registry.Register(collectors.NewGoCollector())
 	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
