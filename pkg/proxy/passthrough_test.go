@@ -108,7 +108,7 @@ func TestTokenPassthrough(t *testing.T) {
 			up := newUpstream(t, api.handler)
 			auth := newFakeAuth()
 			auth.errs["forbidden-token-123456"] = &forbiddenError{reason: "system: group"}
-			auth.errs["pending-token-123456"] = errors.Join(notDiscovered)
+			auth.errs["pending-token-123456"] = errors.Join(errNotDiscovered)
 			o := NewModeOptions()
 			o.TokenPassthrough = true
 			o.TokenPassthroughAudiences = tt.audiences
