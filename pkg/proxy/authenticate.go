@@ -132,8 +132,13 @@ func tokenCandidates(r *http.Request) []string {
 	var raw []string
 	if auth := strings.TrimSpace(r.Header.Get("Authorization")); auth != "" {
 		raw = append(raw, auth)
-		if _, tok, found := strings.Cut(auth, " "); found {
-			raw = append(raw, strings.TrimSpace(tok))
+		if _, rest, found := strings.Cut(auth, " "); found {
+			raw = append(raw, strings.TrimSpace(rest))
+			// bearertoken's token: the second space-separated field, even
+			// when more follow ("Bearer TOKEN extra").
+			if tok, _, more := strings.Cut(rest, " "); more && tok != "" {
+				raw = append(raw, tok)
+			}
 		}
 	}
 	for _, h := range r.Header.Values(secWebSocketProtocol) {
