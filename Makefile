@@ -20,10 +20,46 @@ test: lint unit e2e
 unit:
 	$(GO) test -race -count=1 ./...
 
-lint:
+## Tools at pinned versions, installed by `go install` (Go module proxy) into a
+## cache outside the repository, one directory per version.
+TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kube-oidc/tools
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+GOVULNCHECK := $(TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+
+$(STATICCHECK):
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(GOVULNCHECK):
+	GOBIN=$(dir $@) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+## lint: gofmt, go vet, staticcheck, and go.mod/go.sum as `go mod tidy` leaves
+## them (checked with -diff: the tree is not modified).
+lint: $(STATICCHECK)
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null))"; \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+## vulncheck: govulncheck against the Go vulnerability database (needs
+## https://vuln.go.dev; not part of lint, which must work offline).
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK)
+	$(GOVULNCHECK) ./...
+
+## fuzz: every Fuzz target of the root module for FUZZTIME each (go test
+## -fuzz runs one target per package per run). Plain `go test` runs their
+## seed corpora (testdata/fuzz) in `make unit`.
+.PHONY: fuzz
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go'; git ls-files -o --exclude-standard '*.go')

@@ -13,8 +13,10 @@ import (
 )
 
 // TestProxySIEMAccessLog: with --access-log-format=siem the proxy writes
-// kube-oidc-proxy's lines on stderr: AuSuccess with the peer, the client's
-// X-Forwarded-For and the authenticated user for a forwarded request, AuFail
+// kube-oidc-proxy's lines on stderr: AuSuccess with the peer, the
+// X-Forwarded-For entries a trusted proxy vouches for (--trusted-proxy-cidrs;
+// what the client wrote left of them is dropped) and the authenticated user
+// for a forwarded request, AuFail
 // for a refused token, nothing for the probes, and never a token.
 func TestProxySIEMAccessLog(t *testing.T) {
 	api := harness.StartAPIServer(t)
@@ -23,7 +25,7 @@ func TestProxySIEMAccessLog(t *testing.T) {
 	if err := harness.CreateTeamNamespaces(t.Context(), admin, harness.TeamRBAC{TeamAUsers: []string{dex.Users[0].Email}}); err != nil {
 		api.Fatalf(t, "team RBAC: %v", err)
 	}
-	proxy := harness.StartProxy(t, api, dex, harness.ProxyOptions{ExtraArgs: []string{"--access-log-format=siem"}})
+	proxy := harness.StartProxy(t, api, dex, harness.ProxyOptions{ExtraArgs: []string{"--access-log-format=siem", "--trusted-proxy-cidrs=127.0.0.1/32"}})
 	env := &proxyEnv{api: api, dex: dex, proxy: proxy, admin: admin}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -32,7 +34,7 @@ func TestProxySIEMAccessLog(t *testing.T) {
 	const path = "/api/v1/namespaces/team-a/configmaps?limit=5"
 	const garbage = "garbage-token-0123456789abcdef"
 	forwardedFor := bearer(alice)
-	forwardedFor.Set("X-Forwarded-For", "203.0.113.9")
+	forwardedFor.Set("X-Forwarded-For", "6.6.6.6 / 7.7.7.7, 203.0.113.9")
 	for _, req := range []struct {
 		header http.Header
 		want   int

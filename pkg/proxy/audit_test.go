@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,5 +186,99 @@ func TestAuditLogPathMustBeARegularFile(t *testing.T) {
 		if tc.wantErr && err != nil && !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("--audit-log-path=%s: unclear error %v", tc.path, err)
 		}
+	}
+}
+
+func TestAuditSourceIPsAreTheResolvedClient(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted string
+		token   string
+		header  http.Header
+		// wantSource is the event's sourceIPs; wantExtra the forwarded
+		// remote-client-ip; wantUpstream the X-Forwarded-For the API server
+		// gets (nil for a refused request).
+		wantSource   []string
+		wantExtra    string
+		wantUpstream []string
+	}{
+		{name: "untrusted peer: X-Forwarded-For and X-Real-Ip dropped",
+			token:      aliceToken,
+			header:     http.Header{"X-Forwarded-For": {"6.6.6.6, 7.7.7.7"}, "X-Real-Ip": {"8.8.8.8"}},
+			wantSource: []string{"127.0.0.1"}, wantExtra: "127.0.0.1", wantUpstream: []string{"127.0.0.1"}},
+		{name: "untrusted peer, failed authentication: dropped too",
+			token:      "garbage-token-123456",
+			header:     http.Header{"X-Forwarded-For": {"6.6.6.6"}},
+			wantSource: []string{"127.0.0.1"}},
+		{name: "trusted peer: the right-most untrusted entry, the client's own claim left of it dropped",
+			trusted: "127.0.0.0/8", token: aliceToken,
+			header:     http.Header{"X-Forwarded-For": {"6.6.6.6, 198.51.100.7", "127.0.0.5"}, "X-Real-Ip": {"8.8.8.8"}},
+			wantSource: []string{"198.51.100.7", "127.0.0.5", "127.0.0.1"}, wantExtra: "198.51.100.7",
+			wantUpstream: []string{"198.51.100.7, 127.0.0.5, 127.0.0.1"}},
+		{name: "trusted peer, failed authentication",
+			trusted: "127.0.0.0/8", token: "garbage-token-123456",
+			header:     http.Header{"X-Forwarded-For": {"6.6.6.6, 198.51.100.7"}},
+			wantSource: []string{"198.51.100.7", "127.0.0.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			policy := filepath.Join(dir, "policy.yaml")
+			if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			logPath := filepath.Join(dir, "audit.log")
+			args := []string{"--audit-policy-file=" + policy, "--audit-log-path=" + logPath, "--extra-user-header-client-ip"}
+			if tt.trusted != "" {
+				args = append(args, "--trusted-proxy-cidrs="+tt.trusted)
+			}
+			o := NewModeOptions()
+			if err := pflagSet(o).Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			api := &fakeKubeAPI{allow: allowExcept()}
+			up := newUpstream(t, api.handler)
+			p := newModesProxy(t, up, newFakeAuth(), o)
+			hdr := bearer(tt.token)
+			for k, v := range tt.header {
+				hdr[k] = v
+			}
+			res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", hdr)
+			if want := map[bool]int{true: 200, false: 401}[tt.wantExtra != ""]; res.StatusCode != want {
+				t.Fatalf("code %d, want %d: %s", res.StatusCode, want, body)
+			}
+			var ev *auditv1.Event
+			waitFor(t, "the audit event", func() bool {
+				for _, e := range readAuditEvents(t, logPath) {
+					if e.Stage == auditv1.StageResponseComplete || (e.Stage == auditv1.StageResponseStarted && e.User.Username == "") {
+						ev = &e
+						return true
+					}
+				}
+				return false
+			})
+			if !slices.Equal(ev.SourceIPs, tt.wantSource) {
+				t.Errorf("audit sourceIPs %q, want %q", ev.SourceIPs, tt.wantSource)
+			}
+			f := forwarded(up)
+			if tt.wantExtra == "" {
+				if len(f) != 0 {
+					t.Fatalf("a refused request was forwarded")
+				}
+				return
+			}
+			if len(f) != 1 {
+				t.Fatalf("forwarded %d", len(f))
+			}
+			if got := extrasOf(t, f[0].Header)[ClientIPExtraKey]; !slices.Equal(got, []string{tt.wantExtra}) {
+				t.Errorf("extra %s = %q, want %q", ClientIPExtraKey, got, tt.wantExtra)
+			}
+			if got := f[0].Header.Values("X-Forwarded-For"); !slices.Equal(got, tt.wantUpstream) {
+				t.Errorf("upstream X-Forwarded-For %q, want %q", got, tt.wantUpstream)
+			}
+			if got := f[0].Header.Values("X-Real-Ip"); len(got) > 0 {
+				t.Errorf("upstream X-Real-Ip %q", got)
+			}
+		})
 	}
 }

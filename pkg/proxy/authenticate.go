@@ -91,7 +91,12 @@ func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err e
 	} else {
 		rec.authFailure = redact(err.Error(), secrets)
 	}
+	var tooMany *TooManyRequestsError
 	switch reason, isForbidden := forbiddenReason(forbidden, err); {
+	case errors.As(err, &tooMany):
+		w.Header().Set("Retry-After", tooMany.retryAfterSeconds())
+		writeStatus(w, http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests,
+			"Too many requests: oidc-proxy is reviewing as many unknown tokens as it may; retry later")
 	case errors.Is(err, ErrNotReady):
 		w.Header().Set("Retry-After", "1")
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
@@ -127,8 +132,13 @@ func tokenCandidates(r *http.Request) []string {
 	var raw []string
 	if auth := strings.TrimSpace(r.Header.Get("Authorization")); auth != "" {
 		raw = append(raw, auth)
-		if _, tok, found := strings.Cut(auth, " "); found {
-			raw = append(raw, strings.TrimSpace(tok))
+		if _, rest, found := strings.Cut(auth, " "); found {
+			raw = append(raw, strings.TrimSpace(rest))
+			// bearertoken's token: the second space-separated field, even
+			// when more follow ("Bearer TOKEN extra").
+			if tok, _, more := strings.Cut(rest, " "); more && tok != "" {
+				raw = append(raw, tok)
+			}
 		}
 	}
 	for _, h := range r.Header.Values(secWebSocketProtocol) {
@@ -199,6 +209,13 @@ func (p *PendingAuthenticator) AuthenticateToken(ctx context.Context, token stri
 		return nil, false, ErrNotReady
 	}
 	return a.AuthenticateToken(ctx, token)
+}
+
+// ClaimsIssuer implements IssuerClaimer for the real authenticator; false
+// before Set. (Before Set no token is judged at all: ErrNotReady.)
+func (p *PendingAuthenticator) ClaimsIssuer(token string) bool {
+	c, ok := p.get().(IssuerClaimer)
+	return ok && c.ClaimsIssuer(token)
 }
 
 // HealthCheck implements Authenticator.

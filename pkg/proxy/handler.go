@@ -28,11 +28,14 @@ type Config struct {
 	// Modes are end-user impersonation, passthrough and audit (modes.go);
 	// nil refuses client impersonation and audits nothing.
 	Modes *Modes
+	// ClientIP resolves the client address (--trusted-proxy-cidrs); nil
+	// trusts no proxy: X-Forwarded-For is always dropped.
+	ClientIP *ClientIPResolver
 }
 
 // NewHandler builds the handler chain, outermost first:
 //
-//	access log -> metrics -> panic recovery -> /healthz /livez /readyz
+//	client address (X-Forwarded-For resolved or dropped) -> access log -> metrics -> panic recovery -> /healthz /livez /readyz
 //	-> public paths -> [audit init, request info] -> authenticate (+ audit
 //	of failures) -> [audit] -> passthrough requests: client token restored
 //	-> reverse proxy | others: authorise client Impersonate-* (or refuse
@@ -66,7 +69,7 @@ func NewHandler(c Config) http.Handler {
 	if c.AccessLog != nil {
 		h = WithAccessLog(h, c.AccessLog)
 	}
-	return h
+	return WithClientAddress(h, c.ClientIP)
 }
 
 // WithPublic serves the given handlers at their exact paths without

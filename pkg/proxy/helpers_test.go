@@ -28,10 +28,10 @@ type forbiddenError struct{ reason string }
 
 func (e *forbiddenError) Error() string { return "forbidden identity: " + e.reason }
 
-// notDiscovered stands in for authn.ErrNotReady.
-var notDiscovered = errors.New("issuer not discovered yet")
+// errNotDiscovered stands in for authn.ErrNotReady.
+var errNotDiscovered = errors.New("issuer not discovered yet")
 
-func isNotReady(err error) bool { return errors.Is(err, notDiscovered) }
+func isNotReady(err error) bool { return errors.Is(err, errNotDiscovered) }
 
 func isForbidden(err error) (string, bool) {
 	var fe *forbiddenError

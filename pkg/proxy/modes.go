@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
-	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
@@ -53,6 +53,7 @@ type ModeOptions struct {
 	// TokenReview and forwards them unchanged when the API server accepts them.
 	TokenPassthrough          bool
 	TokenPassthroughAudiences []string
+	TokenReviewLimit          TokenReviewLimit
 
 	// ExtraUserHeaders are added as extras to every impersonated identity.
 	ExtraUserHeaders map[string][]string
@@ -73,6 +74,7 @@ func NewModeOptions() *ModeOptions {
 	return &ModeOptions{
 		OriginalUserExtraPrefix:    DefaultOriginalUserExtraPrefix,
 		ImpersonationReviewTimeout: 10 * time.Second,
+		TokenReviewLimit:           DefaultTokenReviewLimit,
 		ExtraUserHeaders:           map[string][]string{},
 		FlushInterval:              50 * time.Millisecond,
 		Audit:                      apiserveroptions.NewAuditOptions(),
@@ -91,6 +93,7 @@ func (o *ModeOptions) AddFlags(fs *pflag.FlagSet) {
 		"Check a bearer token that is not a valid OIDC token with a TokenReview at the API server; if accepted, forward the request with that token unchanged (service-account and cloud tokens).")
 	fs.StringSliceVar(&o.TokenPassthroughAudiences, "token-passthrough-audiences", o.TokenPassthroughAudiences,
 		"Audiences for the passthrough TokenReview; the API server must report one of them. Empty: the API server's own audiences.")
+	o.TokenReviewLimit.addFlags(fs)
 	fs.Var(mapStringSliceValue{m: o.ExtraUserHeaders}, "extra-user-headers",
 		"Extras added to every impersonated identity, as key=value,key=value (repeatable; repeated keys collect values), forwarded as Impersonate-Extra-<key>. Keys must be lower case; keys and values must not start or end with white space or contain control characters.")
 	fs.BoolVar(&o.ExtraUserHeaderClientIP, "extra-user-header-client-ip", o.ExtraUserHeaderClientIP,
@@ -115,6 +118,7 @@ func (o *ModeOptions) Validate() []error {
 	if !o.TokenPassthrough && len(o.TokenPassthroughAudiences) > 0 {
 		errs = append(errs, fmt.Errorf("--token-passthrough-audiences needs --token-passthrough"))
 	}
+	errs = append(errs, o.TokenReviewLimit.validate()...)
 	if o.ImpersonationReviewTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--impersonation-review-timeout must be positive, got %s", o.ImpersonationReviewTimeout))
 	}
@@ -253,6 +257,8 @@ type Modes struct {
 	// TokenReview checks non-OIDC tokens (nil: no token passthrough).
 	TokenReview          authenticator.Token
 	TokenReviewAudiences authenticator.Audiences
+	// TokenReviewsThrottled counts the reviews refused for the limit.
+	TokenReviewsThrottled prometheus.Counter
 	// Passthrough reaches the API server without the proxy's credentials;
 	// required with DisableImpersonation or TokenReview.
 	Passthrough *Upstream
@@ -321,7 +327,7 @@ func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*
 		if err != nil {
 			return nil, fmt.Errorf("TokenReview authenticator: %w", err)
 		}
-		m.TokenReview = tokencache.New(tr, true, tokenReviewTTL, tokenRefusedTTL)
+		m.TokenReview, m.TokenReviewsThrottled = newTokenReviewCache(tr, o.TokenReviewLimit)
 		m.TokenReviewAudiences = o.TokenPassthroughAudiences
 	}
 	if m.passthroughEnabled() {
@@ -357,7 +363,7 @@ func (m *Modes) authenticator(a Authenticator, forbidden ForbiddenFunc, notReady
 		return a
 	}
 	return &passthroughAuthenticator{oidc: a, disable: m.DisableImpersonation, review: m.TokenReview,
-		audiences: m.TokenReviewAudiences, forbidden: forbidden, notReady: notReady}
+		audiences: m.TokenReviewAudiences, forbidden: forbidden, notReady: notReady, throttled: m.TokenReviewsThrottled}
 }
 
 // wrapAuthenticated builds the steps between authentication and the

@@ -165,8 +165,15 @@ func newModesProxyServer(t *testing.T, up *upstream, a Authenticator, o *ModeOpt
 	if err != nil {
 		t.Fatal(err)
 	}
+	if modes.TokenReviewsThrottled != nil {
+		reg.MustRegister(modes.TokenReviewsThrottled)
+	}
+	clientIP, err := NewClientIPResolver(o.TrustedProxyCIDRs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
-		AccessLog: NewAccessLog(logs, accesslog.JSON)})
+		ClientIP: clientIP, AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // TLS handshakes cut short by the test's end
 	if h2 {

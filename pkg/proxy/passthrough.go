@@ -4,12 +4,104 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 )
+
+// IssuerClaimer is implemented by an Authenticator that can tell, without
+// verifying anything, whether a token is shaped as a JWT of one of its
+// configured issuers (its iss claim). With token passthrough such tokens
+// are refused by the OIDC authenticator alone, never sent to TokenReview:
+// an expired or forged OIDC token is not another credential to try.
+type IssuerClaimer interface {
+	ClaimsIssuer(token string) bool
+}
+
+// TokenReviewLimit bounds the TokenReviews the proxy sends for callers that
+// have not authenticated (--token-passthrough): at most QPS a second on
+// average, Burst at once. Cached decisions are not counted.
+type TokenReviewLimit struct {
+	QPS   float64
+	Burst int
+}
+
+// DefaultTokenReviewLimit is the default of --token-passthrough-review-qps
+// and --token-passthrough-review-burst.
+var DefaultTokenReviewLimit = TokenReviewLimit{QPS: 20, Burst: 50}
+
+func (l *TokenReviewLimit) addFlags(fs *pflag.FlagSet) {
+	fs.Float64Var(&l.QPS, "token-passthrough-review-qps", l.QPS,
+		"With --token-passthrough, the TokenReviews sent per second on average for tokens not in the review cache (every distinct unknown token costs one); beyond it the client gets 429 with Retry-After. 0 means no limit.")
+	fs.IntVar(&l.Burst, "token-passthrough-review-burst", l.Burst,
+		"With --token-passthrough, the TokenReviews that may be sent at once above --token-passthrough-review-qps.")
+}
+
+func (l TokenReviewLimit) validate() []error {
+	var errs []error
+	if l.QPS < 0 || math.IsNaN(l.QPS) || math.IsInf(l.QPS, 0) {
+		errs = append(errs, fmt.Errorf("--token-passthrough-review-qps must be a finite number >= 0, got %v", l.QPS))
+	}
+	if l.QPS > 0 && l.Burst < 1 {
+		errs = append(errs, fmt.Errorf("--token-passthrough-review-burst must be at least 1, got %d", l.Burst))
+	}
+	return errs
+}
+
+// TooManyRequestsError is an authentication refused because the proxy is
+// sending as many TokenReviews as it may: 429 with Retry-After.
+type TooManyRequestsError struct{ RetryAfter time.Duration }
+
+func (e *TooManyRequestsError) Error() string {
+	return "too many unknown tokens to review: TokenReview rate limit reached"
+}
+
+// retryAfterSeconds is e's Retry-After header value (at least 1).
+func (e *TooManyRequestsError) retryAfterSeconds() string {
+	return strconv.Itoa(max(1, int(math.Ceil(e.RetryAfter.Seconds()))))
+}
+
+// limitedTokenReview refuses reviews beyond the limit with
+// *TooManyRequestsError.
+type limitedTokenReview struct {
+	next    authenticator.Token
+	limiter *rate.Limiter
+}
+
+func (l *limitedTokenReview) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	r := l.limiter.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return nil, false, &TooManyRequestsError{RetryAfter: max(d, tokenRefusedTTL)}
+	}
+	return l.next.AuthenticateToken(ctx, token)
+}
+
+// newTokenReviewCache puts review behind the limit and the decision cache
+// (successes for tokenReviewTTL, refusals and errors for tokenRefusedTTL, as
+// kube-apiserver reports an invalid token with an error). A refusal for the
+// limit is cached like any error, so Retry-After is never shorter than
+// tokenRefusedTTL. The counter returned is for the requests refused with 429
+// (passthroughAuthenticator counts them; register it).
+func newTokenReviewCache(review authenticator.Token, l TokenReviewLimit) (authenticator.Token, prometheus.Counter) {
+	throttled := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "oidc_proxy_token_reviews_throttled_total",
+		Help: "Requests refused with 429 because the TokenReview rate limit for tokens not in the review cache (--token-passthrough-review-qps) was reached.",
+	})
+	if l.QPS > 0 {
+		review = &limitedTokenReview{next: review, limiter: rate.NewLimiter(rate.Limit(l.QPS), l.Burst)}
+	}
+	return tokencache.New(review, true, tokenReviewTTL, tokenRefusedTTL), throttled
+}
 
 // passthroughAuthenticator decides which requests are forwarded with the
 // client's own token instead of impersonation: every request with
@@ -24,6 +116,8 @@ type passthroughAuthenticator struct {
 	audiences authenticator.Audiences
 	forbidden ForbiddenFunc
 	notReady  NotReadyFunc
+	// throttled counts the requests refused for the TokenReview limit.
+	throttled prometheus.Counter
 }
 
 func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
@@ -43,6 +137,9 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 	if _, isForbidden := forbiddenReason(p.forbidden, err); isForbidden {
 		return resp, ok, err
 	}
+	if c, isClaimer := p.oidc.(IssuerClaimer); isClaimer && c.ClaimsIssuer(token) {
+		return resp, ok, err
+	}
 	rctx := ctx
 	if len(p.audiences) > 0 {
 		rctx = authenticator.WithAudiences(ctx, p.audiences)
@@ -52,7 +149,13 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 		markPassthrough(ctx, token)
 		return rresp, true, nil
 	}
+	var tooMany *TooManyRequestsError
 	switch {
+	case errors.As(rerr, &tooMany):
+		if p.throttled != nil {
+			p.throttled.Inc()
+		}
+		return nil, false, rerr
 	case err != nil && rerr != nil:
 		return nil, false, fmt.Errorf("%w; TokenReview: %v", err, rerr)
 	case err != nil:

@@ -1,12 +1,16 @@
 package proxy
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const saToken = "service-account-token-abcdef"
@@ -104,7 +108,7 @@ func TestTokenPassthrough(t *testing.T) {
 			up := newUpstream(t, api.handler)
 			auth := newFakeAuth()
 			auth.errs["forbidden-token-123456"] = &forbiddenError{reason: "system: group"}
-			auth.errs["pending-token-123456"] = errors.Join(notDiscovered)
+			auth.errs["pending-token-123456"] = errors.Join(errNotDiscovered)
 			o := NewModeOptions()
 			o.TokenPassthrough = true
 			o.TokenPassthroughAudiences = tt.audiences
@@ -160,5 +164,110 @@ func TestReviewClientIsNotRateLimited(t *testing.T) {
 	}
 	if orig := up.restConfig(); orig.QPS != 0 {
 		t.Errorf("the proxy's own config was changed")
+	}
+}
+
+// issuerAuth is fakeAuth that recognises JWTs of its issuers, as authn does.
+type issuerAuth struct {
+	*fakeAuth
+	issuers []string
+}
+
+func (a issuerAuth) ClaimsIssuer(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct{ Iss string }
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	return slices.Contains(a.issuers, claims.Iss)
+}
+
+// unsignedJWT is a JWT-shaped token with the given iss claim.
+func unsignedJWT(iss, sub string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"iss":"`+iss+`","sub":"`+sub+`"}`)) + "." + enc([]byte("signature-bytes"))
+}
+
+func TestTokenPassthroughNeverReviewsTokensOfTheOIDCIssuers(t *testing.T) {
+	tests := []struct {
+		name        string
+		token       string
+		wantReviews int
+	}{
+		{"expired or forged token of a configured issuer: refused by OIDC alone", unsignedJWT("https://issuer.example", "eve"), 0},
+		{"JWT of another issuer (a service-account token): reviewed", unsignedJWT("https://kubernetes.default.svc", "sa"), 1},
+		{"not a JWT: reviewed", "opaque-token-123456", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{}
+			up := newUpstream(t, api.handler)
+			o := NewModeOptions()
+			o.TokenPassthrough = true
+			p := newModesProxy(t, up, issuerAuth{fakeAuth: newFakeAuth(), issuers: []string{"https://issuer.example"}}, o)
+			res, body := p.do(t, http.MethodGet, "/api/v1/pods", bearer(tt.token))
+			decodeStatus(t, res, body, http.StatusUnauthorized)
+			if _, trs := api.reviews(); len(trs) != tt.wantReviews {
+				t.Errorf("%d TokenReviews, want %d", len(trs), tt.wantReviews)
+			}
+		})
+	}
+}
+
+func TestTokenReviewsOfUnknownTokensAreRateLimited(t *testing.T) {
+	saUser := authenticationv1.UserInfo{Username: "system:serviceaccount:argocd:server", UID: "sa-1"}
+	api := &fakeKubeAPI{tokens: map[string]authenticationv1.UserInfo{saToken: saUser}}
+	up := newUpstream(t, api.handler)
+	o := NewModeOptions()
+	if err := pflagSet(o).Parse([]string{"--token-passthrough", "--token-passthrough-review-qps=0.01", "--token-passthrough-review-burst=2"}); err != nil {
+		t.Fatal(err)
+	}
+	p := newModesProxy(t, up, newFakeAuth(), o)
+	steps := []struct {
+		token    string
+		wantCode int
+	}{
+		{saToken, 200},                // reviewed (1 of the burst of 2), cached
+		{"garbage-token-000001", 401}, // reviewed (2 of 2)
+		{"garbage-token-000002", 429}, // over the limit: not reviewed
+		{"garbage-token-000003", 429}, // nor this one
+		{saToken, 200},                // the cached decision still serves
+		{aliceToken, 200},             // OIDC tokens never need a review
+		{"garbage-token-000002", 429}, // still over the limit (and the refusal cached)
+	}
+	for i, s := range steps {
+		res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/argocd/pods", bearer(s.token))
+		if res.StatusCode != s.wantCode {
+			t.Fatalf("step %d: code %d, want %d: %s", i, res.StatusCode, s.wantCode, body)
+		}
+		if s.wantCode == http.StatusTooManyRequests {
+			st := decodeStatus(t, res, body, http.StatusTooManyRequests)
+			if st.Reason != metav1.StatusReasonTooManyRequests {
+				t.Errorf("step %d: reason %q", i, st.Reason)
+			}
+			if ra := res.Header.Get("Retry-After"); ra != "100" {
+				t.Errorf("step %d: Retry-After %q, want 100 (one review per 100 s)", i, ra)
+			}
+		}
+	}
+	if _, trs := api.reviews(); len(trs) != 2 {
+		t.Errorf("%d TokenReviews, want 2", len(trs))
+	}
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "oidc_proxy_token_reviews_throttled_total" {
+			got = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got != 3 {
+		t.Errorf("oidc_proxy_token_reviews_throttled_total %v, want 3", got)
 	}
 }

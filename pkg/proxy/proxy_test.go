@@ -128,7 +128,7 @@ func TestImpersonationHeadersMatchClientGo(t *testing.T) {
 			rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
 				UserName: tt.u.Name, UID: tt.u.UID, Groups: tt.wantGroups, Extra: tt.u.Extra,
 			}, roundTripperFunc(func(r *http.Request) (*http.Response, error) { want = r.Header; return nil, nil }))
-			_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) //nolint:bodyclose
+			_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) // capture returns no response: no body to close
 			if len(got) != len(want) {
 				t.Fatalf("got %v, want %v", got, want)
 			}
@@ -253,7 +253,7 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 			up := newUpstream(t, nil)
 			fa := newFakeAuth()
 			fa.errs["system-token-1234567"] = &forbiddenError{reason: `username "system:admin" starts with system:`}
-			fa.errs["undiscovered-issuer-token"] = fmt.Errorf("issuer x: %w", notDiscovered)
+			fa.errs["undiscovered-issuer-token"] = fmt.Errorf("issuer x: %w", errNotDiscovered)
 			fa.users["empty-name-token-123"] = &user.DefaultInfo{Name: ""}
 			var a Authenticator = fa
 			if tt.auth != nil {

@@ -23,8 +23,9 @@ import (
 // FlushInterval stays 0 on purpose: -1 would also flush the headers and
 // body of every ordinary response separately and start a timer per request
 // (about 30% of a bare proxy's cost, see docs/benchmarks.md) for no gain.
-// handles 101 upgrades itself, sets X-Forwarded-For from the connection's
-// peer (incoming X-Forwarded-* are dropped), and reports failures as Status
+// handles 101 upgrades itself, sets X-Forwarded-For to the chain
+// WithClientAddress resolved followed by the connection's peer (the client's
+// own X-Forwarded-Host and -Proto are dropped), and reports failures as Status
 // objects: 502 when the API server cannot be reached or rejects the proxy's
 // own credentials, 500 when the outbound identity check fails.
 func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
@@ -34,6 +35,11 @@ func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *h
 				rec.forwarded = true
 			}
 			pr.SetURL(target)
+			// WithClientAddress left only the resolved client and trusted
+			// hops; SetXForwarded appends the peer.
+			if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
+				pr.Out.Header["X-Forwarded-For"] = xff
+			}
 			pr.SetXForwarded()
 		},
 		Transport:      rt,

@@ -81,6 +81,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if c := modes.TokenReviewsThrottled; c != nil {
+		if err := s.Registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	_ = s.Registry.Register(collectors.NewGoCollector())
 	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -127,6 +132,11 @@ func (s *Server) Run(ctx context.Context) error {
 		accessOut = os.Stderr
 	}
 
+	clientIP, err := NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
+
 	pending := NewPendingAuthenticator()
 	var draining atomic.Bool
 	checks := []Check{
@@ -141,7 +151,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	handler := NewHandler(Config{
 		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
-		Public: public, Metrics: m, Log: log, Modes: modes,
+		Public: public, Metrics: m, Log: log, Modes: modes, ClientIP: clientIP,
 		AccessLog: NewAccessLog(accessOut, format),
 	})
 

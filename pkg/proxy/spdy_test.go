@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	spdyserver "k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/streaming/pkg/httpstream"
+	spdyserver "k8s.io/streaming/pkg/httpstream/spdy"
 )
 
 // TestSPDYUpgradeThroughTheProxy runs client-go's SPDY dialer (what kubectl

@@ -11,10 +11,10 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // Timeouts bound the upstream connection for every request, and the wait

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -237,7 +238,7 @@ func AppendSIEM(b []byte, e *Entry) []byte {
 	b = append(b, " / "...)
 	b = appendForwardedFor(b, e.ForwardedFor, ip)
 	b = append(b, "] URI:"...)
-	b = appendSIEM(b, redactQuery(e.RequestURI))
+	b = appendEscaped(b, redactQuery(e.RequestURI), uriEscapes)
 	if success {
 		b = append(b, " inbound:["...)
 		b = appendSIEM(b, e.Inbound.GetName())
@@ -291,10 +292,16 @@ func appendForwardedFor(b []byte, values []string, ip string) []byte {
 	return b
 }
 
+// appendSIEMList writes ss joined by '|'. An empty element is written as
+// "" so that a list of one empty string differs from an empty list.
 func appendSIEMList(b []byte, ss []string) []byte {
 	for i, s := range ss {
 		if i > 0 {
 			b = append(b, '|')
+		}
+		if s == "" {
+			b = append(b, `""`...)
+			continue
 		}
 		b = appendSIEM(b, s)
 	}
@@ -315,16 +322,52 @@ func appendSIEMExtra(b []byte, extra map[string][]string) []byte {
 	return b
 }
 
-// appendSIEM appends s with everything that could end the line or the
-// field escaped: backslash as \\, \n \r \t, other control characters,
-// DEL, invalid UTF-8 bytes and the field delimiters ']' and '|' as \xNN,
-// and the Unicode line separators U+0085, U+2028, U+2029 as \uNNNN.
-func appendSIEM(b []byte, s string) []byte {
+// asciiSet is a set of ASCII bytes.
+type asciiSet [utf8.RuneSelf]bool
+
+// escapeSet returns the control characters (0x00-0x1f), DEL and the given
+// bytes.
+func escapeSet(chars string) *asciiSet {
+	var s asciiSet
+	for c := range 0x20 {
+		s[c] = true
+	}
+	s[0x7f] = true
+	for i := range len(chars) {
+		s[chars[i]] = true
+	}
+	return &s
+}
+
+var (
+	// fieldEscapes are the ASCII bytes escaped in an identity or address
+	// field: the backslash of the escapes, every separator of the line
+	// (' ', " / ", '|', '=', ", ", the brackets) and '"' (written alone,
+	// "" is an empty list element).
+	fieldEscapes = escapeSet("\\ /|=,[]\"")
+	// uriEscapes are those of the URI field, which only a space ends:
+	// '/', '=', ',' stay, they are the URI's own syntax.
+	uriEscapes = escapeSet("\\ |[]\"")
+)
+
+// appendSIEM appends an identity or address field (user, group, uid, extra
+// key or value, IP, X-Forwarded-For entry) escaped, see appendEscaped.
+func appendSIEM(b []byte, s string) []byte { return appendEscaped(b, s, fieldEscapes) }
+
+// appendEscaped appends s with every byte of set and every character that
+// could end the line, fake a separator or hide text escaped: the
+// backslash as \\, \n \r \t, other bytes of set (controls, DEL, the
+// separators) and invalid UTF-8 bytes as \xNN; Unicode control, format
+// (bidirectional overrides, zero-width characters) and space or separator
+// characters (U+0085, U+00A0, U+2028, U+2029, ...) as \uNNNN, or
+// \UNNNNNNNN above U+FFFF. The escape is lossless: ParseSIEM in the tests
+// gives back s byte for byte.
+func appendEscaped(b []byte, s string, set *asciiSet) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != 0x7f && c != '\\' && c != ']' && c != '|' {
+			if !set[c] {
 				i++
 				continue
 			}
@@ -350,9 +393,13 @@ func appendSIEM(b []byte, s string) []byte {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)
 			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
-		case r == '\u0085' || r == '\u2028' || r == '\u2029':
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z):
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u')
+			if r > 0xffff {
+				b = append(b, '\\', 'U', hexDigits[r>>28&0xf], hexDigits[r>>24&0xf], hexDigits[r>>20&0xf], hexDigits[r>>16&0xf])
+			} else {
+				b = append(b, '\\', 'u')
+			}
 			b = append(b, hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 		default:
 			i += size

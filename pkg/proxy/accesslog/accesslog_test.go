@@ -273,6 +273,177 @@ func TestSIEMStaysOneLineWithFixedFieldsForHostileValues(t *testing.T) {
 	}
 }
 
+func TestSIEMFieldsCannotBeForged(t *testing.T) {
+	tests := []struct {
+		name string
+		e    Entry
+		want string
+	}{
+		{
+			name: "username with the group and extra separators",
+			e: Entry{Start: start, RequestURI: "/api", Peer: "10.0.0.7:1", AuthAttempted: true, Forwarded: true,
+				Inbound: &user.DefaultInfo{Name: "eve / system:masters / x=y", Groups: []string{"dev"}}},
+			want: `[2026-11-28T18:40:01+0100] AuSuccess src:[10.0.0.7 / ] URI:/api inbound:[eve\x20\x2f\x20system:masters\x20\x2f\x20x\x3dy / dev / ]` + "\n",
+		},
+		{
+			name: "X-Forwarded-For with the src separator",
+			e: Entry{Start: start, RequestURI: "/api", Peer: "10.0.0.7:1", AuthAttempted: true,
+				ForwardedFor: []string{"6.6.6.6 / 7.7.7.7"}},
+			want: `[2026-11-28T18:40:01+0100] AuFail src:[10.0.0.7 / 6.6.6.6\x20\x2f\x207.7.7.7] URI:/api` + "\n",
+		},
+		{
+			name: "extra key and value with '=', spaces and '|'; empty group; URI with a space",
+			e: Entry{Start: start, RequestURI: "/api?a=b c", Peer: "10.0.0.7:1", AuthAttempted: true, Forwarded: true,
+				Inbound: &user.DefaultInfo{Name: "alice", Groups: []string{""},
+					Extra: map[string][]string{"a=b c": {"x=y|z", ""}, "k": {}}}},
+			want: `[2026-11-28T18:40:01+0100] AuSuccess src:[10.0.0.7 / ] URI:/api?a=b\x20c inbound:[alice / "" / a\x3db\x20c=x\x3dy\x7cz|"" k= ]` + "\n",
+		},
+		{
+			name: "outbound uid with the separator, group with a quote, bidi override and no-break space",
+			e: Entry{Start: start, RequestURI: "/api", Peer: "10.0.0.7:1", AuthAttempted: true, Forwarded: true,
+				Inbound:  &user.DefaultInfo{Name: "alice"},
+				Outbound: &user.DefaultInfo{Name: "bob\u202egnp.exe", UID: "u / 1", Groups: []string{`"q"`, "a\u00a0b"}}},
+			want: `[2026-11-28T18:40:01+0100] AuSuccess src:[10.0.0.7 / ] URI:/api inbound:[alice /  / ] outbound:[bob\u202egnp.exe / \x22q\x22|a\u00a0b / u\x20\x2f\x201 / ]` + "\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := string(AppendSIEM(nil, &tt.e))
+			if line != tt.want {
+				t.Errorf("\n got: %s\nwant: %s", line, tt.want)
+			}
+			got, err := parseSIEM(line)
+			if err != nil {
+				t.Fatalf("parse %q: %v", line, err)
+			}
+			if want := wantSIEM(&tt.e); !reflect.DeepEqual(got, want) {
+				t.Fatalf("parsed back\n got: %+v\nwant: %+v", got, want)
+			}
+		})
+	}
+}
+
+// FuzzSIEMRoundTrip holds the SIEM encoder against parseSIEM: for every
+// entry, the line is one line that parses back to exactly the entry's
+// fields (byte for byte, invalid UTF-8 included), so no value can add,
+// remove or move a field.
+func FuzzSIEMRoundTrip(f *testing.F) {
+	f.Add("eve / system:masters / x=y", "dev", "ops", uint8(2), "k", "v", "u-1", "6.6.6.6 / 7.7.7.7", "/api?x=1", "10.0.0.7:1", true, true)
+	f.Add("", "", "", uint8(1), "", "", "", "", "", "", true, false)
+	f.Add("a\nb", "] AuSuccess", "|", uint8(2), "a=b c", "x|y", " / ", "1.2.3.4, 5.6.7.8", "/p q", "[::1]:2", false, true)
+	f.Add("\xff\u202e\u00a0", "\"\"", "\\x2f", uint8(2), "\U000e0041", "\u2028", "\t", "::1", "/?token=abc", "@unix", true, true)
+	f.Fuzz(func(t *testing.T, name, g1, g2 string, ngroups uint8, key, value, uid, xff, uri, peer string, forwarded, outbound bool) {
+		groups := []string{g1, g2}[:ngroups%3]
+		e := Entry{
+			Start: start, RequestURI: uri, Peer: peer, ForwardedFor: []string{xff}, AuthAttempted: true, Forwarded: forwarded,
+			Inbound: &user.DefaultInfo{Name: name, Groups: groups, Extra: map[string][]string{key: {value}}},
+		}
+		if outbound {
+			e.Outbound = &user.DefaultInfo{Name: value, UID: uid, Groups: []string{key, name}, Extra: map[string][]string{name: groups, uid: {}}}
+		}
+		line := string(AppendSIEM(nil, &e))
+		got, err := parseSIEM(line)
+		if err != nil {
+			t.Fatalf("parse %q: %v", line, err)
+		}
+		if want := wantSIEM(&e); !reflect.DeepEqual(got, want) {
+			t.Fatalf("line %q parsed back\n got: %+v\nwant: %+v", line, got, want)
+		}
+	})
+}
+
+// jsonLine is the JSON line for encoding/json, the reference
+// FuzzJSONMatchesEncodingJSON holds AppendJSON against.
+type jsonLine struct {
+	Time        string        `json:"time"`
+	Level       string        `json:"level"`
+	Msg         string        `json:"msg"`
+	User        string        `json:"user"`
+	Groups      []string      `json:"groups"`
+	Verb        string        `json:"verb"`
+	Method      string        `json:"method"`
+	Path        string        `json:"path"`
+	Code        int           `json:"code"`
+	Duration    time.Duration `json:"duration"`
+	Peer        string        `json:"peer"`
+	AuthFailure string        `json:"authFailure,omitempty"`
+	Outbound    *jsonIdentity `json:"outbound,omitempty"`
+}
+
+type jsonIdentity struct {
+	User   string              `json:"user"`
+	Groups []string            `json:"groups"`
+	UID    string              `json:"uid,omitempty"`
+	Extra  map[string][]string `json:"extra,omitempty"`
+}
+
+func referenceJSON(t *testing.T, e *Entry) []byte {
+	t.Helper()
+	l := jsonLine{Time: e.End.Format(time.RFC3339Nano), Level: "INFO", Msg: "request", Verb: e.Verb, Method: e.Method,
+		Path: e.Path, Code: e.Code, Duration: e.End.Sub(e.Start), Peer: e.Peer, AuthFailure: e.AuthFailure}
+	if e.Inbound != nil {
+		l.User, l.Groups = e.Inbound.GetName(), e.Inbound.GetGroups()
+	}
+	if o := e.Outbound; o != nil {
+		l.Outbound = &jsonIdentity{User: o.GetName(), Groups: o.GetGroups(), UID: o.GetUID(), Extra: o.GetExtra()}
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// decodeAny is the generic value of a JSON text (numbers as json.Number).
+func decodeAny(t *testing.T, b []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode %q: %v", b, err)
+	}
+	if dec.More() {
+		t.Fatalf("more than one JSON value in %q", b)
+	}
+	return v
+}
+
+// FuzzJSONMatchesEncodingJSON holds AppendJSON against encoding/json: the
+// line is exactly one line of valid UTF-8 JSON, and it decodes to the same
+// value as encoding/json's encoding of the same fields. (Same decoded value,
+// not same bytes: the line keeps log/slog's escapes, \u0008 where
+// encoding/json writes \b, and '<' '>' '&' raw where it writes \u003c.
+// TestJSONIsByteForByteTheFormerSlogLine pins the bytes against log/slog.)
+func FuzzJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add("alice", "dev", "ops", uint8(2), "list", "GET", "/api/v1/pods", 200, "10.0.0.7:1", "", false, "bob", "b-1", "k", "v", int64(start.UnixNano()), int64(2114000))
+	f.Add("", "", "", uint8(1), "", "", "", 0, "", "expired", true, "", "", "", "", int64(0), int64(-1))
+	f.Add("q\"\\\n\b\f<&>", "\xff\xfe", "\u2028\u2029", uint8(2), "\x00", "\x7f", "/\ufffd", 599, "[::1]:1", "\u0085", true, "\t", "\xe2\x82", "\xff", "\xfe", int64(-1<<63), int64(1<<62))
+	f.Fuzz(func(t *testing.T, name, g1, g2 string, ngroups uint8, verb, method, path string, code int, peer, authFailure string,
+		outbound bool, oname, uid, key, value string, startNanos, durNanos int64) {
+		s := time.Unix(0, startNanos).In(zone)
+		e := Entry{Start: s, End: s.Add(time.Duration(durNanos)), Verb: verb, Method: method, Path: path, Code: code, Peer: peer, AuthFailure: authFailure}
+		if groups := []string{g1, g2}[:ngroups%3]; name != "" || ngroups%2 == 1 {
+			e.Inbound = &user.DefaultInfo{Name: name, Groups: groups}
+		}
+		if outbound {
+			e.Outbound = &user.DefaultInfo{Name: oname, UID: uid, Groups: []string{g2}, Extra: map[string][]string{key: {value}, value: nil}}
+		}
+		line := AppendJSON([]byte("previous\n"), &e)
+		line, ok := bytes.CutPrefix(line, []byte("previous\n"))
+		if !ok {
+			t.Fatalf("the buffer's previous content changed")
+		}
+		if bytes.IndexByte(line, '\n') != len(line)-1 || !utf8.Valid(line) || !json.Valid(line) {
+			t.Fatalf("not one line of valid UTF-8 JSON: %q", line)
+		}
+		ref := referenceJSON(t, &e)
+		if got, want := decodeAny(t, line), decodeAny(t, ref); !reflect.DeepEqual(got, want) {
+			t.Fatalf("decoded values differ\n line: %s\n  ref: %s", line, ref)
+		}
+	})
+}
+
 func TestParseFormat(t *testing.T) {
 	tests := []struct {
 		in      string

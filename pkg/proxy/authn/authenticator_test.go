@@ -506,3 +506,23 @@ func TestAuthenticateToken_RefusesNonCanonicalIdentityValues(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimsIssuer(t *testing.T) {
+	t.Parallel()
+	p := oidctest.New(t)
+	a, _ := newTestAuthenticator(t, legacyOptions(t, p), false)
+	expired := p.IDToken(p.User, func(c map[string]any) { c["exp"] = 1 })
+	other := p.IDToken(p.User, func(c map[string]any) { c["iss"] = "https://kubernetes.default.svc" })
+	for token, want := range map[string]bool{
+		p.IDToken(p.User): true,
+		expired:           true, // still this issuer's to refuse
+		other:             false,
+		"opaque-token":    false,
+		"a.b.c":           false,
+		"":                false,
+	} {
+		if got := a.ClaimsIssuer(token); got != want {
+			t.Errorf("ClaimsIssuer(%.40q) = %v, want %v", token, got, want)
+		}
+	}
+}

@@ -179,3 +179,20 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// ClaimsIssuer tells whether token is shaped as a JWT whose unverified iss
+// claim names one of the active configuration's issuers: such a token is
+// this authenticator's to judge and must never be given to anyone else
+// (the proxy's token passthrough). Nothing is verified.
+func (a *tokenAuthenticator) ClaimsIssuer(token string) bool {
+	iss, err := untrustedIssuer(token)
+	if err != nil {
+		return false
+	}
+	for _, i := range a.active.Load().issuers {
+		if i.url == iss {
+			return true
+		}
+	}
+	return false
+}
