@@ -382,7 +382,7 @@ func TestStringsFromTheProviderReachTheTerminalEscaped(t *testing.T) {
 	check("whoami", r)
 
 	// An error quoting the provider's discovery document.
-	p.DiscoveryOverrides = map[string]any{"issuer": "https://evil.example.com" + hostile}
+	p.SetDiscoveryOverrides(map[string]any{"issuer": "https://evil.example.com" + hostile})
 	r = runBin(t, nil, "", append([]string{"login", "--token-cache-storage=none"}, args...)...)
 	oneErrorLine(t, r)
 	check("login against a hostile discovery document", r)

@@ -59,10 +59,6 @@ type Provider struct {
 	OpaqueAccessTokens bool
 	// Now is the provider's clock (default time.Now).
 	Now func() time.Time
-	// DiscoveryOverrides replaces fields of the discovery document; a nil
-	// value removes the field (e.g. "device_authorization_endpoint": nil for a
-	// provider without the device grant).
-	DiscoveryOverrides map[string]any
 	// RefreshWithoutIDToken makes refresh answers carry no id_token.
 	RefreshWithoutIDToken bool
 	// DeviceRequiresClientSecret makes the device authorization endpoint
@@ -81,18 +77,19 @@ type Provider struct {
 	kid    string
 	caPEM  []byte
 
-	mu            sync.Mutex
-	down          bool
-	codes         map[string]codeGrant
-	refreshTokens map[string]User
-	idTokens      map[string]User // ID tokens issued, for token exchange
-	revoked       map[string]bool
-	devices       map[string]*deviceGrant // by device_code
-	userCodes     map[string]string       // user_code -> device_code
-	counts        map[string]int
-	extraKeys     []jwk
-	lastAuthorize url.Values
-	lastToken     url.Values
+	mu                 sync.Mutex
+	down               bool
+	discoveryOverrides map[string]any
+	codes              map[string]codeGrant
+	refreshTokens      map[string]User
+	idTokens           map[string]User // ID tokens issued, for token exchange
+	revoked            map[string]bool
+	devices            map[string]*deviceGrant // by device_code
+	userCodes          map[string]string       // user_code -> device_code
+	counts             map[string]int
+	extraKeys          []jwk
+	lastAuthorize      url.Values
+	lastToken          url.Values
 }
 
 type codeGrant struct {
@@ -165,6 +162,15 @@ func (p *Provider) TLSConfig() *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.server.Certificate())
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// SetDiscoveryOverrides replaces fields of the discovery document from now
+// on; a nil value removes the field (e.g. "device_authorization_endpoint": nil
+// for a provider without the device grant).
+func (p *Provider) SetDiscoveryOverrides(overrides map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.discoveryOverrides = overrides
 }
 
 // SetDown makes every endpoint answer 503 (true) or work again (false),
@@ -267,7 +273,10 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"grant_types_supported": []string{"authorization_code", "refresh_token", "password", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:device_code"},
 	}
-	for k, v := range p.DiscoveryOverrides {
+	p.mu.Lock()
+	overrides := p.discoveryOverrides
+	p.mu.Unlock()
+	for k, v := range overrides {
 		if v == nil {
 			delete(doc, k)
 		} else {

@@ -432,7 +432,7 @@ func TestLogout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(p *oidctest.Provider) {
 				if !tc.revocation {
-					p.DiscoveryOverrides = map[string]any{"revocation_endpoint": nil}
+					p.SetDiscoveryOverrides(map[string]any{"revocation_endpoint": nil})
 				}
 			})
 			o := f.passwordOptions()

@@ -176,7 +176,7 @@ func TestPKCEMethod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(p *oidctest.Provider) {
 				if !tc.advertised {
-					p.DiscoveryOverrides = map[string]any{"code_challenge_methods_supported": nil}
+					p.SetDiscoveryOverrides(map[string]any{"code_challenge_methods_supported": nil})
 				}
 			})
 			o := f.o
@@ -314,7 +314,7 @@ func TestUseAccessTokenWithOpaqueAccessTokens(t *testing.T) {
 
 func TestDeviceCodeWithoutDeviceEndpointIsAClearError(t *testing.T) {
 	f := newFixture(t, func(p *oidctest.Provider) {
-		p.DiscoveryOverrides = map[string]any{"device_authorization_endpoint": nil}
+		p.SetDiscoveryOverrides(map[string]any{"device_authorization_endpoint": nil})
 	})
 	o := f.o
 	o.GrantType = GrantDeviceCode
