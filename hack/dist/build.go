@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
+
+	"github.com/kube-oidc/kube-oidc/hack/internal/release"
 )
 
 // buildAll runs `go build` for every target, c.jobs at a time, into
@@ -35,10 +32,8 @@ func buildAll(ctx context.Context, c config, dir string, targets []Target, then 
 				cancel(err)
 				return
 			}
-			env := []string{"CGO_ENABLED=0", "GOOS=" + t.OS, "GOARCH=" + t.Arch}
-			args := []string{"build", "-trimpath", "-ldflags", c.ldflags, "-o", out, "./cmd/" + t.Name}
-			if _, err := command(ctx, c.root, env, goCommand(), args...); err != nil {
-				cancel(fmt.Errorf("build %s for %s/%s: %w", t.Name, t.OS, t.Arch, err))
+			if err := release.Build(ctx, c.root, t.Name, t.OS, t.Arch, c.ldflags, out); err != nil {
+				cancel(err)
 				return
 			}
 			if err := then(t); err != nil {
@@ -51,26 +46,4 @@ func buildAll(ctx context.Context, c config, dir string, targets []Target, then 
 		return err
 	}
 	return nil
-}
-
-func goCommand() string {
-	if g := os.Getenv("GO"); g != "" {
-		return g
-	}
-	return "go"
-}
-
-// command runs name args in dir with env added, and returns its stdout. A
-// failure carries the command's stderr.
-func command(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
 }

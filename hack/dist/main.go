@@ -16,10 +16,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/hack/internal/release"
 )
 
 func main() {
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string) error {
 		c.baseURL = "https://github.com/kube-oidc/kube-oidc/releases/download/" + c.version
 	}
 	c.baseURL = strings.TrimSuffix(c.baseURL, "/")
-	mtime, err := sourceDate(ctx, c.root)
+	mtime, err := release.SourceDate(ctx, c.root)
 	if err != nil {
 		return err
 	}
@@ -174,22 +175,4 @@ func targetsIn(root string) (targets []Target, missing string) {
 		}
 	}
 	return targets, missing
-}
-
-// sourceDate is the time written into archives: $SOURCE_DATE_EPOCH, else the
-// last commit's time, else the Unix epoch (outside a git checkout).
-func sourceDate(ctx context.Context, root string) (time.Time, error) {
-	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
-		sec, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: %w", v, err)
-		}
-		return time.Unix(sec, 0).UTC(), nil
-	}
-	out, err := command(ctx, root, nil, "git", "log", "-1", "--format=%ct")
-	sec, perr := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
-	if err != nil || perr != nil {
-		return time.Unix(0, 0).UTC(), nil // not a git checkout: a fixed time all the same
-	}
-	return time.Unix(sec, 0).UTC(), nil
 }

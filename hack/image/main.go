@@ -13,13 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/kube-oidc/kube-oidc/hack/internal/release"
 )
 
 func main() {
@@ -54,7 +53,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("CA bundle: %w (install ca-certificates or pass -ca-bundle)", err)
 	}
-	created, err := sourceDate(ctx, root)
+	created, err := release.SourceDate(ctx, root)
 	if err != nil {
 		return err
 	}
@@ -63,7 +62,8 @@ func run(ctx context.Context, args []string) error {
 	if len(s.Tags) == 0 {
 		s.Tags = []string{*version}
 	}
-	revision, _ := git(ctx, root, "rev-parse", "HEAD")
+	revision, _ := release.Command(ctx, root, nil, "git", "rev-parse", "HEAD")
+	revision = strings.TrimSpace(revision)
 	s.Labels = map[string]string{
 		"org.opencontainers.image.title":       "oidc-proxy",
 		"org.opencontainers.image.description": "OIDC authenticating, impersonating proxy in front of kube-apiserver",
@@ -83,12 +83,8 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("platform %q: want os/arch", p)
 		}
 		bin := filepath.Join(build, goos+"_"+arch, "oidc-proxy")
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", *ldflags, "-o", bin, "./cmd/oidc-proxy")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+arch)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build oidc-proxy for %s: %w", p, err)
+		if err := release.Build(ctx, root, "oidc-proxy", goos, arch, *ldflags, bin, "-buildvcs=false"); err != nil {
+			return err
 		}
 		s.Binaries[p] = bin
 	}
@@ -114,7 +110,7 @@ func splitList(s string) []string {
 }
 
 func repoRoot(ctx context.Context) (string, error) {
-	out, err := git(ctx, ".", "rev-parse", "--show-toplevel")
+	out, err := release.Command(ctx, ".", nil, "git", "rev-parse", "--show-toplevel")
 	if err != nil {
 		wd, werr := os.Getwd()
 		if werr != nil {
@@ -122,30 +118,5 @@ func repoRoot(ctx context.Context) (string, error) {
 		}
 		return wd, nil
 	}
-	return out, nil
-}
-
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	b, err := cmd.Output()
-	return strings.TrimSpace(string(b)), err
-}
-
-// sourceDate is $SOURCE_DATE_EPOCH, else the last commit's time, else the
-// Unix epoch (outside a git checkout).
-func sourceDate(ctx context.Context, root string) (time.Time, error) {
-	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
-		sec, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: %w", v, err)
-		}
-		return time.Unix(sec, 0).UTC(), nil
-	}
-	out, err := git(ctx, root, "log", "-1", "--format=%ct")
-	sec, perr := strconv.ParseInt(out, 10, 64)
-	if err != nil || perr != nil {
-		return time.Unix(0, 0).UTC(), nil
-	}
-	return time.Unix(sec, 0).UTC(), nil
+	return strings.TrimSpace(out), nil
 }
