@@ -98,9 +98,8 @@ func TestAccessLogShowsOutboundIdentity(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := recordFrom(r.Context())
 		rec.identity = &user.DefaultInfo{Name: "alice", Groups: []string{"admins"}}
-		rec.modes.forward = &user.DefaultInfo{Name: "bob", UID: "b-1", Groups: []string{"viewers"},
-			Extra: map[string][]string{"originaluser.jetstack.io-user": {"alice"}}}
-		rec.modes.impersonated = true
+		rec.plan = &forwardPlan{impersonated: true, user: &user.DefaultInfo{Name: "bob", UID: "b-1", Groups: []string{"viewers"},
+			Extra: map[string][]string{"originaluser.jetstack.io-user": {"alice"}}}}
 		rec.forwarded = true
 		w.WriteHeader(http.StatusOK)
 	})

@@ -52,17 +52,13 @@ var longRunning = serverfilters.BasicLongRunningRequestCheck(
 	sets.NewString("attach", "exec", "proxy", "log", "portforward"),
 )
 
-// wrapOuter sits outside authentication: the audit context (Audit-ID) and
-// kube-apiserver's request info.
+// wrapOuter sits outside authentication: the audit context (Audit-ID).
+// The request info comes from WithRequestInfo, outside it.
 func (a *Audit) wrapOuter(next http.Handler) http.Handler {
 	if a == nil {
 		return next
 	}
-	h := genericfilters.WithRequestInfo(next, &request.RequestInfoFactory{
-		APIPrefixes:          sets.NewString("api", "apis"),
-		GrouplessAPIPrefixes: sets.NewString("api"),
-	})
-	h = genericfilters.WithAuditInit(h)
+	h := genericfilters.WithAuditInit(next)
 	return genericfilters.WithRequestReceivedTimestamp(h)
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
+	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
 // Authenticator verifies a bearer token and maps it to a user, the way
@@ -40,7 +41,8 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // from "Authorization: Bearer" or, for WebSocket requests, from the
 // "base64url.bearer.authorization.k8s.io." entry of Sec-WebSocket-Protocol
 // (kube-apiserver's own request authenticators). On success the user is put
-// in the request's record (read by WithImpersonation); otherwise the
+// in the request's context (request.WithUser) and record, for the steps that
+// decide the forward plan; otherwise the
 // client gets a Status: 401 with WWW-Authenticate (also while the token's
 // issuer has not been discovered yet), 403 when forbidden says so, 503 with
 // Retry-After while the authenticator itself is still being built.
@@ -74,7 +76,7 @@ func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 			return
 		}
 		rec.identity = resp.User
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(request.WithUser(r.Context(), resp.User)))
 	})
 }
 

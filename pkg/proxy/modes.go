@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	authnwebhook "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
@@ -46,7 +45,7 @@ type ModeOptions struct {
 	// OriginalUserExtraPrefix names the extras that carry the real user
 	// when a client impersonates (kubectl --as).
 	OriginalUserExtraPrefix string
-	// ImpersonationReviewTimeout bounds the SubjectAccessReviews of one request.
+	// ImpersonationReviewTimeout bounds each SubjectAccessReview of a client's impersonation.
 	ImpersonationReviewTimeout time.Duration
 
 	// TokenPassthrough checks tokens the OIDC authenticator refuses with a
@@ -88,7 +87,7 @@ func (o *ModeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OriginalUserExtraPrefix, "impersonation-original-user-extra-prefix", o.OriginalUserExtraPrefix,
 		"When a client impersonates (kubectl --as), the real user is forwarded in the extras <prefix>user, <prefix>groups, <prefix>uid and <prefix>extra (JSON). Clients cannot set extras with this prefix.")
 	fs.DurationVar(&o.ImpersonationReviewTimeout, "impersonation-review-timeout", o.ImpersonationReviewTimeout,
-		"Time limit for the SubjectAccessReviews that authorise a client's Impersonate-* headers (run in parallel; decisions are cached for 10s).")
+		"Time limit for each SubjectAccessReview that authorises a client's Impersonate-* headers (decisions are cached for 10s).")
 	fs.BoolVar(&o.TokenPassthrough, "token-passthrough", o.TokenPassthrough,
 		"Check a bearer token that is not a valid OIDC token with a TokenReview at the API server; if accepted, forward the request with that token unchanged (service-account and cloud tokens).")
 	fs.StringSliceVar(&o.TokenPassthroughAudiences, "token-passthrough-audiences", o.TokenPassthroughAudiences,
@@ -195,58 +194,6 @@ func (v mapStringSliceValue) Set(s string) error {
 
 func (v mapStringSliceValue) Type() string { return "key=value,..." }
 
-// modeRecord is what the mode handlers learn about one request; it lives in
-// the request's record so the access log can read it (see the accessors).
-type modeRecord struct {
-	// forward is the identity impersonated upstream when it is not the
-	// authenticated user as is: a client's --as identity, or extras added.
-	forward user.Info
-	// impersonated is set when the client impersonated (kubectl --as).
-	impersonated bool
-	// passthrough: forward the client's token unchanged, no impersonation.
-	passthrough bool
-	// token is the bearer token to forward in passthrough; never logged.
-	token string
-	// clientIP is the client address as --trusted-proxy-cidrs resolves it.
-	clientIP string
-}
-
-// forwardIdentity is the identity WithImpersonation sends upstream.
-func (r *record) forwardIdentity() user.Info {
-	if r.modes.forward != nil {
-		return r.modes.forward
-	}
-	return r.identity
-}
-
-// ImpersonatedUser is the identity a client asked for with Impersonate-*
-// headers and was authorised to use (nil when it did not impersonate). The
-// authenticated (real) user stays in the record's identity. For the access
-// log.
-func (r *record) ImpersonatedUser() user.Info {
-	if !r.modes.impersonated {
-		return nil
-	}
-	return r.modes.forward
-}
-
-// OutboundUser is the identity the API server sees for this request, or nil
-// when the request is passed through with the client's own token.
-func (r *record) OutboundUser() user.Info {
-	if r.modes.passthrough {
-		return nil
-	}
-	return r.forwardIdentity()
-}
-
-// Passthrough tells whether the request was forwarded with the client's
-// own token (--disable-impersonation, --token-passthrough).
-func (r *record) Passthrough() bool { return r.modes.passthrough }
-
-// ClientIP is the client's address as resolved with --trusted-proxy-cidrs
-// ("" when --extra-user-header-client-ip is off and nothing resolved it).
-func (r *record) ClientIP() string { return r.modes.clientIP }
-
 // Modes is ModeOptions made ready to serve (NewModes); the zero value, or
 // nil, is the default behaviour with client impersonation refused.
 type Modes struct {
@@ -344,17 +291,19 @@ func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*
 	return m, nil
 }
 
-// transport adds the passthrough route (the API server without the
-// proxy's credentials) next to the impersonating transport rt.
+// transport picks the round tripper from the request's plan: the
+// impersonating transport rt, or for a passthrough the API server without
+// the proxy's credentials. Each request is checked against its plan first.
 func (m *Modes) transport(rt http.RoundTripper, metrics *Metrics) http.RoundTripper {
-	if !m.passthroughEnabled() || m.Passthrough == nil {
-		return rt
+	t := planTransport{impersonating: rt}
+	if m.passthroughEnabled() && m.Passthrough != nil {
+		var prt http.RoundTripper = upgradeRouter{normal: m.Passthrough.Normal, upgrade: m.Passthrough.Upgrade}
+		if metrics != nil {
+			prt = instrumentedTransport{next: prt, m: metrics}
+		}
+		t.passthrough = prt
 	}
-	var prt http.RoundTripper = upgradeRouter{normal: m.Passthrough.Normal, upgrade: m.Passthrough.Upgrade}
-	if metrics != nil {
-		prt = instrumentedTransport{next: prt, m: metrics}
-	}
-	return passthroughTransport{impersonating: rt, passthrough: prt}
+	return t
 }
 
 // authenticator wraps a for --disable-impersonation and --token-passthrough.
@@ -366,22 +315,21 @@ func (m *Modes) authenticator(a Authenticator, forbidden ForbiddenFunc, notReady
 		audiences: m.TokenReviewAudiences, forbidden: forbidden, notReady: notReady, throttled: m.TokenReviewsThrottled}
 }
 
-// wrapAuthenticated builds the steps between authentication and the
-// impersonating chain next: audit, the passthrough branch (straight to rp
-// with the client's token) and end-user impersonation. Without modes,
-// client impersonation is refused.
-func (m *Modes) wrapAuthenticated(next, rp http.Handler) http.Handler {
+// wrapAuthenticated builds the steps between authentication and next,
+// which forwards by the request's plan: audit, the passthrough branch
+// (its plan: the client's token) and end-user impersonation (its plan: the
+// identity to impersonate). Without modes, client impersonation is refused
+// and the authenticated user is impersonated.
+func (m *Modes) wrapAuthenticated(next http.Handler) http.Handler {
 	if m == nil {
-		return WithImpersonationRefused(next)
+		return WithImpersonationRefused(withUserPlan(next))
 	}
-	h := next
+	h := WithImpersonationRefused(withUserPlan(next))
 	if m.EndUser != nil {
-		h = m.EndUser.Wrap(h)
-	} else {
-		h = WithImpersonationRefused(h)
+		h = m.EndUser.Wrap(next)
 	}
 	if m.passthroughEnabled() {
-		h = withPassthroughBranch(h, withTokenRestored(rp))
+		h = withPassthroughBranch(h, next)
 	}
 	return m.Audit.wrapAuthenticated(h)
 }

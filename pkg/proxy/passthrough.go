@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,88 +169,28 @@ func (p *passthroughAuthenticator) HealthCheck() error { return p.oidc.HealthChe
 
 func markPassthrough(ctx context.Context, token string) {
 	if rec := recordFrom(ctx); rec != nil {
-		rec.modes.passthrough = true
-		rec.modes.token = token
+		rec.passthroughToken = token
 	}
 }
 
-// withPassthroughBranch sends passthrough requests to passthrough and the
-// rest to impersonating.
+// withPassthroughBranch decides the plan of a request that authentication
+// marked for passthrough (the client's token) and sends it to
+// passthrough; the rest go to impersonating, which decides their plan.
 func withPassthroughBranch(impersonating, passthrough http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec := recordFrom(r.Context()); rec != nil && rec.modes.passthrough {
-			passthrough.ServeHTTP(w, r)
+		rec := recordFrom(r.Context())
+		if rec == nil || rec.passthroughToken == "" {
+			impersonating.ServeHTTP(w, r)
 			return
 		}
-		impersonating.ServeHTTP(w, r)
-	})
-}
-
-// withTokenRestored prepares a passthrough request: X-Remote-*, any other
-// Authorization, the WebSocket bearer protocol and Connection options
-// naming identity headers are removed, then the client's token is set as
-// "Authorization: Bearer". The client's Impersonate-* headers stay: the API
-// server authorises them itself, for the user of that token.
-func withTokenRestored(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w, r, rec := withRecord(w, r)
-		if rec.modes.token == "" {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: no token to pass through")
+		p, err := passthroughPlan(rec.passthroughToken)
+		if err == nil {
+			r, err = withPlan(r, p)
+		}
+		if err != nil {
+			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error in oidc-proxy: "+err.Error())
 			return
 		}
-		impersonate := map[string][]string{}
-		for k, v := range r.Header {
-			if hasPrefixFold(k, impersonatePrefix) {
-				impersonate[k] = v
-			}
-		}
-		stripIdentity(r.Header)
-		for k, v := range impersonate {
-			r.Header[k] = v
-		}
-		r.Header.Set("Authorization", "Bearer "+rec.modes.token)
-		next.ServeHTTP(w, r)
+		passthrough.ServeHTTP(w, r)
 	})
-}
-
-// passthroughTransport sends passthrough requests over the API server
-// transport without the proxy's credentials, after checking them, and the
-// others to impersonating.
-type passthroughTransport struct {
-	impersonating, passthrough http.RoundTripper
-}
-
-func (t passthroughTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := recordFrom(req.Context())
-	if rec == nil || !rec.modes.passthrough {
-		return t.impersonating.RoundTrip(req)
-	}
-	if err := checkPassthroughOutbound(req, rec); err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, err
-	}
-	return t.passthrough.RoundTrip(req)
-}
-
-// checkPassthroughOutbound: the request leaves with exactly the client's
-// token and nothing the proxy would have added.
-func checkPassthroughOutbound(req *http.Request, rec *record) error {
-	if got := req.Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer "+rec.modes.token {
-		return fmt.Errorf("%w: passthrough request without the client's token", errIdentityAssertion)
-	}
-	for k, v := range req.Header {
-		switch {
-		case hasPrefixFold(k, remotePrefix):
-			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
-		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
-			for _, p := range v {
-				if strings.Contains(p, bearerProtocolPrefix) {
-					return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
-				}
-			}
-		}
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -375,34 +376,36 @@ func TestOutboundIdentityAssertion(t *testing.T) {
 	upperKey := append(appendImpersonation(nil, alice), headerValues{"Impersonate-Extra-Scope%53", []string{"x"}})
 	upperKeyHeader := ours.Clone()
 	upperKeyHeader["Impersonate-Extra-Scope%53"] = []string{"x"}
+	plan := &forwardPlan{user: alice, headers: decided}
 	tests := []struct {
 		name    string
-		rec     *record
+		plan    *forwardPlan
 		header  http.Header
 		wantErr bool
 	}{
-		{"exactly our headers pass", &record{impersonation: decided}, ours.Clone(), false},
-		{"no record fails closed", nil, ours.Clone(), true},
-		{"no impersonation decided fails closed", &record{}, http.Header{}, true},
-		{"missing Impersonate-User", &record{impersonation: decided}, without(ours, "Impersonate-User"), true},
-		{"extra client group", &record{impersonation: decided}, with(ours, "Impersonate-Group", "system:masters"), true},
-		{"client uid", &record{impersonation: decided}, with(ours, "Impersonate-Uid", "0"), true},
-		{"client Authorization", &record{impersonation: decided}, with(ours, "Authorization", "Bearer x"), true},
-		{"X-Remote-User", &record{impersonation: decided}, with(ours, "X-Remote-User", "admin"), true},
-		{"websocket bearer protocol", &record{impersonation: decided}, with(ours, "Sec-Websocket-Protocol", "base64url.bearer.authorization.k8s.io.eA, v5.channel.k8s.io"), true},
+		{"exactly our headers pass", plan, ours.Clone(), false},
+		{"no plan fails closed", nil, ours.Clone(), true},
+		{"an empty plan fails closed", &forwardPlan{}, http.Header{}, true},
+		{"passthrough plan without passthrough fails closed", &forwardPlan{token: "t"}, http.Header{"Authorization": {"Bearer t"}}, true},
+		{"missing Impersonate-User", plan, without(ours, "Impersonate-User"), true},
+		{"extra client group", plan, with(ours, "Impersonate-Group", "system:masters"), true},
+		{"client uid", plan, with(ours, "Impersonate-Uid", "0"), true},
+		{"client Authorization", plan, with(ours, "Authorization", "Bearer x"), true},
+		{"X-Remote-User", plan, with(ours, "X-Remote-User", "admin"), true},
+		{"websocket bearer protocol", plan, with(ours, "Sec-Websocket-Protocol", "base64url.bearer.authorization.k8s.io.eA, v5.channel.k8s.io"), true},
 		// Decided and sent alike, but not canonical: HTTP would alter them.
-		{"padded user", &record{impersonation: padded}, ImpersonationHeaders(paddedUser), true},
-		{"extra key not in canonical form", &record{impersonation: upperKey}, upperKeyHeader, true},
+		{"padded user", &forwardPlan{user: paddedUser, headers: padded}, ImpersonationHeaders(paddedUser), true},
+		{"extra key not in canonical form", &forwardPlan{user: alice, headers: upperKey}, upperKeyHeader, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, "https://example/api", nil)
-			if tt.rec != nil {
-				req = req.WithContext(contextWithRecord(req.Context(), tt.rec))
+			if tt.plan != nil {
+				req = req.WithContext(context.WithValue(req.Context(), planKey{}, tt.plan))
 			}
 			req.Header = tt.header
 			sent := false
-			rt := identityAssertion{next: roundTripperFunc(func(*http.Request) (*http.Response, error) {
+			rt := planTransport{impersonating: roundTripperFunc(func(*http.Request) (*http.Response, error) {
 				sent = true
 				return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 			})}

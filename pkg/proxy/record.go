@@ -24,14 +24,46 @@ type record struct {
 	identity user.Info
 	// forwarded is set once the request is passed to the API server.
 	forwarded bool
-	// impersonation is the exact set of Impersonate-* headers the proxy
-	// decided to send; the outbound assertion compares against it.
-	impersonation headerList
-	// impersonationBuf holds impersonation without an allocation for
-	// the user, uid and group headers.
-	impersonationBuf [3]headerValues
-	// modes is what the mode handlers decided (modes.go).
-	modes modeRecord
+	// passthroughToken is set by authentication when the request is to be
+	// forwarded with the client's own token (never logged).
+	passthroughToken string
+	// plan is the request's forward plan once decided (withPlan), for the
+	// access log; the forwarding steps read it from the context.
+	plan *forwardPlan
+}
+
+// ImpersonatedUser is the identity a client asked for with Impersonate-*
+// headers and was authorised to use (nil when it did not impersonate). The
+// authenticated (real) user stays in the record's identity. For the access
+// log.
+func (r *record) ImpersonatedUser() user.Info {
+	if r.plan == nil || !r.plan.impersonated {
+		return nil
+	}
+	return r.plan.user
+}
+
+// OutboundUser is the identity the API server sees for this request, or nil
+// when the request is passed through with the client's own token or was
+// never planned.
+func (r *record) OutboundUser() user.Info {
+	if r.plan == nil {
+		return nil
+	}
+	return r.plan.user
+}
+
+// Passthrough tells whether the request was forwarded with the client's
+// own token (--disable-impersonation, --token-passthrough).
+func (r *record) Passthrough() bool { return r.plan != nil && r.plan.passthrough() }
+
+// ClientIP is the client's address as resolved with --trusted-proxy-cidrs
+// ("" when nothing resolved it).
+func (r *record) ClientIP() string {
+	if r.plan == nil {
+		return ""
+	}
+	return r.plan.clientIP
 }
 
 type recordKey struct{}

@@ -86,7 +86,7 @@ func proxyCredentialRejected(log *slog.Logger) func(*http.Response) error {
 		if res.StatusCode != http.StatusUnauthorized {
 			return nil
 		}
-		if rec := recordFrom(res.Request.Context()); rec != nil && rec.modes.passthrough {
+		if p := planFrom(res.Request.Context()); p != nil && p.passthrough() {
 			return nil // the client's own token was refused: its 401 is the answer
 		}
 		log.Error("the API server rejected oidc-proxy's own credentials (401); check --kubeconfig or the service account", "path", res.Request.URL.Path)
