@@ -555,7 +555,7 @@ metadata: {name: argocd, namespace: team-a}
 				{who: "alice", token: aliceToken, namespace: "team-b", wantForbidden: `User "alice@example.com" cannot list resource "configmaps"`},
 				{who: "alice as bob", token: aliceToken, namespace: "team-b", as: rest.ImpersonationConfig{UserName: "bob"}, wantUser: "bob",
 					wantExtra: map[string]string{"originaluser.jetstack.io-user": dex.Users[0].Email, "remote-client-ip": "127.0.0.1"}},
-				{who: "alice as carol (not granted)", token: aliceToken, namespace: "team-a", as: rest.ImpersonationConfig{UserName: "carol"}, wantForbidden: "carol"},
+				{who: "alice as carol (not granted)", token: aliceToken, namespace: "team-a", as: rest.ImpersonationConfig{UserName: "carol"}, wantForbidden: `User "alice@example.com" cannot impersonate`},
 				{who: "argocd's service-account token (passthrough)", token: argocdToken, namespace: "team-a", wantUser: serviceAccountUser},
 			} {
 				c2 := clientAs(t, env, c.token, c.as)
