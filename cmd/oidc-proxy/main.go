@@ -111,11 +111,9 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 	reg := prometheus.NewRegistry()
 	srv := &proxy.Server{
 		Options: proxyOpts,
-		NewAuthenticator: func(ctx context.Context) (proxy.Authenticator, error) {
+		NewAuthenticator: func(ctx context.Context) (authn.Authenticator, error) {
 			return authn.New(ctx, authnOpts, reg)
 		},
-		Forbidden:    forbiddenReason,
-		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
 		Registry:     reg,
 		Log:          log,
 		AccessLogOut: logOut,
@@ -182,13 +180,4 @@ func topCertificate(chain []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no certificate in PEM")
 	}
 	return last, nil
-}
-
-// forbiddenReason recognises authn's refusal of an identity (403, not 401).
-func forbiddenReason(err error) (string, bool) {
-	var fe *authn.ForbiddenIdentityError
-	if errors.As(err, &fe) {
-		return fe.Reason, true
-	}
-	return "", false
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -54,7 +55,7 @@ func TestAuditLogRecordsUserRequestInfoAndFailures(t *testing.T) {
 	api := &fakeKubeAPI{allow: allowExcept("root")}
 	up := newUpstream(t, api.handler)
 	auth := newFakeAuth()
-	auth.errs["forbidden-token-123456"] = &forbiddenError{reason: "system: group"}
+	auth.errs["forbidden-token-123456"] = &authn.ForbiddenIdentityError{Reason: "system: group"}
 	p := newModesProxy(t, up, auth, o)
 
 	type want struct {

@@ -4,38 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
 	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
-
-// Authenticator verifies a bearer token and maps it to a user, the way
-// kube-apiserver's token authenticators do. pkg/proxy/authn implements it.
-type Authenticator interface {
-	AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error)
-	// HealthCheck returns nil when the authenticator is ready.
-	HealthCheck() error
-}
-
-// ErrNotReady is returned by an authenticator that cannot answer at all yet
-// (see PendingAuthenticator); requests then get 503 with Retry-After.
-var ErrNotReady = errors.New("authenticator is not ready yet")
-
-// NotReadyFunc tells whether an authentication error means the token
-// cannot be judged yet because its issuer has never been discovered. Such
-// requests get 401, as from kube-apiserver (whose authenticator fails there
-// too), with a message naming the cause instead of the bare "Unauthorized".
-type NotReadyFunc func(error) bool
-
-// ForbiddenFunc tells whether an authentication error means the identity is
-// known but refused (403, with the reason shown to the client) rather than
-// not authenticated (401).
-type ForbiddenFunc func(error) (reason string, forbidden bool)
 
 // WithAuthentication authenticates the bearer token of the request, taken
 // from "Authorization: Bearer" or, for WebSocket requests, from the
@@ -44,16 +26,16 @@ type ForbiddenFunc func(error) (reason string, forbidden bool)
 // in the request's context (request.WithUser) and record, for the steps that
 // decide the forward plan; otherwise the
 // client gets a Status: 401 with WWW-Authenticate (also while the token's
-// issuer has not been discovered yet), 403 when forbidden says so, 503 with
-// Retry-After while the authenticator itself is still being built.
-func WithAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) http.Handler {
-	return withAuthentication(next, a, forbidden, notReady, nil)
+// issuer has not been discovered yet), or the Status that the
+// authenticator's typed refusal means (writeAuthFailure).
+func WithAuthentication(next http.Handler, a authn.Authenticator) http.Handler {
+	return withAuthentication(next, a, nil)
 }
 
 // withAuthentication is WithAuthentication where the answer to a failed
 // authentication is served by wrapFailed(the Status writer) when given
 // (the audit of failed authentications).
-func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc, wrapFailed func(http.Handler) http.Handler) http.Handler {
+func withAuthentication(next http.Handler, a authn.Authenticator, wrapFailed func(http.Handler) http.Handler) http.Handler {
 	bearer := bearertoken.New(a)
 	ws := websocket.NewProtocolAuthenticator(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,11 +49,11 @@ func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 		}
 		if !ok {
 			if wrapFailed == nil {
-				writeAuthFailure(w, r, rec, err, forbidden, notReady)
+				writeAuthFailure(w, r, rec, err)
 				return
 			}
 			wrapFailed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				writeAuthFailure(w, r, rec, err, forbidden, notReady)
+				writeAuthFailure(w, r, rec, err)
 			})).ServeHTTP(w, r)
 			return
 		}
@@ -80,11 +62,12 @@ func withAuthentication(next http.Handler, a Authenticator, forbidden ForbiddenF
 	})
 }
 
-// writeAuthFailure answers a failed authentication: 401 with
-// WWW-Authenticate (also, naming the cause, while the token's issuer has not
-// been discovered yet), 403 when forbidden says so, 503 with Retry-After
-// while the authenticator itself is still being built.
-func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err error, forbidden ForbiddenFunc, notReady NotReadyFunc) {
+// writeAuthFailure answers a failed authentication with the Status its
+// error means (the authn error types): 403 for a refused identity, 401
+// naming the cause while the token's issuer is not discovered yet, 503 with
+// Retry-After while no token can be judged, 429 with Retry-After when a
+// review is rate-limited, and 401 with WWW-Authenticate for everything else.
+func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err error) {
 	// The authenticators only edit the headers on success, so the
 	// presented token is still there to be redacted from messages.
 	secrets := tokenCandidates(r)
@@ -93,23 +76,28 @@ func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err e
 	} else {
 		rec.authFailure = redact(err.Error(), secrets)
 	}
-	var tooMany *TooManyRequestsError
-	switch reason, isForbidden := forbiddenReason(forbidden, err); {
+	var (
+		forbidden   *authn.ForbiddenIdentityError
+		notReady    *authn.IssuerNotReadyError
+		unavailable *authn.UnavailableError
+		tooMany     *authn.TooManyRequestsError
+	)
+	switch {
 	case errors.As(err, &tooMany):
-		w.Header().Set("Retry-After", tooMany.retryAfterSeconds())
+		w.Header().Set("Retry-After", retryAfterSeconds(tooMany.RetryAfter))
 		writeStatus(w, http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests,
 			"Too many requests: oidc-proxy is reviewing as many unknown tokens as it may; retry later")
-	case errors.Is(err, ErrNotReady):
+	case errors.As(err, &unavailable):
 		w.Header().Set("Retry-After", "1")
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
 			"oidc-proxy is starting: the authenticator is not ready yet")
-	case err != nil && notReady != nil && notReady(err):
+	case errors.As(err, &notReady):
 		// Not the token's fault, so no error="invalid_token".
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kubernetes"`)
 		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
 			"Unauthorized: the token's identity provider is not reachable yet, so the token cannot be verified")
-	case isForbidden:
-		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(reason, secrets))
+	case errors.As(err, &forbidden):
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, redact(forbidden.Reason, secrets))
 	default:
 		challenge := `Bearer realm="kubernetes"`
 		if len(secrets) > 0 {
@@ -120,11 +108,21 @@ func writeAuthFailure(w http.ResponseWriter, r *http.Request, rec *record, err e
 	}
 }
 
-func forbiddenReason(f ForbiddenFunc, err error) (string, bool) {
-	if f == nil || err == nil {
-		return "", false
-	}
-	return f(err)
+// retryAfterSeconds is d as a Retry-After header value (at least 1).
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}
+
+// recognisedRefusal tells whether err says the OIDC authenticator
+// recognised the token (it refused its identity, or cannot judge it yet)
+// rather than that the token is not one of its issuers'.
+func recognisedRefusal(err error) bool {
+	var (
+		forbidden   *authn.ForbiddenIdentityError
+		notReady    *authn.IssuerNotReadyError
+		unavailable *authn.UnavailableError
+	)
+	return errors.As(err, &forbidden) || errors.As(err, &notReady) || errors.As(err, &unavailable)
 }
 
 // tokenCandidates collects the strings a token could show up as in an error
@@ -176,12 +174,12 @@ func redact(msg string, secrets []string) string {
 	return msg
 }
 
-// PendingAuthenticator answers ErrNotReady until Set gives it the real
+// PendingAuthenticator answers *authn.UnavailableError until Set gives it the real
 // authenticator, so the server can listen (and report not ready) while the
 // authenticator is still being built.
 type PendingAuthenticator struct {
 	ready chan struct{}
-	a     Authenticator
+	a     authn.Authenticator
 }
 
 // NewPendingAuthenticator returns an authenticator that is not ready yet.
@@ -190,12 +188,12 @@ func NewPendingAuthenticator() *PendingAuthenticator {
 }
 
 // Set installs the real authenticator; call it once.
-func (p *PendingAuthenticator) Set(a Authenticator) {
+func (p *PendingAuthenticator) Set(a authn.Authenticator) {
 	p.a = a
 	close(p.ready)
 }
 
-func (p *PendingAuthenticator) get() Authenticator {
+func (p *PendingAuthenticator) get() authn.Authenticator {
 	select {
 	case <-p.ready:
 		return p.a
@@ -204,27 +202,30 @@ func (p *PendingAuthenticator) get() Authenticator {
 	}
 }
 
-// AuthenticateToken implements Authenticator.
+// errStarting is PendingAuthenticator's answer before Set.
+var errStarting = &authn.UnavailableError{Reason: "oidc-proxy is starting"}
+
+// AuthenticateToken implements authn.Authenticator.
 func (p *PendingAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
 	a := p.get()
 	if a == nil {
-		return nil, false, ErrNotReady
+		return nil, false, errStarting
 	}
 	return a.AuthenticateToken(ctx, token)
 }
 
 // ClaimsIssuer implements IssuerClaimer for the real authenticator; false
-// before Set. (Before Set no token is judged at all: ErrNotReady.)
+// before Set. (Before Set no token is judged at all: errStarting.)
 func (p *PendingAuthenticator) ClaimsIssuer(token string) bool {
 	c, ok := p.get().(IssuerClaimer)
 	return ok && c.ClaimsIssuer(token)
 }
 
-// HealthCheck implements Authenticator.
+// HealthCheck implements authn.Authenticator.
 func (p *PendingAuthenticator) HealthCheck() error {
 	a := p.get()
 	if a == nil {
-		return ErrNotReady
+		return errStarting
 	}
 	return a.HealthCheck()
 }

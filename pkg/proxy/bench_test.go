@@ -89,7 +89,7 @@ func bareProxy(target *url.URL, pool httputil.BufferPool) *httputil.ReverseProxy
 	}
 }
 
-func benchChain(b *testing.B, a Authenticator) http.Handler {
+func benchChain(b *testing.B, a authn.Authenticator) http.Handler {
 	b.Helper()
 	target, _ := url.Parse("https://apiserver.example:6443")
 	m, err := NewMetrics(prometheus.NewRegistry())
@@ -111,7 +111,7 @@ func benchChain(b *testing.B, a Authenticator) http.Handler {
 	})
 }
 
-func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duration) Authenticator {
+func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duration) authn.Authenticator {
 	b.Helper()
 	o := authn.NewOptions()
 	o.IssuerURL, o.ClientID, o.CAFile, o.GroupsClaim = p.Issuer, p.ClientID, p.CAFile(b), "groups"

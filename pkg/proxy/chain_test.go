@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 func TestPanicIsA500StatusWithoutStack(t *testing.T) {
@@ -115,10 +116,11 @@ func TestReadinessFollowsChecksBothWays(t *testing.T) {
 
 func TestPendingAuthenticatorBecomesReady(t *testing.T) {
 	p := NewPendingAuthenticator()
-	if err := p.HealthCheck(); !errors.Is(err, ErrNotReady) {
+	var unavailable *authn.UnavailableError
+	if err := p.HealthCheck(); !errors.As(err, &unavailable) {
 		t.Fatalf("HealthCheck before Set = %v", err)
 	}
-	if _, ok, err := p.AuthenticateToken(context.Background(), aliceToken); ok || !errors.Is(err, ErrNotReady) {
+	if _, ok, err := p.AuthenticateToken(context.Background(), aliceToken); ok || !errors.As(err, &unavailable) {
 		t.Fatalf("AuthenticateToken before Set = %v %v", ok, err)
 	}
 	p.Set(newFakeAuth())

@@ -7,17 +7,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 // Config is what NewHandler needs.
 type Config struct {
-	// Authenticator verifies bearer tokens (pkg/proxy/authn).
-	Authenticator Authenticator
-	// Forbidden recognises authentication errors that mean 403.
-	Forbidden ForbiddenFunc
-	// NotReady recognises authentication errors that mean the token's
-	// issuer is not discovered yet (401 with a message saying so).
-	NotReady NotReadyFunc
+	// Authenticator verifies bearer tokens; its typed refusals (authn's
+	// error types) decide the Status of a failed authentication.
+	Authenticator authn.Authenticator
 	// Upstream is the API server and the transports to it.
 	Upstream *Upstream
 	// Readiness are the /readyz checks.
@@ -64,7 +62,7 @@ func NewHandler(c Config) http.Handler {
 
 	h := withPlanHeaders(NewReverseProxy(c.Upstream.URL, rt, c.Log))
 	h = c.Modes.wrapAuthenticated(h)
-	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator, c.Forbidden, c.NotReady), c.Forbidden, c.NotReady, c.Modes.audit().wrapFailed())
+	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), c.Modes.audit().wrapFailed())
 	h = c.Modes.audit().wrapOuter(h)
 	h = WithRequestInfo(h)
 	h = WithPublic(h, c.Public)

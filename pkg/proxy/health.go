@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 // Check is one readiness condition. Check returns nil when it holds.
@@ -74,7 +76,7 @@ func writePlain(w http.ResponseWriter, code int, body string) {
 }
 
 // AuthenticatorCheck is ready when the authenticator's HealthCheck is nil.
-func AuthenticatorCheck(a Authenticator) Check {
+func AuthenticatorCheck(a authn.Authenticator) Check {
 	return Check{Name: "authenticator", Check: func(context.Context) error { return a.HealthCheck() }}
 }
 

@@ -21,25 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
-
-// forbiddenError stands in for authn.ForbiddenIdentityError.
-type forbiddenError struct{ reason string }
-
-func (e *forbiddenError) Error() string { return "forbidden identity: " + e.reason }
-
-// errNotDiscovered stands in for authn.ErrNotReady.
-var errNotDiscovered = errors.New("issuer not discovered yet")
-
-func isNotReady(err error) bool { return errors.Is(err, errNotDiscovered) }
-
-func isForbidden(err error) (string, bool) {
-	var fe *forbiddenError
-	if errors.As(err, &fe) {
-		return fe.reason, true
-	}
-	return "", false
-}
 
 // fakeAuth maps tokens to users; other tokens fail with errs[token] or a
 // plain "invalid token" error.
@@ -162,7 +145,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newTestProxy serves the full handler chain in front of up.
-func newTestProxy(t *testing.T, up *upstream, a Authenticator, checks ...Check) *testProxy {
+func newTestProxy(t *testing.T, up *upstream, a authn.Authenticator, checks ...Check) *testProxy {
 	t.Helper()
 	upstreamT, err := NewUpstream(up.restConfig(), testTimeouts)
 	if err != nil {
@@ -175,7 +158,7 @@ func newTestProxy(t *testing.T, up *upstream, a Authenticator, checks ...Check) 
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log,
+	h := NewHandler(Config{Authenticator: a, Upstream: upstreamT, Readiness: checks, Metrics: m, Log: log,
 		AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -309,7 +309,7 @@ func TestRecordAccessorsForTheAccessLog(t *testing.T) {
 		got.outbound = rec.OutboundUser().GetName()
 		got.passthrough = rec.Passthrough()
 	}))
-	h = WithRequestInfo(WithAuthentication(h, newFakeAuth(), nil, nil))
+	h = WithRequestInfo(WithAuthentication(h, newFakeAuth()))
 	req, _ := http.NewRequest(http.MethodGet, "/api/v1/pods", nil)
 	req.Header = bearer(aliceToken)
 	req.Header.Set("Impersonate-User", "bob")

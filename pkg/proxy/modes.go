@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 // DefaultOriginalUserExtraPrefix is kube-oidc-proxy's prefix of the extras
@@ -307,12 +309,12 @@ func (m *Modes) transport(rt http.RoundTripper, metrics *Metrics) http.RoundTrip
 }
 
 // authenticator wraps a for --disable-impersonation and --token-passthrough.
-func (m *Modes) authenticator(a Authenticator, forbidden ForbiddenFunc, notReady NotReadyFunc) Authenticator {
+func (m *Modes) authenticator(a authn.Authenticator) authn.Authenticator {
 	if !m.passthroughEnabled() {
 		return a
 	}
 	return &passthroughAuthenticator{oidc: a, disable: m.DisableImpersonation, review: m.TokenReview,
-		audiences: m.TokenReviewAudiences, forbidden: forbidden, notReady: notReady, throttled: m.TokenReviewsThrottled}
+		audiences: m.TokenReviewAudiences, throttled: m.TokenReviewsThrottled}
 }
 
 // wrapAuthenticated builds the steps between authentication and next,

@@ -19,6 +19,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 const (
@@ -126,19 +127,19 @@ func forwarded(up *upstream) []recorded {
 
 // newModesProxy serves the handler chain with modes built by NewModes from
 // o, against the fake API up.
-func newModesProxy(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) *testProxy {
+func newModesProxy(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions) *testProxy {
 	t.Helper()
 	return newModesProxyServer(t, up, a, o, false)
 }
 
 // newModesProxyH2 is newModesProxy served over TLS with HTTP/2, which
 // carries header values exactly as sent (HTTP/1.1 trims their padding).
-func newModesProxyH2(t *testing.T, up *upstream, a Authenticator, o *ModeOptions) *testProxy {
+func newModesProxyH2(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions) *testProxy {
 	t.Helper()
 	return newModesProxyServer(t, up, a, o, true)
 }
 
-func newModesProxyServer(t *testing.T, up *upstream, a Authenticator, o *ModeOptions, h2 bool) *testProxy {
+func newModesProxyServer(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions, h2 bool) *testProxy {
 	t.Helper()
 	if errs := o.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
@@ -172,7 +173,7 @@ func newModesProxyServer(t *testing.T, up *upstream, a Authenticator, o *ModeOpt
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(Config{Authenticator: a, Forbidden: isForbidden, NotReady: isNotReady, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
+	h := NewHandler(Config{Authenticator: a, Upstream: upstreamT, Metrics: m, Log: log, Modes: modes,
 		ClientIP: clientIP, AccessLog: NewAccessLog(logs, accesslog.JSON)})
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // TLS handshakes cut short by the test's end

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
@@ -15,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 // IssuerClaimer is implemented by an Authenticator that can tell, without
@@ -56,21 +56,8 @@ func (l TokenReviewLimit) validate() []error {
 	return errs
 }
 
-// TooManyRequestsError is an authentication refused because the proxy is
-// sending as many TokenReviews as it may: 429 with Retry-After.
-type TooManyRequestsError struct{ RetryAfter time.Duration }
-
-func (e *TooManyRequestsError) Error() string {
-	return "too many unknown tokens to review: TokenReview rate limit reached"
-}
-
-// retryAfterSeconds is e's Retry-After header value (at least 1).
-func (e *TooManyRequestsError) retryAfterSeconds() string {
-	return strconv.Itoa(max(1, int(math.Ceil(e.RetryAfter.Seconds()))))
-}
-
 // limitedTokenReview refuses reviews beyond the limit with
-// *TooManyRequestsError.
+// *authn.TooManyRequestsError.
 type limitedTokenReview struct {
 	next    authenticator.Token
 	limiter *rate.Limiter
@@ -80,7 +67,7 @@ func (l *limitedTokenReview) AuthenticateToken(ctx context.Context, token string
 	r := l.limiter.Reserve()
 	if d := r.Delay(); d > 0 {
 		r.Cancel()
-		return nil, false, &TooManyRequestsError{RetryAfter: max(d, tokenRefusedTTL)}
+		return nil, false, &authn.TooManyRequestsError{RetryAfter: max(d, tokenRefusedTTL)}
 	}
 	return l.next.AuthenticateToken(ctx, token)
 }
@@ -107,14 +94,12 @@ func newTokenReviewCache(review authenticator.Token, l TokenReviewLimit) (authen
 // --disable-impersonation, and with --token-passthrough those whose token
 // the OIDC authenticator refuses but the API server accepts (TokenReview).
 type passthroughAuthenticator struct {
-	oidc Authenticator
+	oidc authn.Authenticator
 	// disable marks every authenticated request as passthrough.
 	disable bool
 	// review checks non-OIDC tokens (nil: no token passthrough).
 	review    authenticator.Token
 	audiences authenticator.Audiences
-	forbidden ForbiddenFunc
-	notReady  NotReadyFunc
 	// throttled counts the requests refused for the TokenReview limit.
 	throttled prometheus.Counter
 }
@@ -129,11 +114,7 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 	}
 	// A token the OIDC authenticator recognised but cannot judge yet, or
 	// whose identity it refuses, is not given to the API server.
-	if p.review == nil || token == "" || errors.Is(err, ErrNotReady) ||
-		(err != nil && p.notReady != nil && p.notReady(err)) {
-		return resp, ok, err
-	}
-	if _, isForbidden := forbiddenReason(p.forbidden, err); isForbidden {
+	if p.review == nil || token == "" || recognisedRefusal(err) {
 		return resp, ok, err
 	}
 	if c, isClaimer := p.oidc.(IssuerClaimer); isClaimer && c.ClaimsIssuer(token) {
@@ -148,7 +129,7 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 		markPassthrough(ctx, token)
 		return rresp, true, nil
 	}
-	var tooMany *TooManyRequestsError
+	var tooMany *authn.TooManyRequestsError
 	switch {
 	case errors.As(rerr, &tooMany):
 		if p.throttled != nil {

@@ -3,12 +3,12 @@ package proxy
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -107,8 +107,8 @@ func TestTokenPassthrough(t *testing.T) {
 			api := &fakeKubeAPI{tokens: map[string]authenticationv1.UserInfo{saToken: saUser}, tokenAuds: tt.reported}
 			up := newUpstream(t, api.handler)
 			auth := newFakeAuth()
-			auth.errs["forbidden-token-123456"] = &forbiddenError{reason: "system: group"}
-			auth.errs["pending-token-123456"] = errors.Join(errNotDiscovered)
+			auth.errs["forbidden-token-123456"] = &authn.ForbiddenIdentityError{Reason: "system: group"}
+			auth.errs["pending-token-123456"] = &authn.IssuerNotReadyError{Issuer: "https://pending.example"}
 			o := NewModeOptions()
 			o.TokenPassthrough = true
 			o.TokenPassthroughAudiences = tt.audiences

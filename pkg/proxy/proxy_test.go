@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/transport"
@@ -210,7 +211,7 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 	tests := []struct {
 		name        string
 		header      http.Header
-		auth        func(*fakeAuth) Authenticator
+		auth        func(*fakeAuth) authn.Authenticator
 		wantCode    int
 		wantMessage string
 		wantHeader  map[string]string
@@ -244,7 +245,7 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 		},
 		{
 			name: "authenticator not built yet", header: bearer(aliceToken), wantCode: 503,
-			auth:        func(*fakeAuth) Authenticator { return NewPendingAuthenticator() },
+			auth:        func(*fakeAuth) authn.Authenticator { return NewPendingAuthenticator() },
 			wantMessage: "oidc-proxy is starting: the authenticator is not ready yet",
 			wantHeader:  map[string]string{"Retry-After": "1"},
 		},
@@ -253,10 +254,10 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, nil)
 			fa := newFakeAuth()
-			fa.errs["system-token-1234567"] = &forbiddenError{reason: `username "system:admin" starts with system:`}
-			fa.errs["undiscovered-issuer-token"] = fmt.Errorf("issuer x: %w", errNotDiscovered)
+			fa.errs["system-token-1234567"] = &authn.ForbiddenIdentityError{Reason: `username "system:admin" starts with system:`}
+			fa.errs["undiscovered-issuer-token"] = fmt.Errorf("wrapped: %w", &authn.IssuerNotReadyError{Issuer: "x"})
 			fa.users["empty-name-token-123"] = &user.DefaultInfo{Name: ""}
-			var a Authenticator = fa
+			var a authn.Authenticator = fa
 			if tt.auth != nil {
 				a = tt.auth(fa)
 			}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/server"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
 // Server runs oidc-proxy: the secure port with the handler chain, the
@@ -28,9 +29,7 @@ type Server struct {
 	Options *Options
 	// NewAuthenticator builds the authenticator; the server already
 	// listens (and answers 503 / not ready) while it runs. An error stops Run.
-	NewAuthenticator func(ctx context.Context) (Authenticator, error)
-	Forbidden        ForbiddenFunc
-	NotReady         NotReadyFunc
+	NewAuthenticator func(ctx context.Context) (authn.Authenticator, error)
 	// Registry receives the proxy's metrics (and should hold the
 	// authenticator's); /metrics serves it.
 	Registry *prometheus.Registry
@@ -150,7 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 		UpstreamCheck(up.Normal, up.URL, o.ReadinessTimeout),
 	}
 	handler := NewHandler(Config{
-		Authenticator: pending, Forbidden: s.Forbidden, NotReady: s.NotReady, Upstream: up, Readiness: checks,
+		Authenticator: pending, Upstream: up, Readiness: checks,
 		Public: public, Metrics: m, Log: log, Modes: modes, ClientIP: clientIP,
 		AccessLog: NewAccessLog(accessOut, format),
 	})

@@ -104,17 +104,9 @@ func startServer(t *testing.T, up *upstream, p *oidctest.Provider, mods ...func(
 	addrs := make(chan [3]net.Addr, 1)
 	srv := &Server{
 		Options: o,
-		NewAuthenticator: func(ctx context.Context) (Authenticator, error) {
+		NewAuthenticator: func(ctx context.Context) (authn.Authenticator, error) {
 			return authn.New(ctx, ao, reg)
 		},
-		Forbidden: func(err error) (string, bool) {
-			var fe *authn.ForbiddenIdentityError
-			if errors.As(err, &fe) {
-				return fe.Reason, true
-			}
-			return "", false
-		},
-		NotReady:     func(err error) bool { return errors.Is(err, authn.ErrNotReady) },
 		Registry:     reg,
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AccessLogOut: io.Discard,

@@ -20,10 +20,13 @@ import (
 // Authenticator verifies bearer tokens. Safe for concurrent use.
 type Authenticator interface {
 	// AuthenticateToken returns the identity of a valid token. A refused token
-	// gives (nil, false, err): err wraps *ForbiddenIdentityError for a reserved
-	// identity, ErrNotReady while the token's issuer is not discovered yet,
-	// ErrNoToken for an empty token; every other error means an invalid or
-	// untrusted token (401). No error contains the token.
+	// gives (nil, false, err): err wraps *ForbiddenIdentityError for a refused
+	// identity (403), *IssuerNotReadyError while the token's issuer is not
+	// discovered yet (401 naming the cause), *UnavailableError while no token
+	// can be judged at all (503), *TooManyRequestsError when a needed review
+	// is rate-limited (429); every other error (ErrNoToken for an empty
+	// token) means an invalid or untrusted token (401). No error contains
+	// the token.
 	AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error)
 	// HealthCheck is nil once every configured issuer's discovery succeeded (readiness).
 	HealthCheck() error

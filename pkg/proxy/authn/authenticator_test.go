@@ -42,7 +42,7 @@ func TestAuthenticateToken_RefusesEveryHostileToken(t *testing.T) {
 			if _, ok := isForbidden(err); ok {
 				t.Errorf("refused as forbidden identity, want invalid token: %v", err)
 			}
-			if errors.Is(err, ErrNotReady) {
+			if nr := (*IssuerNotReadyError)(nil); errors.As(err, &nr) {
 				t.Errorf("refused as not ready, want invalid token: %v", err)
 			}
 		})
@@ -328,8 +328,8 @@ func TestAuthenticateToken_IssuerDownAtStartThenUp(t *testing.T) {
 	}
 	tok := p.IDToken(p.User)
 	err := mustRefuse(t, a, tok)
-	if !errors.Is(err, ErrNotReady) {
-		t.Fatalf("err = %v, want ErrNotReady", err)
+	if nr := (*IssuerNotReadyError)(nil); !errors.As(err, &nr) || nr.Issuer != p.Issuer {
+		t.Fatalf("err = %v, want an IssuerNotReadyError naming %s", err, p.Issuer)
 	}
 	if got := counter(t, a, "results", resultNotReady); got != 1 {
 		t.Errorf("not_ready count = %v, want 1", got)

@@ -128,7 +128,7 @@ func (s *issuerSet) authenticate(ctx context.Context, token string) (*authentica
 			continue
 		}
 		if i.auth.HealthCheck() != nil {
-			return nil, resultNotReady, fmt.Errorf("issuer %q: discovery has not succeeded yet: %w", iss, ErrNotReady)
+			return nil, resultNotReady, &IssuerNotReadyError{Issuer: truncate(iss, 200)}
 		}
 		resp, ok, err := i.auth.AuthenticateToken(ctx, token)
 		if err != nil {

@@ -78,7 +78,7 @@ func TestReload_ValidChangeIsAppliedInvalidChangeIsIgnored(t *testing.T) {
 	}
 	// The cache of the old configuration is gone with it: the token of the
 	// removed issuer is refused even though it was cached.
-	if err := mustRefuse(t, a, tok1); errors.Is(err, ErrNotReady) {
+	if err, nr := mustRefuse(t, a, tok1), (*IssuerNotReadyError)(nil); errors.As(err, &nr) {
 		t.Fatalf("removed issuer: %v", err)
 	}
 	if got := counter(t, a, "reloads", "success"); got != 1 {
