@@ -48,49 +48,65 @@ type Server struct {
 	OnServing func(secure, readiness, metrics net.Addr)
 }
 
-// Run serves until ctx ends, then drains: /readyz fails, after
-// ShutdownDelay the listener closes and in-flight requests get up to
-// ShutdownTimeout to finish. Hijacked (upgraded) connections are not
-// waited for.
+// Run builds the configuration (Complete), the servers (New) and serves
+// them until ctx ends (RunnableServer.Run).
 func (s *Server) Run(ctx context.Context) error {
+	c, err := s.Complete()
+	if err != nil {
+		return err
+	}
+	r, err := c.New()
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+// CompletedServer is a Server whose configuration is complete and checked:
+// the upstream and its transports, the modes, the serving certificate and
+// secure listener, the public handlers, the access-log format and the
+// client-address resolver. Nothing serves or runs in the background yet.
+type CompletedServer struct {
+	s         *Server
+	up        *Upstream
+	modes     *Modes
+	serving   *server.SecureServingInfo
+	public    map[string]http.Handler
+	format    accesslog.Format
+	accessOut io.Writer
+	clientIP  *ClientIPResolver
+}
+
+// Complete builds and checks everything the flags describe, so that a
+// mistake fails here, before anything is served: the upstream REST config
+// and transports, the modes, the serving certificate (a self-signed one
+// when none is given) and the secure listener, the public handlers.
+func (s *Server) Complete() (*CompletedServer, error) {
 	o, log := s.Options, s.Log
 	cfg, err := o.RESTConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	up, err := NewUpstream(cfg, o.UpstreamTimeouts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	modes, err := NewModes(cfg, o.Modes, o.UpstreamTimeouts, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if a := modes.Audit; a != nil {
-		stop := make(chan struct{})
-		if err := a.Backend.Run(stop); err != nil {
-			return fmt.Errorf("start the audit backend: %w", err)
-		}
-		defer func() { // after the drain below: flushes pending events
-			close(stop)
-			a.Backend.Shutdown()
-		}()
-	}
-	m, err := NewMetrics(s.Registry)
+	format, err := accesslog.ParseFormat(o.AccessLogFormat)
 	if err != nil {
-		return fmt.Errorf("register metrics: %w", err)
+		return nil, fmt.Errorf("--access-log-format: %w", err)
 	}
-	if c := modes.TokenReviewsThrottled; c != nil {
-		if err := s.Registry.Register(c); err != nil {
-			return fmt.Errorf("register metrics: %w", err)
-		}
+	clientIP, err := NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
 	}
-	_ = s.Registry.Register(collectors.NewGoCollector())
-	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	hadCert := o.SecureServing.ServerCert.CertKey.CertFile != ""
 	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
-		return fmt.Errorf("self-signed serving certificate in --cert-dir %q: %w", o.SecureServing.ServerCert.CertDirectory, err)
+		return nil, fmt.Errorf("self-signed serving certificate in --cert-dir %q: %w", o.SecureServing.ServerCert.CertDirectory, err)
 	}
 	if !hadCert {
 		if f := o.SecureServing.ServerCert.CertKey.CertFile; f != "" {
@@ -105,88 +121,137 @@ func (s *Server) Run(ctx context.Context) error {
 		var generated []byte
 		if !hadCert {
 			if generated, err = generatedChain(o); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		more, err := s.PublicFor(generated)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		public = mergePublic(s.Public, more)
 	}
+	// Binds the secure port (as kube-apiserver's options do), so a port
+	// clash is a configuration error.
 	var serving *server.SecureServingInfo
 	if err := o.SecureServing.ApplyTo(&serving); err != nil {
-		return fmt.Errorf("secure serving: %w", err)
+		return nil, fmt.Errorf("secure serving: %w", err)
 	}
 	if serving == nil {
-		return errors.New("secure serving is disabled: set --secure-port")
-	}
-
-	format, err := accesslog.ParseFormat(o.AccessLogFormat)
-	if err != nil {
-		return fmt.Errorf("--access-log-format: %w", err)
+		return nil, errors.New("secure serving is disabled: set --secure-port")
 	}
 	accessOut := s.AccessLogOut
 	if accessOut == nil {
 		accessOut = os.Stderr
 	}
+	return &CompletedServer{s: s, up: up, modes: modes, serving: serving, public: public,
+		format: format, accessOut: accessOut, clientIP: clientIP}, nil
+}
 
-	clientIP, err := NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
+// RunnableServer is a CompletedServer with its metrics registered, its
+// handler chain built and its side servers (readiness probe, metrics)
+// listening; Run serves the secure port and drains.
+type RunnableServer struct {
+	c           *CompletedServer
+	pending     *PendingAuthenticator
+	draining    *atomic.Bool
+	handler     http.Handler
+	side        []*http.Server
+	readyAddr   net.Addr
+	metricsAddr net.Addr
+}
+
+// New registers the metrics, builds the handler chain (with an
+// authenticator that answers 503 until Run has built the real one) and
+// starts the side servers, so that a port clash there fails before the
+// secure port serves. When New fails, nothing is left listening.
+func (c *CompletedServer) New() (_ *RunnableServer, err error) {
+	s, o, log := c.s, c.s.Options, c.s.Log
+	defer func() {
+		if err != nil {
+			_ = c.serving.Listener.Close()
+		}
+	}()
+	m, err := NewMetrics(s.Registry)
 	if err != nil {
-		return fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	if tc := c.modes.TokenReviewsThrottled; tc != nil {
+		if err := s.Registry.Register(tc); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	_ = s.Registry.Register(collectors.NewGoCollector())
+	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	pending := NewPendingAuthenticator()
-	var draining atomic.Bool
+	r := &RunnableServer{c: c, pending: NewPendingAuthenticator(), draining: new(atomic.Bool)}
 	checks := []Check{
 		{Name: "shutdown", Check: func(context.Context) error {
-			if draining.Load() {
+			if r.draining.Load() {
 				return errors.New("shutting down")
 			}
 			return nil
 		}},
-		AuthenticatorCheck(pending),
-		UpstreamCheck(up.Normal, up.URL, o.ReadinessTimeout),
+		AuthenticatorCheck(r.pending),
+		UpstreamCheck(c.up.Normal, c.up.URL, o.ReadinessTimeout),
 	}
-	handler := NewHandler(Config{
-		Authenticator: pending, Upstream: up, Readiness: checks,
-		Public: public, Metrics: m, Log: log, Modes: modes, ClientIP: clientIP,
-		AccessLog: NewAccessLog(accessOut, format),
+	r.handler = NewHandler(Config{
+		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
+		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
+		AccessLog: NewAccessLog(c.accessOut, c.format),
 	})
 
-	// Side servers first, so a port clash fails before the secure port serves.
-	var side []*http.Server
-	var readyAddr, metricsAddr net.Addr
 	if o.ReadinessProbePort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/ready", ReadyHandler(checks, log))
 		srv, addr, err := listenPlain(net.JoinHostPort("", strconv.Itoa(o.ReadinessProbePort)), mux, log)
 		if err != nil {
-			return fmt.Errorf("--readiness-probe-port: %w", err)
+			return nil, fmt.Errorf("--readiness-probe-port: %w", err)
 		}
-		side, readyAddr = append(side, srv), addr
+		r.side, r.readyAddr = append(r.side, srv), addr
 	}
 	if o.MetricsServingAddress != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 		srv, addr, err := listenPlain(o.MetricsServingAddress, mux, log)
 		if err != nil {
-			closeAll(side)
-			return fmt.Errorf("--metrics-serving-address: %w", err)
+			closeAll(r.side)
+			return nil, fmt.Errorf("--metrics-serving-address: %w", err)
 		}
-		side, metricsAddr = append(side, srv), addr
+		r.side, r.metricsAddr = append(r.side, srv), addr
 	}
-	defer closeAll(side)
+	return r, nil
+}
+
+// Run serves until ctx ends, then drains: /readyz fails, after
+// ShutdownDelay the listener closes and in-flight requests get up to
+// ShutdownTimeout to finish. Hijacked (upgraded) connections are not
+// waited for. The authenticator is built while the server already
+// listens; its failure stops Run.
+func (r *RunnableServer) Run(ctx context.Context) error {
+	c, s, o, log := r.c, r.c.s, r.c.s.Options, r.c.s.Log
+	defer closeAll(r.side)
+	if a := c.modes.Audit; a != nil {
+		stop := make(chan struct{})
+		if err := a.Backend.Run(stop); err != nil {
+			_ = c.serving.Listener.Close()
+			return fmt.Errorf("start the audit backend: %w", err)
+		}
+		defer func() { // after the drain below: flushes pending events
+			close(stop)
+			a.Backend.Shutdown()
+		}()
+	}
 
 	certCtx, stopCerts := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCerts()
-	secure, err := serveSecure(certCtx, serving, handler, log)
+	secure, err := serveSecure(certCtx, c.serving, r.handler, log)
 	if err != nil {
+		_ = c.serving.Listener.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("oidc-proxy serving", "address", serving.Listener.Addr().String(), "apiserver", up.URL.String())
+	log.Info("oidc-proxy serving", "address", c.serving.Listener.Addr().String(), "apiserver", c.up.URL.String())
 	if s.OnServing != nil {
-		s.OnServing(serving.Listener.Addr(), readyAddr, metricsAddr)
+		s.OnServing(c.serving.Listener.Addr(), r.readyAddr, r.metricsAddr)
 	}
 
 	authErr := make(chan error, 1)
@@ -196,7 +261,7 @@ func (s *Server) Run(ctx context.Context) error {
 			authErr <- err
 			return
 		}
-		pending.Set(a)
+		r.pending.Set(a)
 		log.Info("authenticator ready to verify tokens")
 	}()
 
@@ -207,7 +272,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case err := <-authErr:
 		runErr = fmt.Errorf("authenticator: %w", err)
 	}
-	draining.Store(true)
+	r.draining.Store(true)
 	if runErr == nil && o.ShutdownDelay > 0 {
 		t := time.NewTimer(o.ShutdownDelay)
 		<-t.C

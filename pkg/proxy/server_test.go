@@ -359,6 +359,81 @@ func TestServerRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
+// TestServerFailsBeforeServing: a configuration mistake fails in Complete
+// or New, with nothing left listening and no authenticator built; only a
+// server that got through both serves.
+func TestServerFailsBeforeServing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name    string
+		mod     func(*Options, *Server)
+		stage   string // "complete" or "new"
+		wantErr string
+	}{
+		{"missing kubeconfig", func(o *Options, _ *Server) { o.Kubeconfig = filepath.Join(t.TempDir(), "nope") }, "complete", "load the proxy's API server credentials"},
+		{"access-log format", func(o *Options, _ *Server) { o.AccessLogFormat = "xml" }, "complete", "--access-log-format"},
+		{"trusted proxy CIDR", func(o *Options, _ *Server) { o.Modes.TrustedProxyCIDRs = []string{"10.0.0.0/33"} }, "complete", "--trusted-proxy-cidrs"},
+		{"public handlers", func(_ *Options, s *Server) {
+			s.PublicFor = func([]byte) (map[string]http.Handler, error) { return nil, errors.New("no discovery document") }
+		}, "complete", "no discovery document"},
+		{"metrics address in use", func(o *Options, _ *Server) { o.MetricsServingAddress = busy.Addr().String() }, "new", "--metrics-serving-address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, nil)
+			o := NewOptions()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			secureAddr := ln.Addr().String()
+			o.SecureServing.Listener = ln
+			o.SecureServing.ServerCert.CertDirectory = t.TempDir()
+			o.Kubeconfig = writeKubeconfig(t, up)
+			o.MetricsServingAddress = ""
+			built := false
+			srv := &Server{
+				Options: o,
+				NewAuthenticator: func(context.Context) (authn.Authenticator, error) {
+					built = true
+					return newFakeAuth(), nil
+				},
+				Registry: prometheus.NewRegistry(),
+				Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			}
+			tt.mod(o, srv)
+			c, err := srv.Complete()
+			if tt.stage == "complete" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Complete: %v, want an error with %q", err, tt.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				if _, err := c.New(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("New: %v, want an error with %q", err, tt.wantErr)
+				}
+			}
+			if built {
+				t.Error("the authenticator was built for a server that never served")
+			}
+			if tt.stage == "new" {
+				// The secure listener Complete bound is closed again.
+				again, err := net.Listen("tcp", secureAddr)
+				if err != nil {
+					t.Fatalf("secure address still held after New failed: %v", err)
+				}
+				again.Close()
+			}
+		})
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	tests := []struct {
 		name string
