@@ -6,14 +6,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync/atomic"
+	"os"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/transport"
 	"k8s.io/streaming/pkg/httpstream"
 )
 
@@ -65,79 +62,20 @@ func NewUpstream(cfg *rest.Config, t Timeouts) (*Upstream, error) {
 	return &Upstream{URL: u, Normal: normal, Upgrade: upgrade}, nil
 }
 
-// withCredentials wraps rt with the proxy's own credential from cfg. A
-// bearer token alone (static, or a token file such as the in-cluster
-// service account's, re-read as client-go re-reads it) is set by
-// bearerCredential; every other kind (exec plugin, auth provider, basic
-// auth, a user agent, WrapTransport) goes through client-go's own
-// wrappers. Client certificates are in the TLS configuration either way.
+// withCredentials wraps rt with the proxy's own credential from cfg,
+// through client-go's own wrappers (bearer token or token file re-read as
+// client-go re-reads it, exec plugin, auth provider, basic auth, user
+// agent); client certificates are in the TLS configuration. A token file
+// that cannot be read now is a configuration error, not a 401 later.
 // (client-go's debug wrappers need klog verbosity 6, which oidc-proxy never
 // sets: it has no -v flag.)
 func withCredentials(cfg *rest.Config, rt http.RoundTripper) (http.RoundTripper, error) {
-	onlyBearer := (cfg.BearerToken != "" || cfg.BearerTokenFile != "") &&
-		cfg.ExecProvider == nil && cfg.AuthProvider == nil && cfg.WrapTransport == nil &&
-		cfg.Username == "" && cfg.Password == "" && cfg.UserAgent == "" &&
-		cfg.Impersonate.UserName == "" && cfg.Impersonate.UID == "" && len(cfg.Impersonate.Groups) == 0 && len(cfg.Impersonate.Extra) == 0
-	if !onlyBearer {
-		return rest.HTTPWrappersForConfig(cfg, rt)
-	}
-	c := &bearerCredential{next: rt}
-	token := cfg.BearerToken
 	if cfg.BearerTokenFile != "" {
-		c.source = transport.NewCachedFileTokenSource(cfg.BearerTokenFile)
-		if token == "" {
-			tok, err := c.source.Token()
-			if err != nil {
-				return nil, fmt.Errorf("read --token file: %w", err)
-			}
-			token = tok.AccessToken
+		if _, err := os.ReadFile(cfg.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("read --token file: %w", err)
 		}
 	}
-	c.last.Store(newBearerValue(token))
-	return c, nil
-}
-
-// bearerCredential sets "Authorization: Bearer <token>" on requests that
-// carry none, like client-go's bearer round tripper, but on the request
-// itself instead of a copy: the proxy's transports only ever see requests
-// made for that one round trip (the reverse proxy's outbound copy, the
-// readiness probe's own request), so client-go's per-request clone of the
-// request and its headers is pure cost here. With a token file the token
-// comes from client-go's caching file source (re-read every minute); if a
-// read fails, the last token is used, as client-go does.
-type bearerCredential struct {
-	next   http.RoundTripper
-	source oauth2.TokenSource // nil for a static token
-	last   atomic.Pointer[bearerValue]
-}
-
-// bearerValue is a token and its header value, shared read-only by every
-// request that uses it.
-type bearerValue struct {
-	token  string
-	header []string
-}
-
-func newBearerValue(token string) *bearerValue {
-	return &bearerValue{token: token, header: []string{"Bearer " + token}}
-}
-
-func (c *bearerCredential) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Header.Get("Authorization") != "" { // as client-go: an empty one is replaced
-		return c.next.RoundTrip(req)
-	}
-	v := c.last.Load()
-	if c.source != nil {
-		if tok, err := c.source.Token(); err == nil && tok.AccessToken != v.token {
-			v = newBearerValue(tok.AccessToken)
-			c.last.Store(v)
-		}
-	}
-	if req.Header == nil {
-		req.Header = make(http.Header, 1)
-	}
-	req.Header["Authorization"] = v.header
-	return c.next.RoundTrip(req)
+	return rest.HTTPWrappersForConfig(cfg, rt)
 }
 
 func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool) *http.Transport {
