@@ -84,13 +84,22 @@ var requestInfoFactory = &request.RequestInfoFactory{
 	GrouplessAPIPrefixes: sets.NewString("api"),
 }
 
-// WithRequestInfo puts kube-apiserver's RequestInfo of the request in its
-// context (k8s.io/apiserver's filter): the verb, resource, namespace and
-// name that audit and the impersonation filter's constrained checks
-// (impersonate-on:MODE:VERB) read. A path the factory cannot parse is a
-// 500, as at kube-apiserver.
+// WithRequestInfo makes sure kube-apiserver's RequestInfo of the request
+// is in its context (k8s.io/apiserver's filter): the verb, resource,
+// namespace and name that audit and the impersonation filter's constrained
+// checks (impersonate-on:MODE:VERB) read. The record (withRecord) already
+// computed it for the metrics and the access log; only a request without
+// one is computed here. A path the factory cannot parse is a 500, as at
+// kube-apiserver.
 func WithRequestInfo(next http.Handler) http.Handler {
-	return genericfilters.WithRequestInfo(next, requestInfoFactory)
+	compute := genericfilters.WithRequestInfo(next, requestInfoFactory)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := request.RequestInfoFrom(r.Context()); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		compute.ServeHTTP(w, r)
+	})
 }
 
 // WithPublic serves the given handlers at their exact paths without

@@ -436,28 +436,6 @@ func without(h http.Header, k string) http.Header {
 	return c
 }
 
-func TestKubeVerb(t *testing.T) {
-	tests := []struct{ method, path, want string }{
-		{"GET", "/api/v1/namespaces/default/pods", "list"},
-		{"GET", "/api/v1/namespaces/default/pods/p1", "get"},
-		{"GET", "/api/v1/namespaces/default/pods?watch=true", "watch"},
-		{"GET", "/apis/apps/v1/deployments", "list"},
-		{"POST", "/api/v1/namespaces/default/pods", "create"},
-		{"DELETE", "/api/v1/namespaces/default/pods", "deletecollection"},
-		{"PATCH", "/apis/apps/v1/namespaces/x/deployments/d", "patch"},
-		{"GET", "/version", "get"},
-		{"BREW", "/coffee", "other"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			r, _ := http.NewRequest(tt.method, "http://x"+tt.path, nil)
-			if got := kubeVerb(r); got != tt.want {
-				t.Errorf("kubeVerb = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestNonCanonicalIdentityIsNeverForwarded: whatever the authenticator
 // returns, an identity value that HTTP/1.1 or HTTP/2 would alter in transit
 // is refused with 403 naming the value, on plain requests and on upgrade

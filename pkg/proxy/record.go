@@ -3,11 +3,10 @@ package proxy
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
 // record is what the handlers of one request learn about it, shared through
@@ -74,16 +73,24 @@ func recordFrom(ctx context.Context) *record {
 }
 
 // withRecord returns the request's record, creating it (and a response
-// writer that captures the status code) when no outer handler did.
+// writer that captures the status code, and kube-apiserver's RequestInfo
+// of the request in its context) when no outer handler did.
 func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *record) {
 	if rec := recordFrom(r.Context()); rec != nil {
 		return w, r, rec
 	}
-	sw := &statusWriter{ResponseWriter: w, record: record{start: time.Now(), verb: kubeVerb(r)}}
+	start := time.Now()
+	info, err := requestInfoFactory.NewRequestInfo(r)
+	sw := &statusWriter{ResponseWriter: w, record: record{start: start, verb: verbLabel(info, err)}}
 	sw.rec = &sw.record // one allocation for the writer, the record and its context
 	sw.ctx = recordContext{Context: r.Context(), rec: sw.rec}
-	r = r.WithContext(&sw.ctx)
-	return sw, r, sw.rec
+	var ctx context.Context = &sw.ctx
+	if err == nil {
+		// Computed once per request: audit, the impersonation filter and
+		// the access log read this one (WithRequestInfo keeps it).
+		ctx = request.WithRequestInfo(ctx, info)
+	}
+	return sw, r.WithContext(ctx), sw.rec
 }
 
 // statusWriter captures the status code. Flush and Hijack reach the
@@ -121,96 +128,19 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// kubeVerb is the Kubernetes verb of a request exactly as kube-apiserver's
-// RequestInfoFactory (prefixes "api" and "apis", "api" groupless) computes
-// it: list vs get vs watch, deletecollection, the /watch/ and /proxy/ path
-// verbs, and the lowercased method for non-resource paths; bounded to
-// verbs ("other" otherwise, and for paths the factory rejects). It
-// reads the path in place instead of building a RequestInfo, so it
-// allocates nothing; TestKubeVerbMatchesRequestInfoFactory and
-// FuzzKubeVerb hold it equal to the factory.
-func kubeVerb(r *http.Request) string {
-	var parts pathParts
-	parts.split(r.URL.Path)
-	if parts.n < 3 || (parts.at(0) != "api" && parts.at(0) != "apis") {
-		return methodVerb(r.Method)
+// verbLabel is the request's Kubernetes verb from kube-apiserver's
+// RequestInfo (list vs get vs watch, deletecollection, the /watch/ and
+// /proxy/ path verbs, the lowercased method for non-resource paths),
+// bounded to verbs: "other" for any other verb and for paths the factory
+// rejects.
+func verbLabel(info *request.RequestInfo, err error) string {
+	if err != nil || info == nil || verbIndex(info.Verb) < 0 {
+		return "other"
 	}
-	i := 1 // after the API prefix
-	if parts.at(0) == "apis" {
-		if parts.n-i < 3 {
-			return methodVerb(r.Method)
-		}
-		i++ // group
-	}
-	i++ // version
-	var verb string
-	switch parts.at(i) {
-	case "proxy", "watch":
-		if parts.n-i < 2 {
-			return "other" // the factory's error: no kind after the verb
-		}
-		verb = parts.at(i)
-		i++
-	default:
-		switch r.Method {
-		case http.MethodPost:
-			verb = "create"
-		case http.MethodGet, http.MethodHead:
-			verb = "get"
-		case http.MethodPut:
-			verb = "update"
-		case http.MethodPatch:
-			verb = "patch"
-		case http.MethodDelete:
-			verb = "delete"
-		default:
-			return "other" // the factory's empty verb
-		}
-	}
-	if parts.at(i) == "namespaces" && parts.n-i > 2 && parts.at(i+2) != "status" && parts.at(i+2) != "finalize" {
-		i += 2
-	}
-	// The resource parts start at i: resource, name, subresource.
-	hasName := parts.n-i >= 2 && parts.at(i+1) != ""
-	switch {
-	case verb == "get" && !hasName:
-		if watchParam(r.URL.RawQuery) {
-			return "watch"
-		}
-		return "list"
-	case verb == "delete" && !hasName:
-		return "deletecollection"
-	}
-	return verb
+	return info.Verb
 }
 
-// methodVerb is the verb of a non-resource request: the lowercased method.
-func methodVerb(method string) string {
-	switch method {
-	case http.MethodGet:
-		return "get"
-	case http.MethodPost:
-		return "post"
-	case http.MethodPut:
-		return "put"
-	case http.MethodPatch:
-		return "patch"
-	case http.MethodDelete:
-		return "delete"
-	case http.MethodHead:
-		return "head"
-	case http.MethodOptions:
-		return "options"
-	case http.MethodConnect:
-		return "connect"
-	}
-	if v := strings.ToLower(method); v != "other" && verbIndex(v) >= 0 {
-		return v
-	}
-	return "other"
-}
-
-// verbs is the bounded set kubeVerb answers (the metrics' verb label):
+// verbs is the bounded set of verbLabel (the metrics' verb label):
 // any other verb is "other".
 var verbs = [...]string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
 	"proxy", "connect", "post", "put", "head", "options", "other"}
@@ -222,73 +152,6 @@ func verbIndex(v string) int {
 		}
 	}
 	return -1
-}
-
-// maxParts is how many leading path segments kubeVerb looks at: prefix,
-// group, version, path verb, "namespaces", namespace, resource, name.
-const maxParts = 10
-
-// pathParts are the segments of a path with its leading and trailing
-// slashes trimmed, as the factory's splitPath gives them: n counts them
-// all, the first maxParts are kept (as substrings, no allocation).
-type pathParts struct {
-	p [maxParts]string
-	n int
-}
-
-func (pp *pathParts) split(path string) {
-	path = strings.Trim(path, "/")
-	if path == "" {
-		return
-	}
-	for {
-		seg, rest, more := strings.Cut(path, "/")
-		if pp.n < maxParts {
-			pp.p[pp.n] = seg
-		}
-		pp.n++
-		if !more {
-			return
-		}
-		path = rest
-	}
-}
-
-// at is segment i, or "" past the end (callers check n where it matters).
-func (pp *pathParts) at(i int) string {
-	if i < maxParts {
-		return pp.p[i]
-	}
-	return ""
-}
-
-// watchParam tells whether the query asks for a watch, as the factory's
-// decoding of ListOptions does: the first "watch" value, true unless it is
-// "0" or "false" (any case). Queries with escapes or semicolons take the
-// exact route through url.ParseQuery.
-func watchParam(rawQuery string) bool {
-	if rawQuery == "" {
-		return false
-	}
-	if strings.ContainsAny(rawQuery, "%;") {
-		vals := parseQuery(rawQuery)["watch"]
-		return len(vals) > 0 && vals[0] != "0" && !strings.EqualFold(vals[0], "false")
-	}
-	for q := rawQuery; q != ""; {
-		var seg string
-		seg, q, _ = strings.Cut(q, "&")
-		key, value, _ := strings.Cut(seg, "=")
-		if key == "watch" {
-			// '+' decodes to a space, which never makes "0" or "false".
-			return value != "0" && !strings.EqualFold(value, "false")
-		}
-	}
-	return false
-}
-
-func parseQuery(q string) url.Values {
-	v, _ := url.ParseQuery(q) // the factory ignores the error too
-	return v
 }
 
 func contextWithRecord(ctx context.Context, rec *record) context.Context {

@@ -12,7 +12,7 @@ import (
 )
 
 // referenceVerb is the verb as k8s.io/apiserver's RequestInfoFactory
-// computes it (what kubeVerb did before it stopped allocating).
+// computes it, bounded to referenceVerbs.
 func referenceVerb(r *http.Request) string {
 	f := &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
 	info, err := f.NewRequestInfo(r)
@@ -29,8 +29,7 @@ func referenceVerb(r *http.Request) string {
 	return v
 }
 
-// referenceVerbs is the bounded verb set kubeVerb had before it stopped
-// allocating.
+// referenceVerbs is the bounded verb set of the metrics' label.
 var referenceVerbs = sets.NewString("get", "list", "watch", "create", "update", "patch", "delete",
 	"deletecollection", "proxy", "connect", "post", "put", "head", "options")
 
@@ -99,51 +98,24 @@ func verbRequest(t testing.TB, method, target string) *http.Request {
 	return &http.Request{Method: method, URL: u}
 }
 
-func TestKubeVerbMatchesRequestInfoFactory(t *testing.T) {
+// TestVerbLabel: the metrics' and access log's verb is kube-apiserver's
+// RequestInfo verb (the same RequestInfo the rest of the chain reads),
+// bounded to the known verbs.
+func TestVerbLabel(t *testing.T) {
 	for _, tt := range verbCases {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
 			r := verbRequest(t, tt.method, tt.target)
-			got, ref := kubeVerb(r), referenceVerb(r)
-			if got != ref {
-				t.Fatalf("kubeVerb = %q, RequestInfoFactory says %q", got, ref)
+			r = r.WithContext(context.Background())
+			_, r2, rec := withRecord(nil, r)
+			if got, ref := rec.verb, referenceVerb(r); got != tt.want || ref != tt.want {
+				t.Fatalf("verb %q, RequestInfoFactory says %q, want %q", got, ref, tt.want)
 			}
-			if got != tt.want {
-				t.Fatalf("kubeVerb = %q, want %q", got, tt.want)
+			info, ok := request.RequestInfoFrom(r2.Context())
+			if tt.want != "other" && (!ok || info.Verb != tt.want) {
+				t.Fatalf("RequestInfo in the context: %+v %v, want verb %q", info, ok, tt.want)
 			}
 		})
 	}
-}
-
-func FuzzKubeVerb(f *testing.F) {
-	for _, tt := range verbCases {
-		f.Add(tt.method, tt.target)
-	}
-	f.Fuzz(func(t *testing.T, method, target string) {
-		u, err := url.Parse(target)
-		if err != nil {
-			return
-		}
-		r := &http.Request{Method: method, URL: u}
-		if got, ref := kubeVerb(r), referenceVerb(r); got != ref {
-			t.Fatalf("%s %q: kubeVerb = %q, RequestInfoFactory says %q", method, target, got, ref)
-		}
-	})
-}
-
-func BenchmarkKubeVerb(b *testing.B) {
-	r := verbRequest(b, "GET", "/api/v1/namespaces/default/pods?limit=500")
-	b.Run("kubeVerb", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			kubeVerb(r)
-		}
-	})
-	b.Run("RequestInfoFactory", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			referenceVerb(r)
-		}
-	})
 }
 
 func TestRecordContextCarriesTheRecordAndTheParent(t *testing.T) {
