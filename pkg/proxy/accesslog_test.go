@@ -13,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 func TestAccessLogFormatsThroughTheChain(t *testing.T) {
@@ -53,7 +55,7 @@ func TestAccessLogFormatsThroughTheChain(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(string(format)+"/"+tt.name, func(t *testing.T) {
 				up := newUpstream(t, nil)
-				upstreamT, err := NewUpstream(up.restConfig(), testTimeouts)
+				upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
 				if err != nil {
 					t.Fatal(err)
 				}

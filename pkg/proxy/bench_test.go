@@ -20,6 +20,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 const benchBody = `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}`
@@ -97,13 +98,13 @@ func benchChain(b *testing.B, a authn.Authenticator) http.Handler {
 		b.Fatal(err)
 	}
 	// The proxy's own bearer token is added as in production.
-	withToken, err := withCredentials(&rest.Config{BearerToken: proxyCredential}, cannedUpstream)
+	withToken, err := rest.HTTPWrappersForConfig(&rest.Config{BearerToken: proxyCredential}, cannedUpstream)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return NewHandler(Config{
 		Authenticator: a,
-		Upstream:      &Upstream{URL: target, Normal: withToken, Upgrade: withToken},
+		Upstream:      &upstream.APIServer{URL: target, Normal: withToken, Upgrade: withToken},
 		Metrics:       m,
 		Log:           benchLogger,
 		// The access log is formatted as in production, then discarded.

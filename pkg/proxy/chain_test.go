@@ -14,6 +14,8 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 func TestPanicIsA500StatusWithoutStack(t *testing.T) {
@@ -62,7 +64,7 @@ func TestReadinessFollowsChecksBothWays(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	upT, err := NewUpstream(apiUp.restConfig(), testTimeouts)
+	upT, err := upstream.New(apiUp.restConfig(), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 // Config is what NewHandler needs.
@@ -17,7 +19,7 @@ type Config struct {
 	// error types) decide the Status of a failed authentication.
 	Authenticator authn.Authenticator
 	// Upstream is the API server and the transports to it.
-	Upstream *Upstream
+	Upstream *upstream.APIServer
 	// Readiness are the /readyz checks.
 	Readiness []Check
 	// Public handlers are served without authentication at exact paths
@@ -54,7 +56,7 @@ type Config struct {
 // sits inside the log and the metrics so a panic is logged and counted as
 // the 500 the client gets.
 func NewHandler(c Config) http.Handler {
-	var rt http.RoundTripper = upgradeRouter{normal: c.Upstream.Normal, upgrade: c.Upstream.Upgrade}
+	var rt http.RoundTripper = c.Upstream.Transport()
 	if c.Metrics != nil {
 		rt = instrumentedTransport{next: rt, m: c.Metrics}
 	}

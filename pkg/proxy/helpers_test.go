@@ -22,6 +22,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 // fakeAuth maps tokens to users; other tokens fail with errs[token] or a
@@ -77,8 +78,8 @@ type recorded struct {
 	Header       http.Header
 }
 
-// upstream is a recording fake API server over TLS with HTTP/2.
-type upstream struct {
+// fakeUpstream is a recording fake API server over TLS with HTTP/2.
+type fakeUpstream struct {
 	*httptest.Server
 	mu   sync.Mutex
 	reqs []recorded
@@ -86,9 +87,9 @@ type upstream struct {
 	handler http.HandlerFunc
 }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+func newUpstream(t *testing.T, h http.HandlerFunc) *fakeUpstream {
 	t.Helper()
-	u := &upstream{handler: h}
+	u := &fakeUpstream{handler: h}
 	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.reqs = append(u.reqs, recorded{Method: r.Method, Path: r.URL.Path, ProtoMajor: r.ProtoMajor, Header: r.Header.Clone()})
@@ -106,19 +107,19 @@ func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
 	return u
 }
 
-func (u *upstream) requests() []recorded {
+func (u *fakeUpstream) requests() []recorded {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return append([]recorded(nil), u.reqs...)
 }
 
 // restConfig is the proxy's own credential for the fake API server.
-func (u *upstream) restConfig() *rest.Config {
+func (u *fakeUpstream) restConfig() *rest.Config {
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: u.Certificate().Raw})
 	return &rest.Config{Host: u.URL, BearerToken: proxyCredential, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
 }
 
-var testTimeouts = Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 30 * time.Second}
+var testTimeouts = upstream.Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 30 * time.Second}
 
 type testProxy struct {
 	*httptest.Server
@@ -145,9 +146,9 @@ func (s *syncBuffer) String() string {
 }
 
 // newTestProxy serves the full handler chain in front of up.
-func newTestProxy(t *testing.T, up *upstream, a authn.Authenticator, checks ...Check) *testProxy {
+func newTestProxy(t *testing.T, up *fakeUpstream, a authn.Authenticator, checks ...Check) *testProxy {
 	t.Helper()
-	upstreamT, err := NewUpstream(up.restConfig(), testTimeouts)
+	upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/identity"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 // DefaultOriginalUserExtraPrefix is kube-oidc-proxy's prefix of the extras
@@ -210,7 +212,7 @@ type Modes struct {
 	TokenReviewsThrottled prometheus.Counter
 	// Passthrough reaches the API server without the proxy's credentials;
 	// required with DisableImpersonation or TokenReview.
-	Passthrough *Upstream
+	Passthrough *upstream.APIServer
 	// Audit is nil when auditing is off.
 	Audit *Audit
 }
@@ -242,7 +244,7 @@ func reviewClientConfig(cfg *rest.Config) *rest.Config {
 
 // NewModes builds the review clients, the passthrough transport and the
 // audit backends from the proxy's own API server credentials.
-func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*Modes, error) {
+func NewModes(cfg *rest.Config, o *ModeOptions, t upstream.Timeouts, log *slog.Logger) (*Modes, error) {
 	clients, err := kubernetes.NewForConfig(reviewClientConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("review client: %w", err)
@@ -280,7 +282,7 @@ func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*
 		m.TokenReviewAudiences = o.TokenPassthroughAudiences
 	}
 	if m.passthroughEnabled() {
-		if m.Passthrough, err = NewUpstream(rest.AnonymousClientConfig(cfg), t); err != nil {
+		if m.Passthrough, err = upstream.New(rest.AnonymousClientConfig(cfg), t); err != nil {
 			return nil, fmt.Errorf("passthrough transport: %w", err)
 		}
 	}
@@ -299,7 +301,7 @@ func NewModes(cfg *rest.Config, o *ModeOptions, t Timeouts, log *slog.Logger) (*
 func (m *Modes) transport(rt http.RoundTripper, metrics *Metrics) http.RoundTripper {
 	t := planTransport{impersonating: rt}
 	if m.passthroughEnabled() && m.Passthrough != nil {
-		var prt http.RoundTripper = upgradeRouter{normal: m.Passthrough.Normal, upgrade: m.Passthrough.Upgrade}
+		var prt http.RoundTripper = m.Passthrough.Transport()
 		if metrics != nil {
 			prt = instrumentedTransport{next: prt, m: metrics}
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
@@ -59,7 +60,7 @@ func BenchmarkModes(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := NewHandler(Config{Authenticator: auth, Upstream: &Upstream{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
+			h := NewHandler(Config{Authenticator: auth, Upstream: &upstream.APIServer{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
 				Metrics: m, Log: benchLogger, Modes: tt.modes})
 			b.ReportAllocs()
 			for b.Loop() {

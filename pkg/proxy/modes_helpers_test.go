@@ -20,6 +20,8 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 const (
@@ -115,7 +117,7 @@ func (f *fakeKubeAPI) reviews() ([]authorizationv1.SubjectAccessReviewSpec, []au
 }
 
 // forwarded are the upstream requests that are not reviews.
-func forwarded(up *upstream) []recorded {
+func forwarded(up *fakeUpstream) []recorded {
 	var out []recorded
 	for _, r := range up.requests() {
 		if r.Path != sarPath && r.Path != trPath {
@@ -127,19 +129,19 @@ func forwarded(up *upstream) []recorded {
 
 // newModesProxy serves the handler chain with modes built by NewModes from
 // o, against the fake API up.
-func newModesProxy(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions) *testProxy {
+func newModesProxy(t *testing.T, up *fakeUpstream, a authn.Authenticator, o *ModeOptions) *testProxy {
 	t.Helper()
 	return newModesProxyServer(t, up, a, o, false)
 }
 
 // newModesProxyH2 is newModesProxy served over TLS with HTTP/2, which
 // carries header values exactly as sent (HTTP/1.1 trims their padding).
-func newModesProxyH2(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions) *testProxy {
+func newModesProxyH2(t *testing.T, up *fakeUpstream, a authn.Authenticator, o *ModeOptions) *testProxy {
 	t.Helper()
 	return newModesProxyServer(t, up, a, o, true)
 }
 
-func newModesProxyServer(t *testing.T, up *upstream, a authn.Authenticator, o *ModeOptions, h2 bool) *testProxy {
+func newModesProxyServer(t *testing.T, up *fakeUpstream, a authn.Authenticator, o *ModeOptions, h2 bool) *testProxy {
 	t.Helper()
 	if errs := o.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
@@ -157,7 +159,7 @@ func newModesProxyServer(t *testing.T, up *upstream, a authn.Authenticator, o *M
 		}
 		t.Cleanup(func() { close(stop); modes.Audit.Backend.Shutdown() })
 	}
-	upstreamT, err := NewUpstream(up.restConfig(), testTimeouts)
+	upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 // Options are the server's flags: secure serving (kube-apiserver's names),
@@ -29,7 +31,7 @@ type Options struct {
 	// MetricsServingAddress serves plain-HTTP /metrics; "" disables.
 	MetricsServingAddress string
 
-	UpstreamTimeouts Timeouts
+	UpstreamTimeouts upstream.Timeouts
 	// ReadinessTimeout bounds the API server /readyz probe.
 	ReadinessTimeout time.Duration
 
@@ -55,7 +57,7 @@ func NewOptions() *Options {
 		SecureServing:         ss,
 		ReadinessProbePort:    8080,
 		MetricsServingAddress: ":8081",
-		UpstreamTimeouts: Timeouts{
+		UpstreamTimeouts: upstream.Timeouts{
 			Dial:           30 * time.Second,
 			TLSHandshake:   10 * time.Second,
 			ResponseHeader: 2 * time.Minute,

@@ -21,6 +21,8 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
 // Server runs oidc-proxy: the secure port with the handler chain, the
@@ -68,7 +70,7 @@ func (s *Server) Run(ctx context.Context) error {
 // client-address resolver. Nothing serves or runs in the background yet.
 type CompletedServer struct {
 	s         *Server
-	up        *Upstream
+	up        *upstream.APIServer
 	modes     *Modes
 	serving   *server.SecureServingInfo
 	public    map[string]http.Handler
@@ -87,7 +89,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	up, err := NewUpstream(cfg, o.UpstreamTimeouts)
+	up, err := upstream.New(cfg, o.UpstreamTimeouts)
 	if err != nil {
 		return nil, err
 	}

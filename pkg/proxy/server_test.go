@@ -41,7 +41,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // writeKubeconfig writes the proxy's own kubeconfig for the fake API server.
-func writeKubeconfig(t *testing.T, up *upstream) string {
+func writeKubeconfig(t *testing.T, up *fakeUpstream) string {
 	t.Helper()
 	rc := up.restConfig()
 	cfg := clientcmdapi.NewConfig()
@@ -75,7 +75,7 @@ type runningServer struct {
 }
 
 // startServer runs Server.Run with the real authenticator for provider p.
-func startServer(t *testing.T, up *upstream, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
+func startServer(t *testing.T, up *fakeUpstream, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
 	t.Helper()
 	o := NewOptions()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

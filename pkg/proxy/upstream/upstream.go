@@ -1,4 +1,7 @@
-package proxy
+// Package upstream is the Kubernetes API server the proxy forwards to: its
+// URL and the transports to it (HTTP/2 for ordinary requests, HTTP/1.1 for
+// upgrades), with the proxy's own credentials set by client-go.
+package upstream
 
 import (
 	"crypto/tls"
@@ -23,9 +26,9 @@ type Timeouts struct {
 	ResponseHeader time.Duration
 }
 
-// Upstream is the Kubernetes API server the proxy forwards to, with the
+// APIServer is the Kubernetes API server the proxy forwards to, with the
 // proxy's own credentials.
-type Upstream struct {
+type APIServer struct {
 	// URL is the API server's base URL (it may carry a path prefix).
 	URL *url.URL
 	// Normal carries ordinary requests: HTTP/2 when the server speaks TLS.
@@ -35,10 +38,10 @@ type Upstream struct {
 	Upgrade http.RoundTripper
 }
 
-// NewUpstream builds both transports from a client-go rest.Config: TLS from
+// New builds both transports from a client-go rest.Config: TLS from
 // rest.TLSConfigFor, credentials (token, token file, exec plugin, basic
 // auth, client certificate) from rest.HTTPWrappersForConfig.
-func NewUpstream(cfg *rest.Config, t Timeouts) (*Upstream, error) {
+func New(cfg *rest.Config, t Timeouts) (*APIServer, error) {
 	u, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("API server URL: %w", err)
@@ -59,7 +62,7 @@ func NewUpstream(cfg *rest.Config, t Timeouts) (*Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API server credentials: %w", err)
 	}
-	return &Upstream{URL: u, Normal: normal, Upgrade: upgrade}, nil
+	return &APIServer{URL: u, Normal: normal, Upgrade: upgrade}, nil
 }
 
 // withCredentials wraps rt with the proxy's own credential from cfg,
@@ -113,8 +116,12 @@ func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool
 	return utilnet.SetOldTransportDefaults(tr)
 }
 
-// upgradeRouter sends upgrade requests over HTTP/1.1 and the rest over the
-// normal (HTTP/2) transport.
+// Transport sends upgrade requests over Upgrade (HTTP/1.1) and the rest
+// over Normal (HTTP/2).
+func (a *APIServer) Transport() http.RoundTripper {
+	return upgradeRouter{normal: a.Normal, upgrade: a.Upgrade}
+}
+
 type upgradeRouter struct{ normal, upgrade http.RoundTripper }
 
 func (t upgradeRouter) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"net/http"
@@ -71,3 +71,7 @@ func TestCredentialsTokenFileMissing(t *testing.T) {
 		t.Fatal("a missing token file was accepted")
 	}
 }
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
