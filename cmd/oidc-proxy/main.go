@@ -26,6 +26,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/server"
 )
 
 func main() {
@@ -38,7 +39,7 @@ func main() {
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	proxyOpts := proxy.NewOptions()
+	proxyOpts := server.NewOptions()
 	authnOpts := authn.NewOptions()
 	discoveryOpts := discovery.NewOptions()
 	gcOpts := newGCOptions()
@@ -91,7 +92,7 @@ authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-pr
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, gcOpts *gcOptions, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, gcOpts *gcOptions, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
 	errs = append(errs, gcOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
@@ -109,7 +110,7 @@ func run(ctx context.Context, proxyOpts *proxy.Options, authnOpts *authn.Options
 	authnOpts.Logger = log
 	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
-	srv := &proxy.Server{
+	srv := &server.Server{
 		Options: proxyOpts,
 		NewAuthenticator: func(ctx context.Context) (authn.Authenticator, error) {
 			return authn.New(ctx, authnOpts, reg)

@@ -55,7 +55,7 @@ func TestAccessLogFormatsThroughTheChain(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(string(format)+"/"+tt.name, func(t *testing.T) {
 				up := newUpstream(t, nil)
-				upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
+				upstreamT, err := upstream.New(up.RESTConfig(proxyCredential), testTimeouts)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -64,7 +64,7 @@ func TestReadinessFollowsChecksBothWays(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	upT, err := upstream.New(apiUp.restConfig(), testTimeouts)
+	upT, err := upstream.New(apiUp.RESTConfig(proxyCredential), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,8 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/client-go/rest"
 
+	"github.com/kube-oidc/kube-oidc/internal/apiservertest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
@@ -71,52 +70,22 @@ func newFakeAuth() *fakeAuth {
 	return &fakeAuth{users: map[string]user.Info{aliceToken: alice}, errs: map[string]error{}}
 }
 
-// recorded is one request as the fake API server saw it.
-type recorded struct {
-	Method, Path string
-	ProtoMajor   int
-	Header       http.Header
-}
+// fakeUpstream is the recording fake API server.
+type fakeUpstream = apiservertest.Server
 
-// fakeUpstream is a recording fake API server over TLS with HTTP/2.
-type fakeUpstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-	// handler answers after the request is recorded; default 200 JSON.
-	handler http.HandlerFunc
-}
+func newUpstream(t *testing.T, h http.HandlerFunc) *fakeUpstream { return apiservertest.New(t, h) }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *fakeUpstream {
+// waitFor polls cond until it holds; the OIDC authenticator of
+// k8s.io/apiserver retries discovery every 10s, so 30s bounds it.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	u := &fakeUpstream{handler: h}
-	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.reqs = append(u.reqs, recorded{Method: r.Method, Path: r.URL.Path, ProtoMajor: r.ProtoMajor, Header: r.Header.Clone()})
-		u.mu.Unlock()
-		if u.handler != nil {
-			u.handler(w, r)
-			return
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"kind":"PodList","apiVersion":"v1","items":[]}`)
-	}))
-	u.EnableHTTP2 = true
-	u.StartTLS()
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *fakeUpstream) requests() []recorded {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]recorded(nil), u.reqs...)
-}
-
-// restConfig is the proxy's own credential for the fake API server.
-func (u *fakeUpstream) restConfig() *rest.Config {
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: u.Certificate().Raw})
-	return &rest.Config{Host: u.URL, BearerToken: proxyCredential, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 var testTimeouts = upstream.Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 30 * time.Second}
@@ -148,7 +117,7 @@ func (s *syncBuffer) String() string {
 // newTestProxy serves the full handler chain in front of up.
 func newTestProxy(t *testing.T, up *fakeUpstream, a authn.Authenticator, checks ...Check) *testProxy {
 	t.Helper()
-	upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
+	upstreamT, err := upstream.New(up.RESTConfig(proxyCredential), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -298,7 +298,7 @@ func TestRecordAccessorsForTheAccessLog(t *testing.T) {
 		passthrough                  bool
 	}
 	o := NewModeOptions()
-	modes, err := NewModes(up.restConfig(), o, testTimeouts, nil)
+	modes, err := NewModes(up.RESTConfig(proxyCredential), o, testTimeouts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 
+	"github.com/kube-oidc/kube-oidc/internal/apiservertest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 
@@ -117,9 +118,9 @@ func (f *fakeKubeAPI) reviews() ([]authorizationv1.SubjectAccessReviewSpec, []au
 }
 
 // forwarded are the upstream requests that are not reviews.
-func forwarded(up *fakeUpstream) []recorded {
-	var out []recorded
-	for _, r := range up.requests() {
+func forwarded(up *fakeUpstream) []apiservertest.Request {
+	var out []apiservertest.Request
+	for _, r := range up.Requests() {
 		if r.Path != sarPath && r.Path != trPath {
 			out = append(out, r)
 		}
@@ -148,7 +149,7 @@ func newModesProxyServer(t *testing.T, up *fakeUpstream, a authn.Authenticator, 
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	modes, err := NewModes(up.restConfig(), o, testTimeouts, log)
+	modes, err := NewModes(up.RESTConfig(proxyCredential), o, testTimeouts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func newModesProxyServer(t *testing.T, up *fakeUpstream, a authn.Authenticator, 
 		}
 		t.Cleanup(func() { close(stop); modes.Audit.Backend.Shutdown() })
 	}
-	upstreamT, err := upstream.New(up.restConfig(), testTimeouts)
+	upstreamT, err := upstream.New(up.RESTConfig(proxyCredential), testTimeouts)
 	if err != nil {
 		t.Fatal(err)
 	}

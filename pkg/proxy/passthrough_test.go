@@ -158,11 +158,11 @@ func TestTokenPassthrough(t *testing.T) {
 
 func TestReviewClientIsNotRateLimited(t *testing.T) {
 	up := newUpstream(t, nil)
-	c := reviewClientConfig(up.restConfig())
+	c := reviewClientConfig(up.RESTConfig(proxyCredential))
 	if c.QPS >= 0 || c.RateLimiter != nil {
 		t.Errorf("review client QPS %v, RateLimiter %v: client-go would throttle reviews", c.QPS, c.RateLimiter)
 	}
-	if orig := up.restConfig(); orig.QPS != 0 {
+	if orig := up.RESTConfig(proxyCredential); orig.QPS != 0 {
 		t.Errorf("the proxy's own config was changed")
 	}
 }

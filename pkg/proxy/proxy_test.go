@@ -66,7 +66,7 @@ func TestForwardsAsImpersonatedUserWithProxyCredential(t *testing.T) {
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("code %d: %s", res.StatusCode, body)
 			}
-			reqs := up.requests()
+			reqs := up.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("upstream got %d requests, want 1", len(reqs))
 			}
@@ -175,7 +175,7 @@ func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
 			} else if res.StatusCode != http.StatusOK {
 				t.Fatalf("code %d: %s", res.StatusCode, body)
 			}
-			reqs := up.requests()
+			reqs := up.Requests()
 			if !tt.forwarded {
 				if len(reqs) != 0 {
 					t.Fatalf("request was forwarded: %v", reqs[0].Header)
@@ -272,7 +272,7 @@ func TestAuthenticationErrorsAreStatusObjects(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
-			if n := len(up.requests()); n != 0 {
+			if n := len(up.Requests()); n != 0 {
 				t.Errorf("%d requests forwarded, want none", n)
 			}
 			p.Close()
@@ -480,7 +480,7 @@ func TestNonCanonicalIdentityIsNeverForwarded(t *testing.T) {
 			})
 		}
 	}
-	if n := len(up.requests()); n != 0 {
+	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("%d requests reached the API server", n)
 	}
 }

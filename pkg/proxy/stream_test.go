@@ -138,7 +138,7 @@ func TestWebSocketWithoutTokenIsRefused(t *testing.T) {
 	}
 	res, body := p.do(t, http.MethodGet, "/api/v1/namespaces/default/pods/p/exec", hdr)
 	decodeStatus(t, res, body, http.StatusUnauthorized)
-	if n := len(up.requests()); n != 0 {
+	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("%d requests forwarded", n)
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package server
 
 import (
 	"bytes"
@@ -19,10 +19,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/kube-oidc/kube-oidc/internal/apiservertest"
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
@@ -40,10 +42,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+const proxyCredential = "proxy-own-credential-xyz"
+
+// noTokens is an authenticator that accepts no token.
+type noTokens struct{}
+
+func (noTokens) AuthenticateToken(context.Context, string) (*authenticator.Response, bool, error) {
+	return nil, false, nil
+}
+func (noTokens) HealthCheck() error { return nil }
+
 // writeKubeconfig writes the proxy's own kubeconfig for the fake API server.
-func writeKubeconfig(t *testing.T, up *fakeUpstream) string {
+func writeKubeconfig(t *testing.T, up *apiservertest.Server) string {
 	t.Helper()
-	rc := up.restConfig()
+	rc := up.RESTConfig(proxyCredential)
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["fake"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
 	cfg.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{Token: proxyCredential}
@@ -75,7 +87,7 @@ type runningServer struct {
 }
 
 // startServer runs Server.Run with the real authenticator for provider p.
-func startServer(t *testing.T, up *fakeUpstream, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
+func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
 	t.Helper()
 	o := NewOptions()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -178,14 +190,14 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 	p := oidctest.New(t)
 	p.User.Groups = []string{"dev"}
 	p.SetDown(true) // the issuer is unreachable when the proxy starts
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := apiservertest.New(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	rs := startServer(t, up, p)
 
 	forwarded := func() int {
 		n := 0
-		for _, r := range up.requests() {
+		for _, r := range up.Requests() {
 			if r.Path != "/readyz" {
 				n++
 			}
@@ -224,7 +236,7 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 		if code != 200 || body != "ok" {
 			t.Fatalf("valid token: %d %s", code, body)
 		}
-		reqs := up.requests()
+		reqs := up.Requests()
 		last := reqs[len(reqs)-1]
 		wantUser := p.Issuer + "#" + p.User.Subject
 		if got := last.Header.Get("Impersonate-User"); got != wantUser {
@@ -347,7 +359,7 @@ func TestServerRefusesBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, nil)
+			up := apiservertest.New(t, nil)
 			o := NewOptions()
 			o.Kubeconfig = writeKubeconfig(t, up)
 			tt.mod(o)
@@ -384,7 +396,7 @@ func TestServerFailsBeforeServing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, nil)
+			up := apiservertest.New(t, nil)
 			o := NewOptions()
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -400,7 +412,7 @@ func TestServerFailsBeforeServing(t *testing.T) {
 				Options: o,
 				NewAuthenticator: func(context.Context) (authn.Authenticator, error) {
 					built = true
-					return newFakeAuth(), nil
+					return noTokens{}, nil
 				},
 				Registry: prometheus.NewRegistry(),
 				Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -467,7 +479,7 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestServingCertificateReloadsWithoutRestart(t *testing.T) {
 	p := oidctest.New(t)
-	up := newUpstream(t, nil)
+	up := apiservertest.New(t, nil)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writePair := func(host string) []byte {

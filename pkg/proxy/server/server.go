@@ -1,4 +1,8 @@
-package proxy
+// Package server runs oidc-proxy: its flags (Options), the start-up stages
+// (Server.Complete builds and checks the configuration, CompletedServer.New
+// builds the handler chain and the side servers, RunnableServer.Run serves
+// and drains) and TLS serving.
+package server
 
 import (
 	"context"
@@ -23,6 +27,8 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 )
 
 // Server runs oidc-proxy: the secure port with the handler chain, the
@@ -71,12 +77,12 @@ func (s *Server) Run(ctx context.Context) error {
 type CompletedServer struct {
 	s         *Server
 	up        *upstream.APIServer
-	modes     *Modes
+	modes     *proxy.Modes
 	serving   *server.SecureServingInfo
 	public    map[string]http.Handler
 	format    accesslog.Format
 	accessOut io.Writer
-	clientIP  *ClientIPResolver
+	clientIP  *proxy.ClientIPResolver
 }
 
 // Complete builds and checks everything the flags describe, so that a
@@ -93,7 +99,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	modes, err := NewModes(cfg, o.Modes, o.UpstreamTimeouts, log)
+	modes, err := proxy.NewModes(cfg, o.Modes, o.UpstreamTimeouts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +107,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--access-log-format: %w", err)
 	}
-	clientIP, err := NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
+	clientIP, err := proxy.NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
 	}
@@ -154,7 +160,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 // listening; Run serves the secure port and drains.
 type RunnableServer struct {
 	c           *CompletedServer
-	pending     *PendingAuthenticator
+	pending     *proxy.PendingAuthenticator
 	draining    *atomic.Bool
 	handler     http.Handler
 	side        []*http.Server
@@ -173,7 +179,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 			_ = c.serving.Listener.Close()
 		}
 	}()
-	m, err := NewMetrics(s.Registry)
+	m, err := proxy.NewMetrics(s.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
@@ -185,26 +191,26 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	_ = s.Registry.Register(collectors.NewGoCollector())
 	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	r := &RunnableServer{c: c, pending: NewPendingAuthenticator(), draining: new(atomic.Bool)}
-	checks := []Check{
+	r := &RunnableServer{c: c, pending: proxy.NewPendingAuthenticator(), draining: new(atomic.Bool)}
+	checks := []proxy.Check{
 		{Name: "shutdown", Check: func(context.Context) error {
 			if r.draining.Load() {
 				return errors.New("shutting down")
 			}
 			return nil
 		}},
-		AuthenticatorCheck(r.pending),
-		UpstreamCheck(c.up.Normal, c.up.URL, o.ReadinessTimeout),
+		proxy.AuthenticatorCheck(r.pending),
+		proxy.UpstreamCheck(c.up.Normal, c.up.URL, o.ReadinessTimeout),
 	}
-	r.handler = NewHandler(Config{
+	r.handler = proxy.NewHandler(proxy.Config{
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
-		AccessLog: NewAccessLog(c.accessOut, c.format),
+		AccessLog: proxy.NewAccessLog(c.accessOut, c.format),
 	})
 
 	if o.ReadinessProbePort > 0 {
 		mux := http.NewServeMux()
-		mux.Handle("/ready", ReadyHandler(checks, log))
+		mux.Handle("/ready", proxy.ReadyHandler(checks, log))
 		srv, addr, err := listenPlain(net.JoinHostPort("", strconv.Itoa(o.ReadinessProbePort)), mux, log)
 		if err != nil {
 			return nil, fmt.Errorf("--readiness-probe-port: %w", err)

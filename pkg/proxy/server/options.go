@@ -1,4 +1,4 @@
-package proxy
+package server
 
 import (
 	"fmt"
@@ -13,6 +13,8 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 )
 
 // Options are the server's flags: secure serving (kube-apiserver's names),
@@ -44,7 +46,7 @@ type Options struct {
 	// AccessLogFormat is the access log's line format (pkg/proxy/accesslog).
 	AccessLogFormat string
 	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
-	Modes *ModeOptions
+	Modes *proxy.ModeOptions
 }
 
 // NewOptions returns the defaults.
@@ -65,7 +67,7 @@ func NewOptions() *Options {
 		ReadinessTimeout: 5 * time.Second,
 		ShutdownTimeout:  60 * time.Second,
 		AccessLogFormat:  string(accesslog.JSON),
-		Modes:            NewModeOptions(),
+		Modes:            proxy.NewModeOptions(),
 	}
 }
 
