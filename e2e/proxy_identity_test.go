@@ -33,6 +33,15 @@ func startIdentityEnv(t *testing.T) *identityEnv {
 	return &identityEnv{proxyEnv: &proxyEnv{api: api, proxy: p, admin: api.AdminClient(t)}, iss: iss}
 }
 
+// mustCreate fails the test (with the API server's log) when creating what
+// failed.
+func (e *identityEnv) mustCreate(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		e.api.Fatalf(t, "create %s: %v", what, err)
+	}
+}
+
 // TestProxyRefusesPaddedSystemIdentities: claim values that HTTP/1.1 would
 // trim into system:masters or system:nodes on the way to kube-apiserver are
 // refused by the proxy with a 403 naming the claim, both for a plain GET
@@ -100,36 +109,30 @@ func TestProxyImpersonationGrantedToSystemAuthenticated(t *testing.T) {
 	env := startIdentityEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	mustCreate := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			env.api.Fatalf(t, "create %s: %v", what, err)
-		}
-	}
 	_, err := env.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "impersonate-auditor"},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"users"}, Verbs: []string{"impersonate"}, ResourceNames: []string{"auditor"}}},
 	}, metav1.CreateOptions{})
-	mustCreate("ClusterRole", err)
+	env.mustCreate(t, "ClusterRole", err)
 	_, err = env.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "everyone-impersonates-auditor"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "impersonate-auditor"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:authenticated"}},
 	}, metav1.CreateOptions{})
-	mustCreate("ClusterRoleBinding", err)
+	env.mustCreate(t, "ClusterRoleBinding", err)
 	_, err = env.admin.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "read-configmaps"},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}}},
 	}, metav1.CreateOptions{})
-	mustCreate("Role", err)
+	env.mustCreate(t, "Role", err)
 	_, err = env.admin.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "auditor-reads"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-configmaps"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "auditor"}},
 	}, metav1.CreateOptions{})
-	mustCreate("RoleBinding", err)
+	env.mustCreate(t, "RoleBinding", err)
 	_, err = env.admin.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}, metav1.CreateOptions{})
-	mustCreate("ConfigMap", err)
+	env.mustCreate(t, "ConfigMap", err)
 
 	k := env.tokenKubectl(t, env.iss.IDToken(t, "carol@example.com", []string{"dev"}))
 	if got := k.Run(ctx, "get", "configmaps", "-n", "default", "-o", "name"); got.Err != nil || !strings.Contains(got.Stdout, "configmap/audited") {
@@ -159,12 +162,6 @@ func TestProxyConstrainedImpersonation(t *testing.T) {
 	env := startIdentityEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	mustCreate := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			env.api.Fatalf(t, "create %s: %v", what, err)
-		}
-	}
 	_, err := env.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "constrained-impersonate-bob"},
 		Rules: []rbacv1.PolicyRule{
@@ -172,28 +169,28 @@ func TestProxyConstrainedImpersonation(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"impersonate-on:user-info:list", "impersonate-on:user-info:get"}},
 		},
 	}, metav1.CreateOptions{})
-	mustCreate("ClusterRole", err)
+	env.mustCreate(t, "ClusterRole", err)
 	_, err = env.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "dave-constrained-bob"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "constrained-impersonate-bob"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "dave@example.com"}},
 	}, metav1.CreateOptions{})
-	mustCreate("ClusterRoleBinding", err)
+	env.mustCreate(t, "ClusterRoleBinding", err)
 	// bob himself may read and delete configmaps: a refusal of the delete
 	// below is the impersonation filter's, not bob's RBAC.
 	_, err = env.admin.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "manage-configmaps"},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "delete"}}},
 	}, metav1.CreateOptions{})
-	mustCreate("Role", err)
+	env.mustCreate(t, "Role", err)
 	_, err = env.admin.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "bob-manages-configmaps"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "manage-configmaps"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"}},
 	}, metav1.CreateOptions{})
-	mustCreate("RoleBinding", err)
+	env.mustCreate(t, "RoleBinding", err)
 	_, err = env.admin.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bobs-config"}}, metav1.CreateOptions{})
-	mustCreate("ConfigMap", err)
+	env.mustCreate(t, "ConfigMap", err)
 
 	k := env.tokenKubectl(t, env.iss.IDToken(t, "dave@example.com", []string{"dev"}))
 	if got := k.Run(ctx, "get", "configmaps", "-n", "default", "-o", "name"); got.Err == nil {
