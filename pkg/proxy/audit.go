@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/audit"
 	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
-	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/server"
 	serverfilters "k8s.io/apiserver/pkg/server/filters"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
@@ -73,16 +72,10 @@ func (a *Audit) wrapFailed() func(http.Handler) http.Handler {
 }
 
 // wrapAuthenticated audits an authenticated request; the event's user is
-// the one authentication recorded.
+// the one authentication put in the context (request.WithUser).
 func (a *Audit) wrapAuthenticated(next http.Handler) http.Handler {
 	if a == nil {
 		return next
 	}
-	h := genericfilters.WithAudit(next, a.Backend, a.Policy, longRunning)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec := recordFrom(r.Context()); rec != nil && rec.identity != nil {
-			r = r.WithContext(request.WithUser(r.Context(), rec.identity))
-		}
-		h.ServeHTTP(w, r)
-	})
+	return genericfilters.WithAudit(next, a.Backend, a.Policy, longRunning)
 }

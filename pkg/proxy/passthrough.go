@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
@@ -108,7 +110,7 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 	resp, ok, err := p.oidc.AuthenticateToken(ctx, token)
 	if ok {
 		if p.disable {
-			markPassthrough(ctx, token)
+			return passthroughResponse(resp, token), true, nil
 		}
 		return resp, ok, err
 	}
@@ -126,8 +128,7 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 	}
 	rresp, rok, rerr := p.review.AuthenticateToken(rctx, token)
 	if rok && rresp != nil && rresp.User != nil && rresp.User.GetName() != "" {
-		markPassthrough(ctx, token)
-		return rresp, true, nil
+		return passthroughResponse(rresp, token), true, nil
 	}
 	var tooMany *authn.TooManyRequestsError
 	switch {
@@ -148,23 +149,36 @@ func (p *passthroughAuthenticator) AuthenticateToken(ctx context.Context, token 
 
 func (p *passthroughAuthenticator) HealthCheck() error { return p.oidc.HealthCheck() }
 
-func markPassthrough(ctx context.Context, token string) {
-	if rec := recordFrom(ctx); rec != nil {
-		rec.passthroughToken = token
-	}
+// passthroughUser is an authenticated user whose requests are forwarded
+// with its own token: the decision travels with the user
+// (request.WithUser), so no later step can make or unmake it.
+type passthroughUser struct {
+	user.Info
+	token string
 }
 
-// withPassthroughBranch decides the plan of a request that authentication
-// marked for passthrough (the client's token) and sends it to
+// String names the user without the token, for any %v of it.
+func (u *passthroughUser) String() string { return "passthrough user " + u.GetName() }
+
+// GoString is String, for %#v.
+func (u *passthroughUser) GoString() string { return u.String() }
+
+func passthroughResponse(r *authenticator.Response, token string) *authenticator.Response {
+	return &authenticator.Response{Audiences: r.Audiences, User: &passthroughUser{Info: r.User, token: token}}
+}
+
+// withPassthroughBranch decides the plan of a request whose authenticated
+// user is a passthroughUser (the client's token) and sends it to
 // passthrough; the rest go to impersonating, which decides their plan.
 func withPassthroughBranch(impersonating, passthrough http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := recordFrom(r.Context())
-		if rec == nil || rec.passthroughToken == "" {
+		u, _ := request.UserFrom(r.Context())
+		pu, ok := u.(*passthroughUser)
+		if !ok {
 			impersonating.ServeHTTP(w, r)
 			return
 		}
-		p, err := passthroughPlan(rec.passthroughToken)
+		p, err := passthroughPlan(pu.token)
 		if err == nil {
 			r, err = withPlan(r, p)
 		}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 )
 
 const saToken = "service-account-token-abcdef"
@@ -269,5 +271,21 @@ func TestTokenReviewsOfUnknownTokensAreRateLimited(t *testing.T) {
 	}
 	if got != 3 {
 		t.Errorf("oidc_proxy_token_reviews_throttled_total %v, want 3", got)
+	}
+}
+
+// The passthrough decision travels with the authenticated user; printing
+// that user in any form never shows the client's token.
+func TestPassthroughUserDoesNotPrintTheToken(t *testing.T) {
+	const token = "client-own-token-0123456789"
+	resp := passthroughResponse(&authenticator.Response{User: alice}, token)
+	u, ok := resp.User.(*passthroughUser)
+	if !ok || u.GetName() != alice.Name || u.token != token {
+		t.Fatalf("passthroughResponse = %#v", resp.User)
+	}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(format, resp.User); strings.Contains(got, token) {
+			t.Errorf("%s of the user shows the token: %s", format, got)
+		}
 	}
 }

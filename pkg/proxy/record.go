@@ -23,9 +23,6 @@ type record struct {
 	identity user.Info
 	// forwarded is set once the request is passed to the API server.
 	forwarded bool
-	// passthroughToken is set by authentication when the request is to be
-	// forwarded with the client's own token (never logged).
-	passthroughToken string
 	// plan is the request's forward plan once decided (withPlan), for the
 	// access log; the forwarding steps read it from the context.
 	plan *forwardPlan
