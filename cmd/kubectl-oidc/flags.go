@@ -1,6 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
+	"errors"
+	"strconv"
+	"time"
+
 	"github.com/spf13/pflag"
 
 	"github.com/kube-oidc/kube-oidc/pkg/login"
@@ -39,5 +44,105 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.Audience, "oidc-audience", "", "Audience the cluster accepts, when not the client ID: the signed-in session's ID token is exchanged for one of this audience (OAuth 2.0 Token Exchange, RFC 8693), without a new login, and cached per audience")
 	fs.StringVar(&o.Cluster, "cluster-server", "", "Server URL of the cluster the cached token is bound to (get-token takes it from kubectl when the exec stanza sets provideClusterInfo, as setup writes it)")
 	fs.DurationVar(&o.ExpirySkew, "token-expiry-skew", login.DefaultExpirySkew, "Treat a token as expired this long before its exp claim")
+	fs.StringToStringVar(&o.RequestHeaders, "oidc-request-header", nil, "HTTP header to send with every request to the provider, as NAME=VALUE (repeatable), e.g. Origin=http://localhost:8000")
+	fs.StringVar(&o.LocalServerCertFile, "local-server-cert", "", "Certificate (PEM file) for an HTTPS local server of the authcode flow; needs --local-server-key")
+	fs.StringVar(&o.LocalServerKeyFile, "local-server-key", "", "Private key (PEM file) of --local-server-cert")
+	fs.StringVar(&o.OpenURLAfterAuthentication, "open-url-after-authentication", "", "URL the browser is sent to after a successful authcode sign-in")
+	addKubeloginFlags(fs, o)
 	return fs
+}
+
+// addKubeloginFlags adds the flags kubelogin (int128/kubelogin) has under
+// other names, with kubelogin's meaning, so that its exec stanzas run
+// unchanged, and its logging flags, which fail with the replacement.
+func addKubeloginFlags(fs *pflag.FlagSet, o *login.Options) {
+	fs.Var(&secondsValue{d: &o.AuthenticationTimeout}, "authentication-timeout-sec", "Same as --authentication-timeout, in seconds (kubelogin's flag)")
+	fs.Var(&boolSetter{set: func() { o.PKCEMethod = login.PKCES256 }}, "oidc-use-pkce", "Same as --oidc-pkce-method=S256 (kubelogin's flag)")
+	fs.Lookup("oidc-use-pkce").NoOptDefVal = "true"
+	fs.Var(&aliasValue{s: &o.RedirectURL}, "oidc-redirect-url-authcode-keyboard", "Same as --oidc-redirect-url (kubelogin's flag)")
+	fs.Var(&boolSetter{set: func() { o.TLSRenegotiation = tls.RenegotiateOnceAsClient }}, "tls-renegotiation-once", "Let the provider ask for TLS renegotiation once per connection")
+	fs.Lookup("tls-renegotiation-once").NoOptDefVal = "true"
+	fs.Var(&boolSetter{set: func() {
+		if o.TLSRenegotiation != tls.RenegotiateOnceAsClient { // once wins, as in kubelogin
+			o.TLSRenegotiation = tls.RenegotiateFreelyAsClient
+		}
+	}}, "tls-renegotiation-freely", "Let the provider ask for TLS renegotiation repeatedly (--tls-renegotiation-once wins when both are given)")
+	fs.Lookup("tls-renegotiation-freely").NoOptDefVal = "true"
+	// kubelogin's logging flags besides -v (klog's).
+	klogFlags := []string{
+		"add_dir_header", "alsologtostderr", "log_backtrace_at", "log_dir", "log_file",
+		"log_file_max_size", "logtostderr", "one_output", "skip_headers", "skip_log_headers",
+		"stderrthreshold", "vmodule",
+	}
+	for _, name := range klogFlags {
+		fs.Var(replacedFlag{}, name, "")
+		fs.Lookup(name).NoOptDefVal = "true"
+		_ = fs.MarkHidden(name)
+	}
+}
+
+// replacedFlag is a kubelogin logging flag: giving it is an error naming the replacement.
+type replacedFlag struct{}
+
+func (replacedFlag) String() string { return "" }
+func (replacedFlag) Type() string   { return "" }
+func (replacedFlag) Set(string) error {
+	return errors.New("kubectl oidc logs only to stderr; use -v=1 (HTTP exchanges) or -v=2 (with bodies) instead of klog's logging flags")
+}
+
+// secondsValue sets a duration from a whole number of seconds.
+type secondsValue struct{ d *time.Duration }
+
+func (v *secondsValue) String() string {
+	if v.d == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*v.d / time.Second))
+}
+func (v *secondsValue) Type() string { return "int" }
+func (v *secondsValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("not a whole number of seconds")
+	}
+	*v.d = time.Duration(n) * time.Second
+	return nil
+}
+
+// boolSetter is a boolean flag that calls set when given as true.
+type boolSetter struct {
+	value bool
+	set   func()
+}
+
+func (v *boolSetter) String() string { return strconv.FormatBool(v.value) }
+func (v *boolSetter) Type() string   { return "bool" }
+func (v *boolSetter) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	v.value = b
+	if b {
+		v.set()
+	}
+	return nil
+}
+
+// aliasValue is a string flag writing into another flag's variable.
+type aliasValue struct {
+	s   *string
+	set bool
+}
+
+func (v *aliasValue) String() string {
+	if !v.set || v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+func (v *aliasValue) Type() string { return "string" }
+func (v *aliasValue) Set(s string) error {
+	*v.s, v.set = s, true
+	return nil
 }

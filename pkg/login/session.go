@@ -109,6 +109,7 @@ func (s *session) httpClient() (*http.Client, error) {
 		c, err := newHTTPClient(httpClientOptions{
 			ca: s.ca, insecure: s.o.InsecureSkipTLSVerify, verbosity: s.o.Verbosity, log: s.ui.Err,
 			timeout: s.o.RequestTimeout, notice: s.o.RequestNotice,
+			headers: s.o.RequestHeaders, renegotiation: s.o.TLSRenegotiation,
 			onSlow: func(host string) {
 				s.printf("waiting for the identity provider at %s: no answer for %s (giving up after %s, --oidc-request-timeout)\n", host, s.o.RequestNotice, s.o.RequestTimeout)
 			},
