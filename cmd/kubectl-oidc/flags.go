@@ -48,6 +48,7 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.LocalServerCertFile, "local-server-cert", "", "Certificate (PEM file) for an HTTPS local server of the authcode flow; needs --local-server-key")
 	fs.StringVar(&o.LocalServerKeyFile, "local-server-key", "", "Private key (PEM file) of --local-server-cert")
 	fs.StringVar(&o.OpenURLAfterAuthentication, "open-url-after-authentication", "", "URL the browser is sent to after a successful authcode sign-in")
+	fs.StringVar(&o.KubeloginTokenCacheDir, "kubelogin-token-cache-dir", "", "Directory of kubelogin's token cache, whose entry for these settings is imported when kube-oidc's cache has none (default: --token-cache-dir when given, else ~/.kube/cache/oidc-login, or $KUBECACHEDIR/oidc-login)")
 	addKubeloginFlags(fs, o)
 	return fs
 }

@@ -120,6 +120,9 @@ func TestKubeloginFlagsParseToTheirOptions(t *testing.T) {
 		{name: "username and password", args: []string{"--username=alice", "--password=pw"}, check: func(o login.Options) bool {
 			return o.Username == "alice" && o.Password == "pw"
 		}},
+		{name: "kubelogin token cache dir, ~", args: []string{"--kubelogin-token-cache-dir=~/kl"}, check: func(o login.Options) bool {
+			return o.KubeloginTokenCacheDir == "/home/u/kl"
+		}},
 		{name: "klog flag", args: []string{"--logtostderr"}, wantErr: "use -v=1"},
 		{name: "klog flag with value", args: []string{"--log_dir=/tmp"}, wantErr: "use -v=1"},
 	}

@@ -42,9 +42,12 @@ func (o *Options) kubeloginKey() tokencache.KubeloginKey {
 }
 
 // kubeloginDir is where kubelogin kept its token cache for these options:
-// --token-cache-dir when given (kubelogin's flag of the same name), else
-// kubelogin's default.
+// --kubelogin-token-cache-dir, else --token-cache-dir when given (kubelogin's
+// flag of the same name), else kubelogin's default.
 func (s *session) kubeloginDir() string {
+	if s.o.KubeloginTokenCacheDir != "" {
+		return s.o.KubeloginTokenCacheDir
+	}
 	if s.o.TokenCacheDir != "" {
 		return s.o.TokenCacheDir
 	}

@@ -225,4 +225,8 @@ func TestKubeloginDir(t *testing.T) {
 	if got := s.kubeloginDir(); got != "/d" {
 		t.Errorf("--token-cache-dir %s", got)
 	}
+	s.o.KubeloginTokenCacheDir = "/k"
+	if got := s.kubeloginDir(); got != "/k" {
+		t.Errorf("--kubelogin-token-cache-dir %s", got)
+	}
 }

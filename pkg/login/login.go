@@ -60,6 +60,10 @@ type Options struct {
 	// OpenURLAfterAuthentication (--open-url-after-authentication) is where
 	// the browser is sent after a successful authcode sign-in.
 	OpenURLAfterAuthentication string
+	// KubeloginTokenCacheDir (--kubelogin-token-cache-dir) is where
+	// kubelogin's token cache is looked for when this cache has no entry
+	// ("": --token-cache-dir when given, else kubelogin's default).
+	KubeloginTokenCacheDir string
 }
 
 // Environment variables that hold the client secret and the password when
