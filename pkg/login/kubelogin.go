@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -58,12 +59,23 @@ func (s *session) kubeloginDir() string {
 	return tokencache.KubeloginDefaultDir(s.env.getenv, home)
 }
 
+// importedMarker is the file in the cache directory saying that this key's
+// entry was imported from kubelogin once: after a logout, kubelogin's
+// entry is not imported again.
+func (s *session) importedMarker() string {
+	return filepath.Join(s.dir, s.key.ID()+".kubelogin-imported")
+}
+
 // importKubelogin looks for kubelogin's cache entry of these options (disk,
 // or its keyring with --token-cache-storage=keyring) and, when one is found
-// and holds tokens of this issuer and client, saves it as this key's entry.
-// A missing entry is silent; an unusable one is one warning line.
+// and holds tokens of this issuer and client, saves it as this key's entry,
+// once per key. A missing entry is silent; an unusable one is one warning
+// line. kubelogin's entry is left as it is.
 func (s *session) importKubelogin(ctx context.Context) (tokencache.Entry, bool) {
 	if s.o.TokenCacheStorage == tokencache.KindNone {
+		return tokencache.Entry{}, false
+	}
+	if _, err := os.Lstat(s.importedMarker()); err == nil {
 		return tokencache.Entry{}, false
 	}
 	fromKeyring := s.o.TokenCacheStorage == tokencache.KindKeyring
@@ -76,6 +88,9 @@ func (s *session) importKubelogin(ctx context.Context) (tokencache.Entry, bool) 
 		if e, err = s.kubeloginEntry(id, refresh); err == nil {
 			if err := s.store.Save(ctx, s.key, e); err != nil {
 				s.printf("warning: could not save the tokens imported from kubelogin's cache: %v\n", err)
+			}
+			if err := os.MkdirAll(s.dir, 0o700); err == nil {
+				_ = os.WriteFile(s.importedMarker(), nil, 0o600) // without it, the next miss imports again
 			}
 			s.printf("Imported the tokens of kubelogin's cache (%s).\n", where)
 			return e, true

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -228,5 +229,24 @@ func TestKubeloginDir(t *testing.T) {
 	s.o.KubeloginTokenCacheDir = "/k"
 	if got := s.kubeloginDir(); got != "/k" {
 		t.Errorf("--kubelogin-token-cache-dir %s", got)
+	}
+}
+
+func TestKubeloginEntryIsNotImportedAgainAfterLogout(t *testing.T) {
+	f := newFixture(t)
+	o := f.passwordOptions()
+	id, refresh := f.kubeloginTokens(o)
+	path := writeKubelogin(t, o, o.TokenCacheDir, kubeloginJSON(t, id, refresh))
+	if tok := f.mustGet(o, UI{Err: &syncBuffer{}}); tok.Token != id {
+		t.Fatal("not imported")
+	}
+	if _, err := logout(context.Background(), o, UI{Err: &syncBuffer{}}, testEnv(f.clock), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("kubelogin's entry removed: %v", err)
+	}
+	if tok := f.mustGet(o, UI{Err: &syncBuffer{}}); tok.Source != SourceLogin {
+		t.Errorf("after logout: source %q, want a new login (not kubelogin's entry again)", tok.Source)
 	}
 }
