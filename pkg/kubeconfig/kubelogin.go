@@ -115,8 +115,10 @@ type KubeloginConversion struct {
 // kubelogin itself calls deprecated, written as their replacement
 // (--oidc-use-pkce as --oidc-pkce-method=S256, which it overrides;
 // --oidc-redirect-url-authcode-keyboard as --oidc-redirect-url, which it
-// overrides), --authentication-timeout-sec as --authentication-timeout, and
-// klog's logging flags other than -v left out.
+// overrides), --authentication-timeout-sec as --authentication-timeout,
+// klog's logging flags other than -v left out, and, for the authcode flow
+// without a redirect flag, --oidc-redirect-url-hostname=localhost (kubelogin's
+// redirect host, so the redirect URI registered for it keeps working).
 func ConvertKubeloginArgs(args []string) (KubeloginConversion, error) {
 	flags, err := parseKubeloginArgs(args)
 	if err != nil {
@@ -124,8 +126,15 @@ func ConvertKubeloginArgs(args []string) (KubeloginConversion, error) {
 	}
 	var c KubeloginConversion
 	usePKCE, keyboardRedirect := false, ""
+	redirectSet, grant, username := false, "auto", ""
 	for _, f := range flags {
 		switch f.name {
+		case "oidc-redirect-url", "oidc-redirect-url-hostname":
+			redirectSet = true
+		case "grant-type":
+			grant = f.value
+		case "username":
+			username = f.value
 		case "oidc-use-pkce":
 			b, err := strconv.ParseBool(f.value)
 			if err != nil {
@@ -170,6 +179,12 @@ func ConvertKubeloginArgs(args []string) (KubeloginConversion, error) {
 	}
 	if keyboardRedirect != "" {
 		c.Args = append(c.Args, "--oidc-redirect-url="+keyboardRedirect)
+	}
+	if !redirectSet && keyboardRedirect == "" && (grant == "authcode" || (grant == "auto" && username == "")) {
+		// kubelogin's local server redirect URL is http://localhost:PORT/,
+		// the one registered at the provider for it; kubectl-oidc's default
+		// host is 127.0.0.1.
+		c.Args = append(c.Args, "--oidc-redirect-url-hostname=localhost")
 	}
 	return c, nil
 }

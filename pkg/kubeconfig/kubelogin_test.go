@@ -13,6 +13,8 @@ import (
 
 func TestConvertKubeloginArgs(t *testing.T) {
 	iss := []string{"--oidc-issuer-url=https://i", "--oidc-client-id=c"}
+	// kubelogin's authcode redirect host, written when no redirect flag is given.
+	lh := "--oidc-redirect-url-hostname=localhost"
 	tests := []struct {
 		name        string
 		args        []string
@@ -22,25 +24,29 @@ func TestConvertKubeloginArgs(t *testing.T) {
 		wantErr     string
 	}{
 		{name: "same flags, as --name=value", args: []string{"--oidc-issuer-url", "https://i", "--oidc-client-id=c", "--oidc-extra-scope", "email", "--oidc-extra-scope=groups,profile"},
-			want: []string{"--oidc-issuer-url=https://i", "--oidc-client-id=c", "--oidc-extra-scope=email", "--oidc-extra-scope=groups,profile"}},
+			want: []string{"--oidc-issuer-url=https://i", "--oidc-client-id=c", "--oidc-extra-scope=email", "--oidc-extra-scope=groups,profile", lh}},
 		{name: "secrets stay for ExecUser to move", args: append(iss, "--oidc-client-secret", "s3cret", "--username=alice", "--password=pw"),
 			want: append(iss, "--oidc-client-secret=s3cret", "--username=alice", "--password=pw")},
 		{name: "booleans", args: append(iss, "--skip-open-browser", "--force-refresh=false", "--insecure-skip-tls-verify", "--oidc-use-access-token", "--tls-renegotiation-once", "--tls-renegotiation-freely"),
-			want: append(iss, "--skip-open-browser", "--force-refresh=false", "--insecure-skip-tls-verify", "--oidc-use-access-token", "--tls-renegotiation-once", "--tls-renegotiation-freely")},
+			want: append(iss, "--skip-open-browser", "--force-refresh=false", "--insecure-skip-tls-verify", "--oidc-use-access-token", "--tls-renegotiation-once", "--tls-renegotiation-freely", lh)},
 		{name: "authcode options", args: append(iss, "--grant-type=authcode", "--listen-address=127.0.0.1:8000,127.0.0.1:18000", "--browser-command=firefox", "--local-server-cert=~/tls.crt", "--local-server-key=~/tls.key", "--open-url-after-authentication=https://done", "--oidc-redirect-url-hostname=localhost", "--oidc-auth-request-extra-params=prompt=consent", "--oidc-request-header=Origin=http://localhost:8000"),
 			want: append(iss, "--grant-type=authcode", "--listen-address=127.0.0.1:8000,127.0.0.1:18000", "--browser-command=firefox", "--local-server-cert=~/tls.crt", "--local-server-key=~/tls.key", "--open-url-after-authentication=https://done", "--oidc-redirect-url-hostname=localhost", "--oidc-auth-request-extra-params=prompt=consent", "--oidc-request-header=Origin=http://localhost:8000")},
 		{name: "TLS and cache", args: append(iss, "--certificate-authority=~/ca.pem", "--certificate-authority-data=Zm9v", "--token-cache-dir=~/kl", "--token-cache-storage=keyring"),
-			want: append(iss, "--certificate-authority=~/ca.pem", "--certificate-authority-data=Zm9v", "--token-cache-dir=~/kl", "--token-cache-storage=keyring"), wantDir: "~/kl"},
-		{name: "authentication-timeout-sec", args: append(iss, "--authentication-timeout-sec=60"), want: append(iss, "--authentication-timeout=60s")},
+			want: append(iss, "--certificate-authority=~/ca.pem", "--certificate-authority-data=Zm9v", "--token-cache-dir=~/kl", "--token-cache-storage=keyring", lh), wantDir: "~/kl"},
+		{name: "authentication-timeout-sec", args: append(iss, "--authentication-timeout-sec=60"), want: append(iss, "--authentication-timeout=60s", lh)},
 		{name: "authentication-timeout-sec not a number", args: append(iss, "--authentication-timeout-sec=1m"), wantErr: "not a number of seconds"},
-		{name: "oidc-use-pkce overrides oidc-pkce-method", args: append(iss, "--oidc-use-pkce", "--oidc-pkce-method=no"), want: append(iss, "--oidc-pkce-method=S256")},
-		{name: "oidc-use-pkce=false", args: append(iss, "--oidc-use-pkce=false", "--oidc-pkce-method=no"), want: append(iss, "--oidc-pkce-method=no")},
+		{name: "oidc-use-pkce overrides oidc-pkce-method", args: append(iss, "--oidc-use-pkce", "--oidc-pkce-method=no"), want: append(iss, "--oidc-pkce-method=S256", lh)},
+		{name: "oidc-use-pkce=false", args: append(iss, "--oidc-use-pkce=false", "--oidc-pkce-method=no"), want: append(iss, "--oidc-pkce-method=no", lh)},
 		{name: "keyboard redirect overrides redirect url", args: append(iss, "--oidc-redirect-url=http://localhost:8000", "--oidc-redirect-url-authcode-keyboard=urn:ietf:wg:oauth:2.0:oob", "--grant-type=authcode-keyboard"),
 			want: append(iss, "--grant-type=authcode-keyboard", "--oidc-redirect-url=urn:ietf:wg:oauth:2.0:oob")},
-		{name: "-v forms", args: append(iss, "-v1"), want: append(iss, "-v=1")},
-		{name: "-v separate", args: append(iss, "-v", "2"), want: append(iss, "-v=2")},
-		{name: "--v=", args: append(iss, "--v=3"), want: append(iss, "-v=3")},
-		{name: "klog flags dropped", args: append(iss, "--logtostderr", "--log_dir", "/tmp", "--vmodule=x=2"), want: iss, wantDropped: []string{"--logtostderr", "--log_dir", "--vmodule"}},
+		{name: "-v forms", args: append(iss, "-v1"), want: append(iss, "-v=1", lh)},
+		{name: "-v separate", args: append(iss, "-v", "2"), want: append(iss, "-v=2", lh)},
+		{name: "--v=", args: append(iss, "--v=3"), want: append(iss, "-v=3", lh)},
+		{name: "klog flags dropped", args: append(iss, "--logtostderr", "--log_dir", "/tmp", "--vmodule=x=2"), want: append(iss, lh), wantDropped: []string{"--logtostderr", "--log_dir", "--vmodule"}},
+		{name: "authcode keeps kubelogin's localhost redirect", args: append(iss, "--grant-type=authcode"), want: append(iss, "--grant-type=authcode", lh)},
+		{name: "redirect url given: no hostname", args: append(iss, "--oidc-redirect-url=http://127.0.0.1:8000/cb"), want: append(iss, "--oidc-redirect-url=http://127.0.0.1:8000/cb")},
+		{name: "password grant: no hostname", args: append(iss, "--grant-type=password"), want: append(iss, "--grant-type=password")},
+		{name: "device code: no hostname", args: append(iss, "--grant-type=device-code"), want: append(iss, "--grant-type=device-code")},
 		{name: "unknown flag", args: append(iss, "--oidc-foo=1"), wantErr: `unknown kubelogin flag "--oidc-foo"`},
 		{name: "unknown shorthand", args: append(iss, "-x"), wantErr: `unknown kubelogin flag "-x"`},
 		{name: "positional argument", args: append(iss, "extra"), wantErr: `unexpected argument "extra"`},
