@@ -167,6 +167,15 @@ func TestConvertRewritesKubeloginUsers(t *testing.T) {
 				}
 			}
 			golden(t, []byte(out))
+
+			// Idempotent: the converted users run kubectl-oidc; cleo is skipped again, unchanged.
+			reps, err = ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: testMover(newFakeStorage())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reps[0].Converted) != 0 || reps[0].Written || readFile(t, path) != out {
+				t.Errorf("second run changed something: %+v", reps[0])
+			}
 		})
 	}
 }
