@@ -21,10 +21,12 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.ClientID, "oidc-client-id", "", "Client ID registered at the provider (required)")
 	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "Client secret, for confidential clients and the client-credentials grant (default: $"+login.EnvClientSecret+")")
 	fs.StringSliceVar(&o.ExtraScopes, "oidc-extra-scope", nil, "Scope to request besides openid (repeatable, or comma-separated), e.g. email, groups, offline_access")
-	fs.StringVar(&o.RedirectURL, "oidc-redirect-url", "", "Redirect URL registered at the provider; a loopback one (http://127.0.0.1:8000/callback) is served by the local server on its port and path (default: http://127.0.0.1:PORT/ of the local server)")
+	redirectURL := newOverridable(&o.RedirectURL, "")
+	fs.Var(redirectURL, "oidc-redirect-url", "Redirect URL registered at the provider; a loopback one (http://127.0.0.1:8000/callback) is served by the local server on its port and path (default: http://127.0.0.1:PORT/ of the local server)")
 	fs.StringVar(&o.RedirectURLHostname, "oidc-redirect-url-hostname", login.DefaultRedirectURLHostname, "Host name of the redirect URL of the local server when --oidc-redirect-url is not given: 127.0.0.1, [::1], or localhost for providers that only accept http://localhost:PORT")
 	fs.StringToStringVar(&o.AuthRequestExtraParams, "oidc-auth-request-extra-params", nil, "Extra parameter of the authorization request, as key=value (repeatable), e.g. connector_id=ldap")
-	fs.StringVar(&o.PKCEMethod, "oidc-pkce-method", "auto", "PKCE method: auto (S256 when the provider's discovery lists it), S256 or no")
+	pkceMethod := newOverridable(&o.PKCEMethod, login.PKCEAuto)
+	fs.Var(pkceMethod, "oidc-pkce-method", "PKCE method: auto (S256 when the provider's discovery lists it), S256 or no")
 	fs.BoolVar(&o.UseAccessToken, "oidc-use-access-token", false, "Give kubectl the access token instead of the ID token (opaque access tokens work too)")
 	fs.StringVar(&o.GrantType, "grant-type", "auto", "Sign-in flow: auto, authcode, authcode-keyboard, device-code, password or client-credentials (auto: password with --username; authcode-keyboard with a non-loopback --oidc-redirect-url; authcode when a browser can be opened; else device-code when the provider offers it)")
 	fs.StringSliceVar(&o.ListenAddresses, "listen-address", append([]string(nil), login.DefaultListenAddresses...), "Address of the local server receiving the authorization code, tried in order")
@@ -49,18 +51,21 @@ func newLoginFlags(o *login.Options) *pflag.FlagSet {
 	fs.StringVar(&o.LocalServerKeyFile, "local-server-key", "", "Private key (PEM file) of --local-server-cert")
 	fs.StringVar(&o.OpenURLAfterAuthentication, "open-url-after-authentication", "", "URL the browser is sent to after a successful authcode sign-in")
 	fs.StringVar(&o.KubeloginTokenCacheDir, "kubelogin-token-cache-dir", "", "Directory of kubelogin's token cache, whose entry for these settings is imported when kube-oidc's cache has none (default: --token-cache-dir when given, else ~/.kube/cache/oidc-login, or $KUBECACHEDIR/oidc-login)")
-	addKubeloginFlags(fs, o)
+	addKubeloginFlags(fs, o, pkceMethod, redirectURL)
 	return fs
 }
 
 // addKubeloginFlags adds the flags kubelogin (int128/kubelogin) has under
 // other names, with kubelogin's meaning, so that its exec stanzas run
 // unchanged, and its logging flags, which fail with the replacement.
-func addKubeloginFlags(fs *pflag.FlagSet, o *login.Options) {
+// --oidc-use-pkce and --oidc-redirect-url-authcode-keyboard override
+// --oidc-pkce-method and --oidc-redirect-url whatever their order, as in
+// kubelogin.
+func addKubeloginFlags(fs *pflag.FlagSet, o *login.Options, pkceMethod, redirectURL *overridable) {
 	fs.Var(&secondsValue{d: &o.AuthenticationTimeout}, "authentication-timeout-sec", "Same as --authentication-timeout, in seconds (kubelogin's flag)")
-	fs.Var(&boolSetter{set: func() { o.PKCEMethod = login.PKCES256 }}, "oidc-use-pkce", "Same as --oidc-pkce-method=S256 (kubelogin's flag)")
+	fs.Var(&boolSetter{set: func() { pkceMethod.override(login.PKCES256) }}, "oidc-use-pkce", "Same as --oidc-pkce-method=S256, which it overrides (kubelogin's flag)")
 	fs.Lookup("oidc-use-pkce").NoOptDefVal = "true"
-	fs.Var(&aliasValue{s: &o.RedirectURL}, "oidc-redirect-url-authcode-keyboard", "Same as --oidc-redirect-url (kubelogin's flag)")
+	fs.Var(&aliasValue{set: redirectURL.override}, "oidc-redirect-url-authcode-keyboard", "Same as --oidc-redirect-url, which it overrides (kubelogin's flag)")
 	fs.Var(&boolSetter{set: func() { o.TLSRenegotiation = tls.RenegotiateOnceAsClient }}, "tls-renegotiation-once", "Let the provider ask for TLS renegotiation once per connection")
 	fs.Lookup("tls-renegotiation-once").NoOptDefVal = "true"
 	fs.Var(&boolSetter{set: func() {
@@ -130,20 +135,45 @@ func (v *boolSetter) Set(s string) error {
 	return nil
 }
 
-// aliasValue is a string flag writing into another flag's variable.
+// aliasValue is a string flag handing its value to set.
 type aliasValue struct {
-	s   *string
-	set bool
+	value string
+	set   func(string)
 }
 
-func (v *aliasValue) String() string {
-	if !v.set || v.s == nil {
-		return ""
-	}
-	return *v.s
-}
-func (v *aliasValue) Type() string { return "string" }
+func (v *aliasValue) String() string { return v.value }
+func (v *aliasValue) Type() string   { return "string" }
 func (v *aliasValue) Set(s string) error {
-	*v.s, v.set = s, true
+	v.value = s
+	v.set(s)
 	return nil
+}
+
+// overridable is a string flag whose option another flag can take over:
+// once overridden, the flag's own value no longer reaches the option,
+// whichever of the two came first.
+type overridable struct {
+	target     *string
+	value      string
+	overridden bool
+}
+
+func newOverridable(target *string, def string) *overridable {
+	*target = def
+	return &overridable{target: target, value: def}
+}
+
+func (v *overridable) String() string { return v.value }
+func (v *overridable) Type() string   { return "string" }
+func (v *overridable) Set(s string) error {
+	v.value = s
+	if !v.overridden {
+		*v.target = s
+	}
+	return nil
+}
+
+func (v *overridable) override(s string) {
+	v.overridden = true
+	*v.target = s
 }

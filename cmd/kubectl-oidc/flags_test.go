@@ -82,6 +82,9 @@ func TestKubeloginFlagsParseToTheirOptions(t *testing.T) {
 		}},
 		{name: "tls renegotiation false", args: []string{"--tls-renegotiation-once=false"}, check: func(o login.Options) bool { return o.TLSRenegotiation == tls.RenegotiateNever }},
 		{name: "use pkce", args: []string{"--oidc-use-pkce"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCES256 }},
+		{name: "use pkce overrides pkce method given after it", args: []string{"--oidc-use-pkce", "--oidc-pkce-method=no"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCES256 }},
+		{name: "use pkce overrides pkce method given before it", args: []string{"--oidc-pkce-method=no", "--oidc-use-pkce"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCES256 }},
+		{name: "use pkce false leaves pkce method", args: []string{"--oidc-use-pkce=false", "--oidc-pkce-method=no"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCENo }},
 		{name: "pkce method no", args: []string{"--oidc-pkce-method=no"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCENo }},
 		{name: "pkce method S256", args: []string{"--oidc-pkce-method=S256"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCES256 }},
 		{name: "pkce method auto", args: []string{"--oidc-pkce-method=auto"}, check: func(o login.Options) bool { return o.PKCEMethod == login.PKCEAuto }},
@@ -112,6 +115,9 @@ func TestKubeloginFlagsParseToTheirOptions(t *testing.T) {
 		{name: "open url after authentication not a URL", args: []string{"--open-url-after-authentication=done.html"}, wantErr: "not an http(s) URL"},
 		{name: "redirect url hostname", args: []string{"--oidc-redirect-url-hostname=localhost"}, check: func(o login.Options) bool { return o.RedirectURLHostname == "localhost" }},
 		{name: "redirect url authcode keyboard", args: []string{"--oidc-redirect-url-authcode-keyboard=urn:ietf:wg:oauth:2.0:oob"}, check: func(o login.Options) bool {
+			return o.RedirectURL == login.KeyboardRedirectURL
+		}},
+		{name: "redirect url authcode keyboard overrides redirect url given after it", args: []string{"--oidc-redirect-url-authcode-keyboard=urn:ietf:wg:oauth:2.0:oob", "--oidc-redirect-url=http://localhost:8000"}, check: func(o login.Options) bool {
 			return o.RedirectURL == login.KeyboardRedirectURL
 		}},
 		{name: "auth request extra params", args: []string{"--oidc-auth-request-extra-params=prompt=consent,connector_id=ldap"}, check: func(o login.Options) bool {
