@@ -250,3 +250,49 @@ func TestKubeloginEntryIsNotImportedAgainAfterLogout(t *testing.T) {
 		t.Errorf("after logout: source %q, want a new login (not kubelogin's entry again)", tok.Source)
 	}
 }
+
+func TestKubeloginEntryOfTheTokens(t *testing.T) {
+	f := newFixture(t)
+	id := f.p.IDToken(f.p.User)
+	exp := jwtExp(t, id)
+	tests := []struct {
+		name           string
+		useAccessToken bool
+		id             string
+		want           tokencache.Entry
+		wantErr        string
+	}{
+		{name: "ID token", id: id, want: tokencache.Entry{IDToken: id, RefreshToken: "r", Expiry: exp}},
+		{name: "refresh token only", want: tokencache.Entry{RefreshToken: "r"}},
+		{name: "access token, opaque: refreshed on first use", useAccessToken: true, id: "opaque", want: tokencache.Entry{AccessToken: "opaque", RefreshToken: "r"}},
+		{name: "access token, JWT: its exp", useAccessToken: true, id: id, want: tokencache.Entry{AccessToken: id, RefreshToken: "r", Expiry: exp}},
+		{name: "ID token not a JWT", id: "opaque", wantErr: "not a JWT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &session{o: f.o}
+			s.o.UseAccessToken = tt.useAccessToken
+			got, err := s.kubeloginEntry(tt.id, "r")
+			if tt.wantErr != "" {
+				wantErr(t, err, tt.wantErr)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.TokenType, tt.want.IssuerURL, tt.want.ClientID = "Bearer", f.o.IssuerURL, f.o.ClientID
+			if got != tt.want {
+				t.Errorf("entry %+v\nwant  %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func jwtExp(t *testing.T, token string) time.Time {
+	t.Helper()
+	c, err := decodeClaims(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return claimTime(c, "exp")
+}
