@@ -81,7 +81,7 @@ e2e-deps:
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
-## e2e-bins: build kube-apiserver, Dex, krew, kubelet, kube-controller-manager, kube-scheduler
+## e2e-bins: build kube-apiserver, Dex, krew, kubelogin, kubelet, kube-controller-manager, kube-scheduler
 ## (and kubectl when missing) once into $${XDG_CACHE_HOME:-~/.cache}/kube-oidc/.
 e2e-bins:
 	GO=$(GO) e2e/hack/build-bins.sh

@@ -20,7 +20,9 @@ kubectl asked for in KUBERNETES_EXEC_INFO (client.authentication.k8s.io/v1 or
 v1beta1; v1beta1 when the variable is absent). Messages go to stderr.
 
 A valid cached token is returned without any network call; an expired one is
-refreshed with the refresh token; otherwise you sign in. When kubectl says the
+refreshed with the refresh token; otherwise you sign in. With no cache
+entry of its own, it first imports kubelogin's cached tokens for the same
+flags (docs/migrating-from-kubelogin.md). When kubectl says the
 session is not interactive, no sign-in that needs you is attempted and the
 error says which "kubectl oidc login" command to run.
 

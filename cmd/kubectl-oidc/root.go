@@ -135,7 +135,8 @@ func (a *app) options() (login.Options, error) {
 }
 
 // expandHome expands a leading ~ in the path flags (--token-cache-dir,
-// --certificate-authority): kubectl runs exec plugins without a shell, so
+// --certificate-authority, --local-server-cert, --local-server-key,
+// --kubelogin-token-cache-dir): kubectl runs exec plugins without a shell, so
 // an exec stanza's "~/..." arrives as it is written.
 func (a *app) expandHome(o *login.Options) {
 	home := a.getenv("HOME")
@@ -155,6 +156,9 @@ func (a *app) expandHome(o *login.Options) {
 		return p
 	}
 	o.TokenCacheDir = expand(o.TokenCacheDir)
+	o.LocalServerCertFile = expand(o.LocalServerCertFile)
+	o.LocalServerKeyFile = expand(o.LocalServerKeyFile)
+	o.KubeloginTokenCacheDir = expand(o.KubeloginTokenCacheDir)
 	cas := make([]string, len(o.CertificateAuthority))
 	for i, f := range o.CertificateAuthority {
 		cas[i] = expand(f)

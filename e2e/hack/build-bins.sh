@@ -3,8 +3,8 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/kube-oidc/<component>-<version>/.
 # A component whose binary is already there is skipped, so only the first run pays.
 # kubectl is built only when none is on PATH (or when asked for by name).
-# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl|krew|kubelet|kube-controller-manager|kube-scheduler]...
-#        (default: kube-apiserver, dex, krew, the node's components, and kubectl if missing)
+# Usage: e2e/hack/build-bins.sh [kube-apiserver|dex|kubectl|krew|kubelogin|kubelet|kube-controller-manager|kube-scheduler]...
+#        (default: kube-apiserver, dex, krew, kubelogin, the node's components, and kubectl if missing)
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +15,7 @@ NICE="${NICE:-nice -n 19}"
 KUBE_VERSION="v1.37.2"
 DEX_VERSION="v2.41.1"
 KREW_VERSION="v0.4.3"
+KUBELOGIN_VERSION="v1.34.0"
 # Dex v2.41.1 as the module proxy serves it (the tag itself is not a valid
 # module version: `latest` resolves to a 2018 pseudo-version that does not build).
 DEX_MODULE_VERSION="v0.0.0-20240807174518-43956db7fd75"
@@ -102,8 +103,32 @@ build_krew() {
 	log "krew built in $((SECONDS - start))s: $dir"
 }
 
+# kubelogin (int128/kubelogin), for the migration scenario: it writes the
+# kubeconfig user and token cache that `kubectl oidc convert` takes over.
+build_kubelogin() {
+	local dir="$CACHE/kubelogin-$KUBELOGIN_VERSION"
+	if [[ -x "$dir/kubelogin" ]]; then log "kubelogin $KUBELOGIN_VERSION present: $dir/kubelogin"; return; fi
+	mkdir -p "$dir"
+	log "building kubelogin $KUBELOGIN_VERSION (under a minute on 2 cores, cold)"
+	local start=$SECONDS
+	# Not `go install pkg@version`: it asks the module proxy for the version
+	# list, which is refused; a module requiring the exact version builds it.
+	rm -rf "$dir/src"
+	mkdir -p "$dir/src"
+	(
+		cd "$dir/src"
+		export GOFLAGS=-mod=mod
+		"$GO" mod init kubelogin-build >/dev/null 2>&1
+		"$GO" get "github.com/int128/kubelogin@$KUBELOGIN_VERSION"
+		$NICE "$GO" build -trimpath -o "$dir/kubelogin.tmp" github.com/int128/kubelogin
+	)
+	mv "$dir/kubelogin.tmp" "$dir/kubelogin"
+	rm -rf "$dir/src"
+	log "kubelogin built in $((SECONDS - start))s: $dir/kubelogin"
+}
+
 components=("$@")
-[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex krew kubelet kube-controller-manager kube-scheduler kubectl-if-missing)
+[[ ${#components[@]} -eq 0 ]] && components=(kube-apiserver dex krew kubelogin kubelet kube-controller-manager kube-scheduler kubectl-if-missing)
 for c in "${components[@]}"; do
 	case "$c" in
 	kube-apiserver) build_kube_apiserver ;;
@@ -111,7 +136,8 @@ for c in "${components[@]}"; do
 	kubectl) build_kubectl force ;;
 	kubectl-if-missing) build_kubectl ;;
 	krew) build_krew ;;
+	kubelogin) build_kubelogin ;;
 	kubelet | kube-controller-manager | kube-scheduler) build_kube_component "$c" ;;
-	*) log "unknown component $c (want kube-apiserver, dex, kubectl, krew, kubelet, kube-controller-manager or kube-scheduler)"; exit 2 ;;
+	*) log "unknown component $c (want kube-apiserver, dex, kubectl, krew, kubelogin, kubelet, kube-controller-manager or kube-scheduler)"; exit 2 ;;
 	esac
 done

@@ -23,6 +23,7 @@ func TestBuildScriptVersions(t *testing.T) {
 		{"KUBE_VERSION", KubeVersion},
 		{"DEX_VERSION", DexVersion},
 		{"KREW_VERSION", KrewVersion},
+		{"KUBELOGIN_VERSION", KubeloginVersion},
 	} {
 		m := regexp.MustCompile(`(?m)^` + tt.variable + `="([^"]+)"`).FindSubmatch(script)
 		if m == nil {

@@ -117,26 +117,54 @@ type Skipped struct {
 
 // Converted is one rewritten user.
 type Converted struct {
+	// Legacy is the auth-provider user's settings; only UserName for a
+	// kubelogin user.
 	Legacy Legacy
-	// Args are the get-token flags written into the exec stanza.
+	// Args are the get-token flags written into the exec stanza (secrets
+	// included; the stanza has them in env).
 	Args []string
+	// Kubelogin: the user ran kubelogin's get-token; its cached tokens are
+	// imported by the first get-token.
+	Kubelogin bool
+	// Dropped are kubelogin's logging flags left out.
+	Dropped []string
 }
 
-// Convert rewrites every `auth-provider: oidc` user of cfg into an exec user
-// of this plugin with the same settings (extra appended to each exec
-// stanza's get-token flags), in name order. Other users are left alone; an
-// oidc user lacking idp-issuer-url or client-id is left alone and reported
-// in skipped.
-func Convert(cfg *clientcmdapi.Config, extra []string) (converted []Converted, skipped []Skipped) {
+// Convert rewrites every `auth-provider: oidc` user of cfg, and every user
+// whose exec stanza runs kubelogin's get-token, into an exec user of this
+// plugin with the same settings (extra appended to each exec stanza's
+// get-token flags), in name order. Other users are left alone; a user that
+// cannot be converted (an oidc user lacking idp-issuer-url or client-id, a
+// kubelogin stanza with a flag kubelogin does not have) is left alone and
+// reported in skipped. kubeloginDefaultDir is kubelogin's default token
+// cache directory (see convertKubeloginUser).
+func Convert(cfg *clientcmdapi.Config, extra []string, kubeloginDefaultDir string) (converted []Converted, skipped []Skipped) {
 	names := make([]string, 0, len(cfg.AuthInfos))
 	for name, u := range cfg.AuthInfos {
-		if u != nil && u.AuthProvider != nil && u.AuthProvider.Name == legacyProviderName {
+		if u == nil {
+			continue
+		}
+		_, kubelogin := kubeloginGetTokenArgs(u.Exec)
+		if kubelogin || (u.AuthProvider != nil && u.AuthProvider.Name == legacyProviderName) {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		u := cfg.AuthInfos[name]
+		if args, ok := kubeloginGetTokenArgs(u.Exec); ok {
+			if u.AuthProvider != nil {
+				skipped = append(skipped, Skipped{UserName: name, Reason: "it has both auth-provider and exec"})
+				continue
+			}
+			c, err := convertKubeloginUser(name, u, args, extra, kubeloginDefaultDir)
+			if err != nil {
+				skipped = append(skipped, Skipped{UserName: name, Reason: err.Error()})
+				continue
+			}
+			converted = append(converted, c)
+			continue
+		}
 		l, err := parseLegacy(name, u.AuthProvider.Config)
 		if err != nil {
 			skipped = append(skipped, Skipped{UserName: name, Reason: err.Error()})

@@ -340,7 +340,7 @@ users:
 	if err != nil {
 		t.Fatal(err)
 	}
-	conv, _ := Convert(cfg, nil)
+	conv, _ := Convert(cfg, nil, "")
 	if len(conv) != 1 {
 		t.Fatalf("converted %d", len(conv))
 	}

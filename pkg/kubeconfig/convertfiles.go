@@ -16,6 +16,10 @@ type ConvertOptions struct {
 	DryRun bool
 	// Mover saves the tokens; required unless DryRun.
 	Mover *Mover
+	// KubeloginDefaultDir is kubelogin's default token cache directory
+	// (tokencache.KubeloginDefaultDir), written into converted kubelogin
+	// users when ExtraArgs move their token cache.
+	KubeloginDefaultDir string
 }
 
 // FileReport is what ConvertFiles did to one file.
@@ -66,7 +70,7 @@ func ConvertFiles(ctx context.Context, o ConvertOptions) ([]FileReport, error) {
 	for _, f := range files {
 		before := f.Config.DeepCopy()
 		rep := FileReport{Path: f.Path}
-		rep.Converted, rep.Skipped = Convert(f.Config, o.ExtraArgs)
+		rep.Converted, rep.Skipped = Convert(f.Config, o.ExtraArgs, o.KubeloginDefaultDir)
 		if len(rep.Converted) == 0 {
 			reports = append(reports, rep)
 			continue

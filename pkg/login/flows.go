@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/url"
@@ -29,6 +30,19 @@ const successHTML = `<!DOCTYPE html>
 </head><body><div><h1>Signed in</h1><p>kubectl oidc has your token. You can close this tab.</p></div>
 <script>window.close()</script></body></html>
 `
+
+// successPage is successHTML, or with --open-url-after-authentication a
+// page that sends the browser on to that URL.
+func (s *session) successPage() string {
+	if s.o.OpenURLAfterAuthentication == "" {
+		return successHTML
+	}
+	u := html.EscapeString(s.o.OpenURLAfterAuthentication)
+	return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="UTF-8"><meta http-equiv="refresh" content="0;URL=` + u + `"><title>Signed in - kubectl oidc</title></head>
+<body><p>Signed in. Continue to <a href="` + u + `">` + u + `</a>.</p></body></html>
+`
+}
 
 // needsPerson reports whether the grant needs someone at the terminal or
 // browser (so it cannot run when kubectl says the session is not interactive).
@@ -165,7 +179,9 @@ func (s *session) authCode(ctx context.Context, p *idp) (*verifiedToken, error) 
 		LocalServerBindAddress:  bind,
 		LocalServerCallbackPath: redirect.Path,
 		LocalServerReadyChan:    ready,
-		LocalServerSuccessHTML:  successHTML,
+		LocalServerSuccessHTML:  s.successPage(),
+		LocalServerCertFile:     s.o.LocalServerCertFile,
+		LocalServerKeyFile:      s.o.LocalServerKeyFile,
 	})
 	close(done)
 	wg.Wait()
@@ -221,7 +237,11 @@ func localRedirect(o *Options) ([]string, *url.URL, error) {
 		// The IP the server listens on, e.g. ::1 for --listen-address=[::1]:0.
 		host = listenHost
 	}
-	return []string{addr}, &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/"}, nil
+	scheme := "http"
+	if o.LocalServerCertFile != "" {
+		scheme = "https"
+	}
+	return []string{addr}, &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port), Path: "/"}, nil
 }
 
 // pickListenAddress returns the first of candidates that can be listened on,

@@ -2,10 +2,22 @@ package login
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
+	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 )
@@ -397,4 +409,65 @@ func TestRedirectURI(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAuthCodeKubeloginLocalServerOptions(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	certFile, keyFile, certPEM := localServerCert(t, dir)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(f.p.CAPEM())
+	pool.AppendCertsFromPEM(certPEM)
+	b := newBrowser(f.p, nil)
+	b.transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	o := f.o
+	o.GrantType = GrantAuthCode
+	o.LocalServerCertFile, o.LocalServerKeyFile = certFile, keyFile
+	o.OpenURLAfterAuthentication = "https://example.com/done?a=1&b=2"
+	stderr := &syncBuffer{}
+	f.mustGet(o, b.ui(stderr))
+	if err := <-b.errs; err != nil {
+		t.Fatalf("browser: %v\nstderr:\n%s", err, stderr)
+	}
+	if got := f.p.LastAuthorizeRequest().Get("redirect_uri"); !strings.HasPrefix(got, "https://127.0.0.1:") {
+		t.Errorf("redirect_uri %q, want https://127.0.0.1:PORT/ (--local-server-cert)", got)
+	}
+	if len(b.pages) != 1 || !strings.Contains(b.pages[0], `content="0;URL=https://example.com/done?a=1&amp;b=2"`) {
+		t.Errorf("final page %q, want a redirect to --open-url-after-authentication", b.pages)
+	}
+}
+
+// localServerCert writes a self-signed certificate for 127.0.0.1 and its key.
+func localServerCert(t *testing.T, dir string) (certFile, keyFile string, certPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, certPEM
 }

@@ -188,10 +188,12 @@ func (f *fixture) saveEntry(o Options, e tokencache.Entry) {
 type browser struct {
 	p      *oidctest.Provider
 	mutate func(url.Values)
-	mu     sync.Mutex
-	codes  []string
-	pages  []string
-	errs   chan error
+	// transport replaces the provider's client transport when set.
+	transport http.RoundTripper
+	mu        sync.Mutex
+	codes     []string
+	pages     []string
+	errs      chan error
 }
 
 func newBrowser(p *oidctest.Provider, mutate func(url.Values)) *browser {
@@ -204,8 +206,12 @@ func (b *browser) open(ctx context.Context, u string) error {
 }
 
 func (b *browser) browse(ctx context.Context, u string) error {
+	transport := b.transport
+	if transport == nil {
+		transport = b.p.HTTPClient().Transport
+	}
 	client := &http.Client{
-		Transport: b.p.HTTPClient().Transport,
+		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			q := req.URL.Query()
 			if req.URL.Path == "/authorize" && b.mutate != nil {

@@ -28,6 +28,10 @@ type httpClientOptions struct {
 	// request waits for its response before onSlow is called (once per client).
 	timeout, notice time.Duration
 	onSlow          func(host string)
+	// headers are set on every request (--oidc-request-header).
+	headers map[string]string
+	// renegotiation is the TLS renegotiation the provider may ask for.
+	renegotiation tls.RenegotiationSupport
 }
 
 // newHTTPClient returns the client for talking to the identity provider:
@@ -36,7 +40,7 @@ type httpClientOptions struct {
 // --oidc-request-notice, and with verbosity >= 1 a transport that logs each
 // exchange with every secret redacted.
 func newHTTPClient(o httpClientOptions) (*http.Client, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, Renegotiation: o.renegotiation}
 	if len(o.ca) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(o.ca) {
@@ -54,6 +58,9 @@ func newHTTPClient(o httpClientOptions) (*http.Client, error) {
 		base.TLSHandshakeTimeout = 0
 	}
 	var rt http.RoundTripper = base
+	if len(o.headers) > 0 {
+		rt = &headerTransport{next: rt, headers: o.headers}
+	}
 	if o.verbosity >= 1 && o.log != nil {
 		rt = &loggingTransport{next: base, w: o.log, bodies: o.verbosity >= 2}
 	}
@@ -61,6 +68,20 @@ func newHTTPClient(o httpClientOptions) (*http.Client, error) {
 		rt = &boundedTransport{next: rt, timeout: o.timeout, notice: o.notice, onSlow: o.onSlow}
 	}
 	return &http.Client{Transport: rt}, nil
+}
+
+// headerTransport sets fixed headers on every request, on a copy of it.
+type headerTransport struct {
+	next    http.RoundTripper
+	headers map[string]string
+}
+
+func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
+	return t.next.RoundTrip(req)
 }
 
 // RequestTimeoutError: the identity provider did not answer one request

@@ -1,7 +1,10 @@
 package login
 
 import (
+	"crypto/tls"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +64,47 @@ func TestStalledIssuerIsNamedAndGivenUpOn(t *testing.T) {
 				t.Fatalf("stderr, want one line naming %s:\n%s", host, stderr)
 			}
 		})
+	}
+}
+
+func TestRequestHeadersAndRenegotiationReachTheProvider(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }))
+	defer srv.Close()
+	c, err := newHTTPClient(httpClientOptions{
+		headers:       map[string]string{"Origin": "http://localhost:8000", "X-Extra": "1"},
+		renegotiation: tls.RenegotiateOnceAsClient,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Origin", "overridden")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-got
+	if h.Get("Origin") != "http://localhost:8000" || h.Get("X-Extra") != "1" {
+		t.Errorf("headers %v, want --oidc-request-header's", h)
+	}
+	if req.Header.Get("Origin") != "overridden" {
+		t.Error("the caller's request was changed")
+	}
+	tr := c.Transport
+	for {
+		switch v := tr.(type) {
+		case *headerTransport:
+			tr = v.next
+			continue
+		case *http.Transport:
+			if v.TLSClientConfig.Renegotiation != tls.RenegotiateOnceAsClient {
+				t.Errorf("renegotiation %v", v.TLSClientConfig.Renegotiation)
+			}
+		default:
+			t.Fatalf("transport %T", v)
+		}
+		break
 	}
 }

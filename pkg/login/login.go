@@ -5,6 +5,7 @@ package login
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"time"
@@ -47,6 +48,22 @@ type Options struct {
 	// of this audience (RFC 8693 token exchange), cached per audience.
 	Audience  string
 	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
+	// RequestHeaders (--oidc-request-header) are set on every request to
+	// the provider (e.g. Origin for Entra ID single-page applications).
+	RequestHeaders map[string]string
+	// TLSRenegotiation (--tls-renegotiation-once, --tls-renegotiation-freely)
+	// is whether the provider may ask for TLS renegotiation.
+	TLSRenegotiation tls.RenegotiationSupport
+	// LocalServerCertFile and LocalServerKeyFile (--local-server-cert,
+	// --local-server-key) make the authcode local server serve HTTPS.
+	LocalServerCertFile, LocalServerKeyFile string
+	// OpenURLAfterAuthentication (--open-url-after-authentication) is where
+	// the browser is sent after a successful authcode sign-in.
+	OpenURLAfterAuthentication string
+	// KubeloginTokenCacheDir (--kubelogin-token-cache-dir) is where
+	// kubelogin's token cache is looked for when this cache has no entry
+	// ("": --token-cache-dir when given, else kubelogin's default).
+	KubeloginTokenCacheDir string
 }
 
 // Environment variables that hold the client secret and the password when

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
@@ -148,6 +151,25 @@ func (o *Options) Validate() error {
 	}
 	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
 		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")
+	}
+	if (o.LocalServerCertFile == "") != (o.LocalServerKeyFile == "") {
+		return errors.New("--local-server-cert and --local-server-key go together: give both for an HTTPS local server, or neither")
+	}
+	if o.OpenURLAfterAuthentication != "" {
+		u, err := url.Parse(o.OpenURLAfterAuthentication)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--open-url-after-authentication %q is not an http(s) URL", o.OpenURLAfterAuthentication)
+		}
+	}
+	for name, value := range o.RequestHeaders {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+			return fmt.Errorf("--oidc-request-header %q is not a valid HTTP header NAME=VALUE", name)
+		}
+	}
+	switch o.TLSRenegotiation {
+	case tls.RenegotiateNever, tls.RenegotiateOnceAsClient, tls.RenegotiateFreelyAsClient:
+	default:
+		return fmt.Errorf("unknown TLS renegotiation setting %d", o.TLSRenegotiation)
 	}
 	if o.InsecureSkipTLSVerify && (len(o.CertificateAuthority) > 0 || len(o.CertificateAuthorityData) > 0) {
 		return errors.New("--insecure-skip-tls-verify cannot be combined with --certificate-authority or --certificate-authority-data: drop one")

@@ -42,6 +42,15 @@ func TestValidate(t *testing.T) {
 		{"negative skew", func(o *Options) { o.ExpirySkew = -time.Second }, "negative"},
 		{"insecure with CA", func(o *Options) { o.InsecureSkipTLSVerify = true; o.CertificateAuthority = []string{"ca.pem"} }, "cannot be combined"},
 		{"CA data not base64", func(o *Options) { o.CertificateAuthorityData = []string{"%%%"} }, "not base64"},
+		{"local server cert without key", func(o *Options) { o.LocalServerCertFile = "tls.crt" }, "go together"},
+		{"local server key without cert", func(o *Options) { o.LocalServerKeyFile = "tls.key" }, "go together"},
+		{"local server cert and key", func(o *Options) { o.LocalServerCertFile, o.LocalServerKeyFile = "tls.crt", "tls.key" }, ""},
+		{"open url relative", func(o *Options) { o.OpenURLAfterAuthentication = "/done" }, "not an http(s) URL"},
+		{"open url javascript", func(o *Options) { o.OpenURLAfterAuthentication = "javascript:alert(1)" }, "not an http(s) URL"},
+		{"open url https", func(o *Options) { o.OpenURLAfterAuthentication = "https://example.com/done" }, ""},
+		{"request header bad name", func(o *Options) { o.RequestHeaders = map[string]string{"Bad Name": "x"} }, "--oidc-request-header"},
+		{"request header newline", func(o *Options) { o.RequestHeaders = map[string]string{"X-A": "a\r\nHost: evil"} }, "--oidc-request-header"},
+		{"request header origin", func(o *Options) { o.RequestHeaders = map[string]string{"Origin": "http://localhost:8000"} }, ""},
 		{"storage unknown", func(o *Options) { o.TokenCacheStorage = "memory" }, "unknown --token-cache-storage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

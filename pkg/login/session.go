@@ -52,6 +52,9 @@ type session struct {
 	audKey tokencache.Key
 	dir    string
 	store  tokencache.Storage
+	// loadFailed: the cache entry exists but could not be read (so it is
+	// not replaced by kubelogin's).
+	loadFailed bool
 
 	client *http.Client // nil until the first network call
 	idp    *idp         // nil until discovery
@@ -109,6 +112,7 @@ func (s *session) httpClient() (*http.Client, error) {
 		c, err := newHTTPClient(httpClientOptions{
 			ca: s.ca, insecure: s.o.InsecureSkipTLSVerify, verbosity: s.o.Verbosity, log: s.ui.Err,
 			timeout: s.o.RequestTimeout, notice: s.o.RequestNotice,
+			headers: s.o.RequestHeaders, renegotiation: s.o.TLSRenegotiation,
 			onSlow: func(host string) {
 				s.printf("waiting for the identity provider at %s: no answer for %s (giving up after %s, --oidc-request-timeout)\n", host, s.o.RequestNotice, s.o.RequestTimeout)
 			},
@@ -163,6 +167,7 @@ func (s *session) load(ctx context.Context) (tokencache.Entry, bool) {
 	case errors.Is(err, tokencache.ErrNotFound):
 		return tokencache.Entry{}, false
 	default:
+		s.loadFailed = true
 		s.printf("warning: ignoring the cached token: %v\n", err)
 		return tokencache.Entry{}, false
 	}
@@ -235,7 +240,11 @@ func (s *session) getSession(ctx context.Context, m mode) (*Token, error) {
 
 	var refreshErr error
 	if m == modeGet {
-		if e, ok := s.load(ctx); ok {
+		e, ok := s.load(ctx)
+		if !ok && !s.loadFailed {
+			e, ok = s.importKubelogin(ctx)
+		}
+		if ok {
 			if !s.o.ForceRefresh && s.fresh(e) {
 				t, err := s.fromEntry(e)
 				if err == nil {

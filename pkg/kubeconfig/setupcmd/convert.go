@@ -3,6 +3,7 @@ package setupcmd
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,13 +33,20 @@ func NewConvert(keyFor KeyFunc) *cobra.Command {
 	f := &convertFlags{}
 	cmd := &cobra.Command{
 		Use:   "convert",
-		Short: "Rewrite auth-provider oidc users into kubectl oidc exec users",
+		Short: "Rewrite auth-provider oidc and kubelogin users into kubectl oidc exec users",
 		Long: `kubectl 1.26 removed the "auth-provider: oidc" users (the ones the
 kube-oidc-proxy README tells you to write). convert rewrites each of them
 into a user that runs "kubectl oidc get-token" with the same issuer, client
 ID, client secret, extra scopes and identity provider CA, and moves the
 stored refresh token and ID token into the token cache, so nobody has to
-log in again. Other users are left alone.
+log in again.
+
+It also rewrites the users whose exec stanza runs kubelogin
+("kubectl oidc-login get-token ...", "kubelogin get-token ...") into
+kubectl-oidc users with the same flags; their first get-token imports
+kubelogin's cached tokens, so nobody logs in again either
+(docs/migrating-from-kubelogin.md). The client secret and password move
+from the arguments into the exec stanza's env. Other users are left alone.
 
 It converts every kubeconfig file kubectl reads: --kubeconfig, else each
 file of KUBECONFIG, else ~/.kube/config. With --dry-run it prints the
@@ -73,6 +81,9 @@ func runConvert(ctx context.Context, cmd *cobra.Command, f *convertFlags, keyFor
 		extra = append(extra, "--token-cache-storage="+f.cacheStorage)
 	}
 	opts := kubeconfig.ConvertOptions{Paths: kubeconfig.Files(f.kubeconfig), ExtraArgs: extra, DryRun: f.dryRun}
+	if home, err := os.UserHomeDir(); err == nil {
+		opts.KubeloginDefaultDir = tokencache.KubeloginDefaultDir(os.Getenv, home)
+	}
 	if !f.dryRun {
 		if f.cacheStorage == tokencache.KindNone {
 			fmt.Fprintln(stderr, "Warning: --token-cache-storage=none: the stored tokens are dropped and each user logs in again.")
@@ -93,7 +104,7 @@ func runConvert(ctx context.Context, cmd *cobra.Command, f *convertFlags, keyFor
 		total += len(r.Converted)
 	}
 	if total == 0 {
-		fmt.Fprintf(stderr, "No auth-provider oidc users in %s; nothing to convert.\n", strings.Join(opts.Paths, ", "))
+		fmt.Fprintf(stderr, "No auth-provider oidc or kubelogin users in %s; nothing to convert.\n", strings.Join(opts.Paths, ", "))
 	}
 	return nil
 }
@@ -114,7 +125,13 @@ func printConvertReports(cmd *cobra.Command, reports []kubeconfig.FileReport, dr
 		}
 		for _, c := range r.Converted {
 			note := "no stored tokens; it logs in on first use"
-			if moved[c.Legacy.UserName] {
+			switch {
+			case c.Kubelogin:
+				note = "from kubelogin; its first get-token imports kubelogin's cached tokens"
+				if len(c.Dropped) > 0 {
+					note += "; logging flags left out: " + strings.Join(c.Dropped, " ")
+				}
+			case moved[c.Legacy.UserName]:
 				note = "tokens moved to the token cache"
 			}
 			if !r.Written {

@@ -3,6 +3,7 @@ package setupcmd
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
 // pluginPath builds this command into a temporary directory and puts that
@@ -161,6 +163,116 @@ users:
 			}
 			if n := p.Count("token:password") - before; n != 0 {
 				t.Errorf("%d logins after convert, want none", n)
+			}
+		})
+	}
+}
+
+// TestConvertedKubeloginUserNeedsNoLogin converts a kubelogin exec user
+// whose tokens are in kubelogin's token cache, then lets kubectl run the
+// converted stanza: the first get-token imports kubelogin's entry, so no
+// request reaches the provider's authorization or password endpoints; with
+// an expired ID token the imported refresh token is used once.
+func TestConvertedKubeloginUserNeedsNoLogin(t *testing.T) {
+	pluginPath(t)
+	tests := []struct {
+		name        string
+		idTokenTTL  time.Duration
+		convertArgs []string
+		wantRefresh int
+	}{
+		{name: "valid ID token used as is", idTokenTTL: time.Hour, convertArgs: []string{"--token-cache-storage=disk"}},
+		{name: "expired ID token refreshed", idTokenTTL: -time.Hour, convertArgs: []string{"--token-cache-storage=disk"}, wantRefresh: 1},
+		{name: "kube-oidc cache elsewhere", idTokenTTL: time.Hour, convertArgs: []string{"--token-cache-storage=disk", "--token-cache-dir=CACHE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := oidctest.New(t)
+			api := p.NewAPIServer(t)
+			ctx := oidc.ClientContext(context.Background(), p.HTTPClient())
+			prov, err := oidc.NewProvider(ctx, p.Issuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := oauth2.Config{ClientID: p.ClientID, Endpoint: prov.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email"}}
+			tok, err := cfg.PasswordCredentialsToken(ctx, p.User.Username, p.User.Password)
+			if err != nil || tok.RefreshToken == "" {
+				t.Fatalf("password grant: %v", err)
+			}
+			idToken := p.IDToken(p.User, func(c map[string]any) {
+				c["exp"] = time.Now().Add(tt.idTokenTTL).Unix()
+				if tt.idTokenTTL < 0 {
+					c["iat"] = time.Now().Add(2 * tt.idTokenTTL).Unix()
+					c["nbf"] = time.Now().Add(2 * tt.idTokenTTL).Unix()
+				}
+			})
+			before := p.Count("token:password")
+
+			dir := t.TempDir()
+			klDir, caFile := filepath.Join(dir, "kubelogin"), p.CAFile(t)
+			sums, err := tokencache.KubeloginKey{IssuerURL: p.Issuer, ClientID: p.ClientID, ExtraScopes: []string{"email"}, CACertFilename: []string{caFile}}.Checksums()
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, _ := json.Marshal(map[string]string{"id_token": idToken, "refresh_token": tok.RefreshToken})
+			if err := os.MkdirAll(klDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(klDir, sums[0]), entry, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "config")
+			config := `apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test
+  cluster:
+    server: ` + api.URL + `
+    certificate-authority-data: ` + serverCAData(api) + `
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: alice
+users:
+- name: alice
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubectl
+      args:
+      - oidc-login
+      - get-token
+      - --oidc-issuer-url=` + p.Issuer + `
+      - --oidc-client-id=` + p.ClientID + `
+      - --oidc-extra-scope=email
+      - --certificate-authority=` + caFile + `
+      - --token-cache-dir=` + klDir + `
+`
+			if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"convert", "--kubeconfig=" + path}
+			for _, a := range tt.convertArgs {
+				args = append(args, strings.ReplaceAll(a, "CACHE", filepath.Join(dir, "cache")))
+			}
+			_, stderr, err := execute(t, args[0], args[1:]...)
+			if err != nil || !strings.Contains(stderr, "from kubelogin") {
+				t.Fatalf("convert: %v\n%s", err, stderr)
+			}
+			who, err := kubeconfig.Validate(context.Background(), path, "test")
+			if err != nil {
+				t.Fatalf("kubectl with the converted user: %v", err)
+			}
+			if who.Username != p.User.Email {
+				t.Errorf("API server saw %q", who.Username)
+			}
+			if n := p.Count("token:refresh_token"); n != tt.wantRefresh {
+				t.Errorf("%d refreshes, want %d", n, tt.wantRefresh)
+			}
+			if n := p.Count("token:password") - before; n != 0 || p.Count("authorize") != 0 {
+				t.Errorf("%d password logins, %d authorization requests after convert; want none", n, p.Count("authorize"))
 			}
 		})
 	}
