@@ -40,9 +40,11 @@ type Config struct {
 // NewHandler builds the handler chain, outermost first:
 //
 //	client address (X-Forwarded-For resolved or dropped) -> access log
-//	-> metrics -> panic recovery -> /healthz /livez /readyz -> public paths
-//	-> RequestInfo (kube-apiserver's) -> [audit] -> authenticate (+ audit
-//	of failures; the user in request.UserFrom) -> decide the forward plan:
+//	(the record, with kube-apiserver's RequestInfo) -> metrics -> panic
+//	recovery -> /healthz /livez /readyz -> public paths -> RequestInfo
+//	(when no record computed it) -> [audit init] -> authenticate (+ audit
+//	of failures; the user in request.UserFrom) -> [audit] -> decide the
+//	forward plan (withPlanDecision):
 //	passthrough (the client's token) | client Impersonate-* authorised by
 //	kube-apiserver's impersonation filter, or refused without Modes | the
 //	authenticated user -> headers of the plan (every client identity
@@ -62,10 +64,13 @@ func NewHandler(c Config) http.Handler {
 	}
 	rt = c.Modes.transport(rt, c.Metrics)
 
+	audit := c.Modes.audit()
+
 	h := withPlanHeaders(NewReverseProxy(c.Upstream.URL, rt, c.Log))
-	h = c.Modes.wrapAuthenticated(h)
-	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), c.Modes.audit().wrapFailed())
-	h = c.Modes.audit().wrapOuter(h)
+	h = withPlanDecision(h, c.Modes)
+	h = audit.wrapAuthenticated(h)
+	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), audit.wrapFailed())
+	h = audit.wrapOuter(h)
 	h = WithRequestInfo(h)
 	h = WithPublic(h, c.Public)
 	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))

@@ -319,23 +319,23 @@ func (m *Modes) authenticator(a authn.Authenticator) authn.Authenticator {
 		audiences: m.TokenReviewAudiences, throttled: m.TokenReviewsThrottled}
 }
 
-// wrapAuthenticated builds the steps between authentication and next,
-// which forwards by the request's plan: audit, the passthrough branch
-// (its plan: the client's token) and end-user impersonation (its plan: the
-// identity to impersonate). Without modes, client impersonation is refused
-// and the authenticated user is impersonated.
-func (m *Modes) wrapAuthenticated(next http.Handler) http.Handler {
-	if m == nil {
-		return WithImpersonationRefused(withUserPlan(next))
-	}
+// withPlanDecision decides the request's forward plan, then calls next,
+// which forwards by it: a passthroughUser's requests get the client's
+// token (withPassthroughBranch); client Impersonate-* headers are
+// authorised by kube-apiserver's impersonation filter (EndUser) or, without
+// it, refused; every other request impersonates the authenticated user.
+func withPlanDecision(next http.Handler, m *Modes) http.Handler {
 	h := WithImpersonationRefused(withUserPlan(next))
+	if m == nil {
+		return h
+	}
 	if m.EndUser != nil {
 		h = m.EndUser.Wrap(next)
 	}
 	if m.passthroughEnabled() {
 		h = withPassthroughBranch(h, next)
 	}
-	return m.Audit.wrapAuthenticated(h)
+	return h
 }
 
 func (m *Modes) audit() *Audit {
