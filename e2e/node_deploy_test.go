@@ -555,7 +555,7 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 			d.node.Fatalf(t, "kubectl exec -i (%s): exit %d (%v), stdout %q, stderr %q; want exit 3 and the upper-cased stdin", proto.name, code, err, stdout, stderr)
 		}
 		// The proxy's access log: the upgrade went through it with this method.
-		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":%q,"path":"/api/v1/namespaces/%s/pods/web/exec"`, proto.method, apps))
+		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":%q,"path":"/api/v1/namespaces/%s/pods/web/exec","code":101`, proto.method, apps))
 	}
 
 	// attach: the container's own output, live.
@@ -590,7 +590,7 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 	<-logs.eof
 	// WebSocket upgrades (GET) through the proxy, as kubectl 1.31+ makes them.
 	for _, sub := range []string{"attach", "portforward"} {
-		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":"GET","path":"/api/v1/namespaces/%s/pods/web/%s"`, apps, sub))
+		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":"GET","path":"/api/v1/namespaces/%s/pods/web/%s","code":101`, apps, sub))
 	}
 
 	d.probesPassed(t, ctx)
