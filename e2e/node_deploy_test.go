@@ -685,7 +685,7 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	return d, iss, took
 }
 
-// TestNodeKustomizeProxyKeepsServingThroughAnEviction: deploy/kustomize
+// TestNodeKustomizeProxySurvivesEviction: deploy/kustomize
 // applied with `kubectl apply -k` on a real node rolls out 2 Ready replicas
 // (PodSecurity restricted, the pods' service account, the shipped RBAC and
 // authentication configuration). alice watches configmaps through each
@@ -694,7 +694,7 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 // is not Ready, the other replica's watch goes on and sees the admin's new
 // configmap, requests through it succeed, and the replacement serves once
 // the Deployment is back to 2.
-func TestNodeKustomizeProxyKeepsServingThroughAnEviction(t *testing.T) {
+func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()

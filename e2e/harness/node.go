@@ -115,6 +115,12 @@ func StartNode(t testing.TB) *Node {
 	t.Helper()
 	bins := requireNodeBinaries(t)
 	dir := t.TempDir()
+	// The kubelet listens on unix sockets under its root directory, the
+	// longest a temporary name in pod-resources/ (up to 10 digits); a socket
+	// path has at most 107 bytes, and t.TempDir's path grows with the test's name.
+	if sock := filepath.Join(dir, "kubelet", "root", "pod-resources", "4294967295"); len(sock) > 107 {
+		t.Fatalf("node: the kubelet's socket %s would be %d bytes, over the 107 of a unix socket path: shorten the test's name (t.TempDir is %s)", sock, len(sock), dir)
+	}
 	n := &Node{Dir: dir, ctr: bins[Ctr], sock: filepath.Join(dir, "containerd", "containerd.sock")}
 	// Registered first, so it runs last: after every component has stopped.
 	t.Cleanup(func() { n.release(t) })
