@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 )
 
 // Issuer is a minimal OpenID Connect issuer in the test process: a discovery
-// document and a JWKS over TLS on 127.0.0.1 (its own CA), and the key the test
+// document and a JWKS over TLS on 127.0.0.1 or a given address (its own CA), and the key the test
 // signs ID tokens with, so a token can carry any claim values and shapes that
 // Dex does not issue (padded values, jti, aud arrays, azp, hundreds of groups,
 // nested claims). It serves no login: tests mint tokens with IDToken or Sign.
@@ -32,12 +33,23 @@ type Issuer struct {
 // StartIssuer serves an issuer whose tokens are for clientID until the test ends.
 func StartIssuer(t testing.TB, clientID string) *Issuer {
 	t.Helper()
+	return StartIssuerOn(t, clientID, nil)
+}
+
+// StartIssuerOn is StartIssuer listening on ip (nil: 127.0.0.1), with ip in
+// its serving certificate: on a Node's gateway, pods reach it too.
+func StartIssuerOn(t testing.TB, clientID string, ip net.IP) *Issuer {
+	t.Helper()
 	ca, err := NewCA("kube-oidc e2e issuer CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	certFile, keyFile, err := ca.WriteServingCert(dir, "issuer")
+	var ips []net.IP
+	if ip != nil {
+		ips = []net.IP{ip}
+	}
+	certFile, keyFile, err := ca.WriteServingCertFor(dir, "issuer", nil, ips)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +83,14 @@ func StartIssuer(t testing.TB, clientID string) *Issuer {
 		}}})
 	})
 	srv := httptest.NewUnstartedServer(mux)
+	if ip != nil {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+		if err != nil {
+			t.Fatalf("issuer: listen on %s: %v", ip, err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,9 +45,11 @@ const (
 )
 
 // Node is a one-node cluster: an APIServer (that reaches the kubelet at
-// 127.0.0.1 with a client certificate), kube-controller-manager,
+// the bridge's gateway with a client certificate), kube-controller-manager,
 // kube-scheduler, containerd with runc and a CNI bridge, and a kubelet.
-// Pods get addresses on the bridge, reachable from the host.
+// Pods get addresses on the bridge, reachable from the host; pods reach the
+// API server through the kubernetes Service (routeKubernetesService) and
+// whatever else listens on the gateway.
 type Node struct {
 	API        *APIServer
 	Dir        string
@@ -60,7 +63,13 @@ type Node struct {
 
 	ctr, sock, bridge string
 	netns             []string // of sandboxes left when containerd stops
+	iptables          string
+	serviceRule       []string // the kubernetes Service's DNAT rule, without -t/-A
 }
+
+// KubernetesServiceIP is the kubernetes Service's ClusterIP: the first
+// address of the API server's --service-cluster-ip-range.
+const KubernetesServiceIP = "10.0.0.1"
 
 // requireNodeBinaries returns the paths of the node's components, failing
 // the test with every one that is missing and how to get it.
@@ -87,6 +96,9 @@ func requireNodeBinaries(t testing.TB) map[string]string {
 			missing = append(missing, fmt.Sprintf("CNI plugin %s: %v: apt-get install containernetworking-plugins", plugin, err))
 		}
 	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		missing = append(missing, "iptables not in PATH (the kubernetes Service's DNAT rule): apt-get install iptables")
+	}
 	if _, err := staticBusybox(); err != nil {
 		missing = append(missing, err.Error())
 	}
@@ -103,6 +115,12 @@ func StartNode(t testing.TB) *Node {
 	t.Helper()
 	bins := requireNodeBinaries(t)
 	dir := t.TempDir()
+	// The kubelet listens on unix sockets under its root directory, the
+	// longest a temporary name in pod-resources/ (up to 10 digits); a socket
+	// path has at most 107 bytes, and t.TempDir's path grows with the test's name.
+	if sock := filepath.Join(dir, "kubelet", "root", "pod-resources", "4294967295"); len(sock) > 107 {
+		t.Fatalf("node: the kubelet's socket %s would be %d bytes, over the 107 of a unix socket path: shorten the test's name (t.TempDir is %s)", sock, len(sock), dir)
+	}
 	n := &Node{Dir: dir, ctr: bins[Ctr], sock: filepath.Join(dir, "containerd", "containerd.sock")}
 	// Registered first, so it runs last: after every component has stopped.
 	t.Cleanup(func() { n.release(t) })
@@ -123,11 +141,15 @@ func StartNode(t testing.TB) *Node {
 		t.Fatal(err)
 	}
 	n.API = StartAPIServerWithArgs(t,
+		// Also on the bridge's gateway, where the kubernetes Service's
+		// address is sent (routeKubernetesService); URL stays 127.0.0.1.
+		"--bind-address=0.0.0.0",
 		"--kubelet-client-certificate="+clientCert,
 		"--kubelet-client-key="+clientKey,
 		"--kubelet-certificate-authority="+caFile,
 		"--kubelet-preferred-address-types=InternalIP",
 	)
+	n.routeKubernetesService(t)
 	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
 	if err := WriteKubeconfig(kubeconfig, n.API.URL, n.API.CAPEM, &clientcmdapi.AuthInfo{Token: n.API.AdminToken}); err != nil {
 		t.Fatal(err)
@@ -185,6 +207,34 @@ func (n *Node) makeBridge(t testing.TB) {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("e2e dependency missing for the node: ip %s: %v: %s (iproute2, and a kernel with bridge support)", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// routeKubernetesService does for the kubernetes Service what kube-proxy
+// does in a cluster: connections from this node's pods to its ClusterIP
+// (KubernetesServiceIP:443, the KUBERNETES_SERVICE_HOST/PORT the kubelet
+// gives every pod, which client-go's in-cluster config dials) are
+// DNAT-ed to kube-apiserver's secure port on the gateway. The rule matches
+// this node's bridge only, so concurrent nodes do not see each other's, and
+// is removed by release. kube-apiserver's self-signed certificate names
+// the ClusterIP, so in-cluster clients verify it as in a cluster.
+func (n *Node) routeKubernetesService(t testing.TB) {
+	t.Helper()
+	u, err := url.Parse(n.API.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipt, err := exec.LookPath("iptables")
+	if err != nil {
+		t.Fatalf("e2e dependency missing for the node: iptables (the kubernetes Service's DNAT rule): %v: apt-get install iptables", err)
+	}
+	n.iptables = ipt
+	n.serviceRule = []string{"PREROUTING", "-i", n.bridge, "-d", KubernetesServiceIP, "-p", "tcp", "--dport", "443",
+		"-m", "comment", "--comment", "kube-oidc e2e " + n.bridge,
+		"-j", "DNAT", "--to-destination", net.JoinHostPort(n.Gateway.String(), u.Port())}
+	if out, err := exec.Command(ipt, append([]string{"-w", "-t", "nat", "-A"}, n.serviceRule...)...).CombinedOutput(); err != nil {
+		n.serviceRule = nil
+		t.Fatalf("node: iptables DNAT rule for the kubernetes Service: %v: %s (the kernel's nat table, iptable_nat or nf_tables)", err, out)
 	}
 }
 
@@ -376,7 +426,8 @@ resolvConf: ""
 	)
 }
 
-// waitReady waits for the node's Ready condition and the default service account.
+// waitReady waits for the node's Ready condition, the default service
+// account and the kubernetes Service.
 func (n *Node) waitReady(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -402,6 +453,13 @@ func (n *Node) waitReady(t testing.TB) {
 		}
 		if _, err := c.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			return fmt.Errorf("service account default/default: %w", err)
+		}
+		svc, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("service default/kubernetes: %w", err)
+		}
+		if svc.Spec.ClusterIP != KubernetesServiceIP {
+			return fmt.Errorf("service default/kubernetes has ClusterIP %s, the DNAT rule is for %s", svc.Spec.ClusterIP, KubernetesServiceIP)
 		}
 		return nil
 	})
@@ -515,6 +573,11 @@ func (n *Node) release(t testing.TB) {
 		_ = syscall.Unmount(ns, syscall.MNT_DETACH)
 		if err := os.Remove(ns); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Logf("node: remove network namespace %s: %v", ns, err)
+		}
+	}
+	if n.serviceRule != nil {
+		if out, err := exec.Command(n.iptables, append([]string{"-w", "-t", "nat", "-D"}, n.serviceRule...)...).CombinedOutput(); err != nil {
+			t.Logf("node: delete the kubernetes Service's DNAT rule: %v: %s", err, out)
 		}
 	}
 	if n.bridge != "" {

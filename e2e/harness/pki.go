@@ -68,6 +68,12 @@ func (ca *CA) TLSClientConfig() *tls.Config {
 // WriteServingCert issues a serving certificate for 127.0.0.1 and localhost
 // and writes it as dir/NAME.crt and dir/NAME.key (PEM). It returns the paths.
 func (ca *CA) WriteServingCert(dir, name string) (certFile, keyFile string, err error) {
+	return ca.WriteServingCertFor(dir, name, nil, nil)
+}
+
+// WriteServingCertFor is WriteServingCert for these DNS names and IP
+// addresses as well.
+func (ca *CA) WriteServingCertFor(dir, name string, dnsNames []string, ips []net.IP) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", fmt.Errorf("generate serving key: %w", err)
@@ -79,8 +85,8 @@ func (ca *CA) WriteServingCert(dir, name string) (certFile, keyFile string, err 
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     append([]string{"localhost"}, dnsNames...),
+		IPAddresses:  append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, ips...),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {

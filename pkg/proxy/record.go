@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -121,6 +123,17 @@ func (w *statusWriter) Flush() {
 		w.rec.code = http.StatusOK
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack records 101 Switching Protocols: httputil.ReverseProxy hijacks the
+// client's connection only to write the upstream's 101 response on it
+// itself, so WriteHeader never sees that code.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.rec.code == 0 {
+		w.rec.code = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

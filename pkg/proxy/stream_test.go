@@ -126,6 +126,18 @@ func TestWebSocketUpgradeThroughTheProxy(t *testing.T) {
 			t.Fatalf("got %q, want %q", line, "echo: "+msg)
 		}
 	}
+	// The access log line, written once the upgraded connection ends,
+	// carries the 101 the upstream answered (not 0: the response went out
+	// on the hijacked connection, past WriteHeader).
+	conn.Close()
+	want := `"path":"/api/v1/namespaces/default/pods/p/exec","code":101,`
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("access log has no %s:\n%s", want, p.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestWebSocketWithoutTokenIsRefused(t *testing.T) {

@@ -1,0 +1,783 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
+)
+
+// deployedProxy is oidc-proxy installed on a Node as a user installs it.
+type deployedProxy struct {
+	node      *harness.Node
+	admin     kubernetes.Interface
+	namespace string
+	// serverName is the Service's DNS name in the serving certificate; the
+	// host reaches the pods at their IPs and verifies this name.
+	serverName string
+	ca         *harness.CA
+	pods       []corev1.Pod
+}
+
+// proxyNamespace creates the proxy's namespace enforcing PodSecurity
+// "restricted", as deploy/kustomize's namespace.yaml does.
+func proxyNamespace(t *testing.T, ctx context.Context, node *harness.Node, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"pod-security.kubernetes.io/warn":    "restricted",
+	}}}
+	if _, err := node.API.AdminClient(t).CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		node.Fatalf(t, "namespace %s: %v", name, err)
+	}
+}
+
+// servingSecret creates the kubernetes.io/tls Secret the shipped forms
+// mount, for the Service's DNS names, from a new CA.
+func servingSecret(t *testing.T, ctx context.Context, node *harness.Node, namespace, secret, service string) (*harness.CA, string) {
+	t.Helper()
+	ca, err := harness.NewCA("kube-oidc e2e deployed proxy CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	svc := service + "." + namespace + ".svc"
+	certFile, keyFile, err := ca.WriteServingCertFor(dir, "proxy", []string{service, service + "." + namespace, svc, svc + ".cluster.local"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: secret},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key},
+	}
+	if _, err := node.API.AdminClient(t).CoreV1().Secrets(namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		node.Fatalf(t, "secret %s/%s: %v", namespace, secret, err)
+	}
+	return ca, svc
+}
+
+// rollout reports whether the Deployment is rolled out (every replica
+// updated, ready and available) and returns its pods that are not
+// terminating, each Ready.
+func (d *deployedProxy) rollout(ctx context.Context, name string, replicas int32) ([]corev1.Pod, error) {
+	dep, err := d.admin.AppsV1().Deployments(d.namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s/%s: %w", d.namespace, name, err)
+	}
+	st := dep.Status
+	if st.ObservedGeneration < dep.Generation || st.Replicas != replicas || st.UpdatedReplicas != replicas || st.ReadyReplicas != replicas || st.AvailableReplicas != replicas {
+		return nil, fmt.Errorf("deployment %s/%s not rolled out: %+v", d.namespace, name, st)
+	}
+	sel := metav1.FormatLabelSelector(dep.Spec.Selector)
+	list, err := d.admin.CoreV1().Pods(d.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("pods %s: %w", sel, err)
+	}
+	var pods []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil {
+			continue // terminating: no longer a replica
+		}
+		if !podReady(&p) {
+			return nil, fmt.Errorf("proxy pod %s not Ready: %v %v", p.Name, p.Status.Conditions, p.Status.ContainerStatuses)
+		}
+		pods = append(pods, p)
+	}
+	if int32(len(pods)) != replicas {
+		return nil, fmt.Errorf("%d proxy pods, want %d", len(pods), replicas)
+	}
+	return pods, nil
+}
+
+// readyProxyPods checks that the Deployment is rolled out now and keeps its pods.
+func (d *deployedProxy) readyProxyPods(t *testing.T, ctx context.Context, name string, replicas int32) {
+	t.Helper()
+	pods, err := d.rollout(ctx, name, replicas)
+	if err != nil {
+		d.describeFailure(t, ctx, err)
+	}
+	d.pods = pods
+}
+
+// waitRollout waits until the Deployment is rolled out and keeps its pods.
+func (d *deployedProxy) waitRollout(t *testing.T, ctx context.Context, name string, replicas int32, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		pods, err := d.rollout(ctx, name, replicas)
+		if err == nil {
+			d.pods = pods
+			return
+		}
+		select {
+		case <-deadline:
+			d.describeFailure(t, ctx, err)
+		case <-ctx.Done():
+			d.describeFailure(t, ctx, fmt.Errorf("%w: %w", err, ctx.Err()))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// kubectlFor is the machine's kubectl at one proxy pod's IP, verifying the
+// Service's DNS name (tls-server-name), with a bearer token.
+func (d *deployedProxy) kubectlFor(t *testing.T, pod corev1.Pod, token string) *harness.Kubectl {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{
+		Server:                   "https://" + pod.Status.PodIP + ":6443",
+		CertificateAuthorityData: d.ca.CertPEM,
+		TLSServerName:            d.serverName,
+	}
+	cfg.AuthInfos["e2e"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "e2e"}
+	cfg.CurrentContext = "e2e"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return harness.NewPlainKubectl(t, path)
+}
+
+// proxyLogs is what the proxy pod logged (its access log among it).
+func (d *deployedProxy) proxyLogs(t *testing.T, ctx context.Context, pod string) string {
+	t.Helper()
+	b, err := d.admin.CoreV1().Pods(d.namespace).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		d.node.Fatalf(t, "logs of %s: %v", pod, err)
+	}
+	return string(b)
+}
+
+// waitAccessLog waits until the proxy pod's log has want: the access log
+// line of a request is written when the request ends, for an upgraded
+// connection a moment after the client closed it.
+func (d *deployedProxy) waitAccessLog(t *testing.T, ctx context.Context, pod, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		l := d.proxyLogs(t, ctx, pod)
+		if strings.Contains(l, want) {
+			return
+		}
+		select {
+		case <-deadline:
+			d.node.Fatalf(t, "proxy pod %s logged no %s:\n%s", pod, want, l)
+		case <-ctx.Done():
+			d.node.Fatalf(t, "proxy pod %s logged no %s: %v\n%s", pod, want, ctx.Err(), l)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// probeResult matches a kubelet prober_probe_total sample: pod, probe
+// type, result, count.
+var probeResult = regexp.MustCompile(`^prober_probe_total\{.*pod="([^"]+)".*probe_type="([^"]+)",result="([^"]+)"\} (\d+)`)
+
+// probesPassed waits until the kubelet (its /metrics/probes, through the
+// API server's node proxy) has counted successful readiness and liveness
+// probes of every proxy pod, and checks that none restarted.
+func (d *deployedProxy) probesPassed(t *testing.T, ctx context.Context) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		raw, err := d.admin.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", harness.NodeName, "proxy", "metrics", "probes").DoRaw(ctx)
+		if err != nil {
+			d.node.Fatalf(t, "kubelet /metrics/probes: %v", err)
+		}
+		ok := map[string]bool{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if m := probeResult.FindStringSubmatch(line); m != nil && m[3] == "successful" && m[4] != "0" {
+				ok[m[1]+"/"+m[2]] = true
+			}
+		}
+		var missing []string
+		for _, p := range d.pods {
+			for _, probe := range []string{"Readiness", "Liveness"} {
+				if !ok[p.Name+"/"+probe] {
+					missing = append(missing, p.Name+" "+probe)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			d.node.Fatalf(t, "the kubelet counted no successful probe for %v:\n%s", missing, raw)
+		case <-ctx.Done():
+			d.node.Fatalf(t, "probes: %v", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	d.readyProxyPods(t, ctx, "oidc-proxy", 2)
+	for _, p := range d.pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.RestartCount != 0 {
+				d.node.Fatalf(t, "proxy pod %s restarted %d times: %v", p.Name, cs.RestartCount, cs.LastTerminationState)
+			}
+		}
+	}
+}
+
+// streamingKubectl is a running kubectl whose output is read line by line.
+type streamingKubectl struct {
+	mu     sync.Mutex
+	lines  []string
+	stderr lockedBuffer
+	notify chan struct{} // a line arrived
+	eof    chan struct{} // stdout ended
+}
+
+// lockedBuffer is an io.Writer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startStreaming starts kubectl args with env added; it is killed when ctx ends.
+func startStreaming(t *testing.T, ctx context.Context, k *harness.Kubectl, env []string, args ...string) *streamingKubectl {
+	t.Helper()
+	cmd, _, _ := k.Command(ctx, args...)
+	cmd.Env = append(cmd.Env, env...)
+	s := &streamingKubectl{notify: make(chan struct{}, 1), eof: make(chan struct{})}
+	cmd.Stderr = &s.stderr
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start kubectl %s: %v", strings.Join(args, " "), err)
+	}
+	go func() { _ = cmd.Wait(); pw.Close() }()
+	go func() {
+		defer close(s.eof)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return s
+}
+
+// waitLine waits for a line matching re after the first skip lines and
+// returns its index and submatches.
+func (s *streamingKubectl) waitLine(ctx context.Context, skip int, re *regexp.Regexp) (int, []string, error) {
+	for {
+		s.mu.Lock()
+		for i := skip; i < len(s.lines); i++ {
+			if m := re.FindStringSubmatch(s.lines[i]); m != nil {
+				s.mu.Unlock()
+				return i, m, nil
+			}
+		}
+		got := strings.Join(s.lines, "\n")
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-s.eof:
+			s.mu.Lock()
+			more := len(strings.Join(s.lines, "\n")) != len(got)
+			s.mu.Unlock()
+			if !more {
+				return 0, nil, fmt.Errorf("kubectl ended without a line matching %s; stdout:\n%s\nstderr:\n%s", re, got, s.stderr.String())
+			}
+		case <-ctx.Done():
+			return 0, nil, fmt.Errorf("no line matching %s: %w; stdout:\n%s\nstderr:\n%s", re, ctx.Err(), got, s.stderr.String())
+		}
+	}
+}
+
+// nodeWithProxyImage starts a Node with the `make image` tar imported
+// (under the shipped forms' image reference) and an issuer on the node's
+// gateway, reachable from pods and from the host.
+func nodeWithProxyImage(t *testing.T, ctx context.Context) (*harness.Node, *harness.Issuer) {
+	t.Helper()
+	image := harness.ProxyImage(t)
+	node := harness.StartNode(t)
+	if err := node.ImportImage(ctx, image); err != nil {
+		node.Fatalf(t, "%v", err)
+	}
+	return node, harness.StartIssuerOn(t, "kubernetes", node.Gateway)
+}
+
+// installChartOnNode imports the `make image` tar, starts an issuer on the
+// node's gateway (reachable from pods and from the host), and installs the
+// chart with Helm's library into a PodSecurity-restricted namespace.
+func installChartOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, time.Duration) {
+	t.Helper()
+	node, iss := nodeWithProxyImage(t, ctx)
+	const ns, release = "oidc-proxy", "oidc-proxy"
+	proxyNamespace(t, ctx, node, ns)
+	// The chart's default Secret name: <fullname>-tls.
+	ca, serverName := servingSecret(t, ctx, node, ns, release+"-tls", release)
+	values, err := yaml.Marshal(map[string]any{
+		"oidc": map[string]any{
+			"issuerUrl":     iss.URL,
+			"clientId":      iss.ClientID,
+			"caPEM":         string(iss.CAPEM),
+			"usernameClaim": "email",
+			"groupsClaim":   "groups",
+			"groupsPrefix":  "oidc:",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := harness.ShippedPath(harness.ChartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := harness.InstallChart(ctx, t, node.API, chart, release, ns, string(values), 2*time.Minute); err != nil {
+		d := &deployedProxy{node: node, admin: node.API.AdminClient(t), namespace: ns}
+		d.describeFailure(t, ctx, err)
+	}
+	took := time.Since(start)
+	d := &deployedProxy{node: node, admin: node.API.AdminClient(t), namespace: ns, serverName: serverName, ca: ca}
+	d.readyProxyPods(t, ctx, release, 2)
+	return d, iss, took
+}
+
+// describeFailure fails the test with the proxy pods' states, events and logs.
+func (d *deployedProxy) describeFailure(t *testing.T, ctx context.Context, err error) {
+	t.Helper()
+	var b strings.Builder
+	pods, _ := d.admin.CoreV1().Pods(d.namespace).List(context.Background(), metav1.ListOptions{})
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "pod %s: phase %s, conditions %v, containers %v\n", p.Name, p.Status.Phase, p.Status.Conditions, p.Status.ContainerStatuses)
+		if logs, lerr := d.admin.CoreV1().Pods(d.namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptrTo(int64(30))}).DoRaw(context.Background()); lerr == nil {
+			fmt.Fprintf(&b, "logs:\n%s\n", logs)
+		}
+	}
+	ev, _ := d.admin.CoreV1().Events(d.namespace).List(context.Background(), metav1.ListOptions{})
+	for _, e := range ev.Items {
+		fmt.Fprintf(&b, "event %s %s: %s\n", e.InvolvedObject.Name, e.Reason, e.Message)
+	}
+	d.node.Fatalf(t, "%v\n%s", err, b.String())
+}
+
+// aliceWorkload creates namespace ns with the busybox pod web running, and
+// a Role binding user to what a developer debugging it uses: pods, logs,
+// exec, attach, port-forward, configmaps.
+func (d *deployedProxy) aliceWorkload(t *testing.T, ctx context.Context, ns, user string) {
+	t.Helper()
+	admin := d.admin
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "namespace %s: %v", ns, err)
+	}
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "debugger"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"create", "get"}},
+		},
+	}
+	if _, err := admin.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "role: %v", err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "debugger"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "debugger"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "rolebinding: %v", err)
+	}
+	// The ServiceAccount admission plugin wants the namespace's default
+	// service account, which the controller manager creates.
+	deadline := time.After(30 * time.Second)
+	for {
+		_, err := admin.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		select {
+		case <-deadline:
+			d.node.Fatalf(t, "service account %s/default: %v", ns, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := admin.CoreV1().Pods(ns).Create(ctx, workloadPod("web"), metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "create pod: %v", err)
+	}
+	waitPodRunning(t, ctx, d.node, admin, ns, "web")
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestNodeHelmChartProxyServesKubectl: the chart installed with Helm's
+// library on a real node, as a user installs it: the `make image` image
+// under the chart's default reference, 2 replicas, a namespace enforcing
+// PodSecurity "restricted", the pods' service account and only the chart's
+// RBAC, the issuer reached from the pods. Both pods become Ready (the
+// readiness probe asks the API server through the kubernetes Service and
+// needs the issuer's keys) and each serves alice. Through one pod, kubectl
+// with alice's token does what people do with a workload: get, logs -f,
+// exec over WebSocket and SPDY (stdin, exit codes), attach and
+// port-forward; a namespace she has no role in is refused in her name.
+func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	d, iss, installTook := installChartOnNode(t, ctx)
+	t.Logf("helm install --wait: %.1fs (both pods Ready); %.1fs since the test started", installTook.Seconds(), time.Since(start).Seconds())
+	for _, p := range d.pods {
+		if p.Spec.ServiceAccountName != "oidc-proxy" {
+			d.node.Fatalf(t, "pod %s runs as service account %q, want the chart's oidc-proxy", p.Name, p.Spec.ServiceAccountName)
+		}
+		if strings.Contains(strings.Join(p.Spec.Containers[0].Args, " "), "--kubeconfig") {
+			d.node.Fatalf(t, "pod %s has a --kubeconfig: %v", p.Name, p.Spec.Containers[0].Args)
+		}
+		// client-go's in-cluster config: the kubernetes Service.
+		if l := d.proxyLogs(t, ctx, p.Name); !strings.Contains(l, "https://"+harness.KubernetesServiceIP+":443") {
+			d.node.Fatalf(t, "pod %s does not name the kubernetes Service as its API server:\n%s", p.Name, l)
+		}
+	}
+
+	const apps, alice = "apps", "alice@example.com"
+	d.aliceWorkload(t, ctx, apps, alice)
+
+	token := iss.IDToken(t, alice, []string{"developers"})
+	// Each replica serves her: the upstream credential is its own pod's.
+	for _, p := range d.pods {
+		r := d.kubectlFor(t, p, token).Run(ctx, "get", "pods", "-n", apps, "-o", "name")
+		if r.Err != nil || strings.TrimSpace(r.Stdout) != "pod/web" {
+			d.node.Fatalf(t, "kubectl get pods through proxy pod %s: %s\n%s", p.Name, r, d.proxyLogs(t, ctx, p.Name))
+		}
+	}
+	via := d.pods[0]
+	k := d.kubectlFor(t, via, token)
+	if r := k.Run(ctx, "get", "pods", "-n", "default"); r.Err == nil || !strings.Contains(r.Stderr, `User "`+alice+`" cannot list resource "pods"`) {
+		d.node.Fatalf(t, "kubectl get pods -n default: %s, want the API server's refusal naming %s", r, alice)
+	}
+
+	// logs -f streams lines written after it started: with --tail=1 at
+	// most one tick is old.
+	step := time.Now()
+	logsCtx, stopLogs := context.WithCancel(ctx)
+	logs := startStreaming(t, logsCtx, k, nil, "logs", "-f", "--tail=1", "-n", apps, "web")
+	tick := regexp.MustCompile(`^tick (\d+)$`)
+	i, first, err := logs.waitLine(ctx, 0, tick)
+	if err != nil {
+		d.node.Fatalf(t, "kubectl logs -f: %v", err)
+	}
+	_, next, err := logs.waitLine(ctx, i+1, tick)
+	if err != nil {
+		d.node.Fatalf(t, "kubectl logs -f after %q: %v", first[0], err)
+	}
+	if a, b := mustAtoi(t, first[1]), mustAtoi(t, next[1]); b != a+1 {
+		d.node.Fatalf(t, "kubectl logs -f: %q after %q", next[0], first[0])
+	}
+	stopLogs()
+	t.Logf("logs -f: %q then %q (%.1fs)", first[0], next[0], time.Since(step).Seconds())
+
+	// exec: kubectl's default (WebSocket, GET) and SPDY (POST upgrade).
+	for _, proto := range []struct {
+		name, method string
+		env          []string
+	}{
+		{"websocket", "GET", nil},
+		{"spdy", "POST", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"}},
+	} {
+		k := d.kubectlFor(t, via, token)
+		k.Env = append(k.Env, proto.env...)
+		if r := k.Run(ctx, "exec", "-n", apps, "web", "--", "sh", "-c", "echo $((6*7)) $(hostname)"); r.Err != nil || strings.TrimSpace(r.Stdout) != "42 web" {
+			d.node.Fatalf(t, "kubectl exec (%s): %s", proto.name, r)
+		}
+		cmd, stdout, stderr := k.Command(ctx, "exec", "-i", "-n", apps, "web", "--", "sh", "-c", "tr a-z A-Z; exit 3")
+		cmd.Stdin = strings.NewReader("through the proxy\n")
+		err := cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 3 || strings.TrimSpace(stdout.String()) != "THROUGH THE PROXY" {
+			d.node.Fatalf(t, "kubectl exec -i (%s): exit %d (%v), stdout %q, stderr %q; want exit 3 and the upper-cased stdin", proto.name, code, err, stdout, stderr)
+		}
+		// The proxy's access log: the upgrade went through it with this method.
+		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":%q,"path":"/api/v1/namespaces/%s/pods/web/exec","code":101`, proto.method, apps))
+	}
+
+	// attach: the container's own output, live.
+	attachCtx, stopAttach := context.WithCancel(ctx)
+	attach := startStreaming(t, attachCtx, k, nil, "attach", "-n", apps, "web", "-c", "main")
+	if _, _, err := attach.waitLine(ctx, 0, tick); err != nil {
+		d.node.Fatalf(t, "kubectl attach: %v", err)
+	}
+	stopAttach()
+	<-attach.eof
+
+	// port-forward: the pod's httpd on a local port.
+	pfCtx, stopPF := context.WithCancel(ctx)
+	defer stopPF()
+	pf := startStreaming(t, pfCtx, k, nil, "port-forward", "--address=127.0.0.1", "-n", apps, "pod/web", ":8080")
+	_, m, err := pf.waitLine(ctx, 0, regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`))
+	if err != nil {
+		d.node.Fatalf(t, "kubectl port-forward: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+m[1]+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.node.Fatalf(t, "GET through kubectl port-forward: %v\n%s", err, pf.stderr.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "web" {
+		d.node.Fatalf(t, "GET through kubectl port-forward: %q, want the pod's hostname web", body)
+	}
+	stopPF()
+	<-pf.eof
+	<-logs.eof
+	// WebSocket upgrades (GET) through the proxy, as kubectl 1.31+ makes them.
+	for _, sub := range []string{"attach", "portforward"} {
+		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":"GET","path":"/api/v1/namespaces/%s/pods/web/%s","code":101`, apps, sub))
+	}
+
+	d.probesPassed(t, ctx)
+	t.Logf("scenario %.1fs", time.Since(start).Seconds())
+}
+
+// applyKustomizeOnNode installs deploy/kustomize the way docs/install.md
+// says, with the machine's kubectl as the cluster admin: the namespace, the
+// serving certificate Secret, then `kubectl apply -k` of an overlay whose
+// only change is the issuer in the authentication configuration (the base
+// already names the image of `make image`).
+func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, time.Duration) {
+	t.Helper()
+	node, iss := nodeWithProxyImage(t, ctx)
+	const ns, name = "oidc-proxy", "oidc-proxy"
+	k := adminKubectl(t, node.API)
+	if r := k.Run(ctx, "create", "namespace", ns); r.Err != nil {
+		node.Fatalf(t, "kubectl create namespace: %s", r)
+	}
+	ca, err := harness.NewCA("kube-oidc e2e deployed proxy CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	svc := name + "." + ns + ".svc"
+	certFile, keyFile, err := ca.WriteServingCertFor(dir, "proxy", []string{name, name + "." + ns, svc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := k.Run(ctx, "-n", ns, "create", "secret", "tls", name+"-tls", "--cert="+certFile, "--key="+keyFile); r.Err != nil {
+		node.Fatalf(t, "kubectl create secret tls: %s", r)
+	}
+	authConfig, err := yaml.Marshal(map[string]any{
+		"apiVersion": "apiserver.config.k8s.io/v1",
+		"kind":       "AuthenticationConfiguration",
+		"jwt": []any{map[string]any{
+			"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
+			"claimMappings": map[string]any{
+				"username": map[string]any{"claim": "email", "prefix": ""},
+				"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
+			},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := yaml.Marshal(map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   map[string]any{"name": name + "-authentication"},
+		"data":       map[string]any{"config.yaml": string(authConfig)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := harness.ShippedPath(harness.KustomizeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odir := filepath.Join(t.TempDir(), "overlay")
+	if err := os.MkdirAll(odir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// kustomize refuses an absolute path as a base.
+	rel, err := filepath.Rel(odir, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := yaml.Marshal(map[string]any{
+		"apiVersion": "kustomize.config.k8s.io/v1beta1",
+		"kind":       "Kustomization",
+		"resources":  []string{rel},
+		"patches":    []any{map[string]any{"patch": string(patch)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(odir, "kustomization.yaml"), overlay, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if r := k.Run(ctx, "apply", "-k", odir); r.Err != nil {
+		node.Fatalf(t, "kubectl apply -k: %s", r)
+	}
+	d := &deployedProxy{node: node, admin: node.API.AdminClient(t), namespace: ns, serverName: svc, ca: ca}
+	d.waitRollout(t, ctx, name, 2, 2*time.Minute)
+	took := time.Since(start)
+	got, err := d.admin.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		node.Fatalf(t, "namespace %s after apply -k: %v, labels %v; want PodSecurity enforce restricted", ns, err, got.Labels)
+	}
+	return d, iss, took
+}
+
+// TestNodeKustomizeProxySurvivesEviction: deploy/kustomize
+// applied with `kubectl apply -k` on a real node rolls out 2 Ready replicas
+// (PodSecurity restricted, the pods' service account, the shipped RBAC and
+// authentication configuration). alice watches configmaps through each
+// replica; one replica is evicted (the Eviction API, which honours the
+// PodDisruptionBudget): a second eviction is refused while its replacement
+// is not Ready, the other replica's watch goes on and sees the admin's new
+// configmap, requests through it succeed, and the replacement serves once
+// the Deployment is back to 2.
+func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	d, iss, took := applyKustomizeOnNode(t, ctx)
+	t.Logf("kubectl apply -k to 2 Ready pods: %.1fs; %.1fs since the test started", took.Seconds(), time.Since(start).Seconds())
+	const apps, alice = "apps", "alice@example.com"
+	d.aliceWorkload(t, ctx, apps, alice)
+	token := iss.IDToken(t, alice, nil)
+	createCM := func(name string) {
+		t.Helper()
+		if _, err := d.admin.CoreV1().ConfigMaps(apps).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			d.node.Fatalf(t, "configmap %s: %v", name, err)
+		}
+	}
+	createCM("before")
+	victim, survivor := d.pods[0], d.pods[1]
+	watches := map[string]*streamingKubectl{}
+	for _, p := range d.pods {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		w := startStreaming(t, wctx, d.kubectlFor(t, p, token), nil, "get", "configmaps", "-n", apps, "-w", "-o", "name")
+		if _, _, err := w.waitLine(ctx, 0, regexp.MustCompile(`^configmap/before$`)); err != nil {
+			d.node.Fatalf(t, "watch through %s: %v", p.Name, err)
+		}
+		watches[p.Name] = w
+	}
+
+	// The disruption controller's view of the two Ready replicas: one may go.
+	pdbDeadline := time.After(30 * time.Second)
+	for {
+		pdb, err := d.admin.PolicyV1().PodDisruptionBudgets(d.namespace).Get(ctx, "oidc-proxy", metav1.GetOptions{})
+		if err == nil && pdb.Status.ObservedGeneration == pdb.Generation && pdb.Status.CurrentHealthy == 2 && pdb.Status.DisruptionsAllowed == 1 {
+			break
+		}
+		select {
+		case <-pdbDeadline:
+			d.node.Fatalf(t, "PodDisruptionBudget oidc-proxy never allowed one disruption: %v %+v", err, pdb)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	evict := func(pod string) error {
+		return d.admin.PolicyV1().Evictions(d.namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: d.namespace}})
+	}
+	if err := evict(victim.Name); err != nil {
+		d.node.Fatalf(t, "evict %s: %v", victim.Name, err)
+	}
+	evicted := time.Now()
+	if err := evict(survivor.Name); !apierrors.IsTooManyRequests(err) {
+		d.node.Fatalf(t, "evict %s right after %s: %v, want 429 (the PodDisruptionBudget's minAvailable: 1)", survivor.Name, victim.Name, err)
+	}
+
+	createCM("during")
+	if _, _, err := watches[survivor.Name].waitLine(ctx, 0, regexp.MustCompile(`^configmap/during$`)); err != nil {
+		d.node.Fatalf(t, "watch through the other replica %s after the eviction: %v", survivor.Name, err)
+	}
+	if r := d.kubectlFor(t, survivor, token).Run(ctx, "get", "configmaps", "-n", apps, "-o", "name"); r.Err != nil || !strings.Contains(r.Stdout, "configmap/during") {
+		d.node.Fatalf(t, "kubectl get through %s after the eviction: %s", survivor.Name, r)
+	}
+
+	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
+	t.Logf("back to 2 Ready replicas %.1fs after the eviction", time.Since(evicted).Seconds())
+	var replacement *corev1.Pod
+	for i := range d.pods {
+		if d.pods[i].Name != survivor.Name && d.pods[i].Name != victim.Name {
+			replacement = &d.pods[i]
+		}
+	}
+	if replacement == nil {
+		d.node.Fatalf(t, "no replacement pod among %v", d.pods)
+	}
+	if r := d.kubectlFor(t, *replacement, token).Run(ctx, "get", "configmaps", "-n", apps, "-o", "name"); r.Err != nil || !strings.Contains(r.Stdout, "configmap/during") {
+		d.node.Fatalf(t, "kubectl get through the replacement %s: %s", replacement.Name, r)
+	}
+	createCM("after")
+	if _, _, err := watches[survivor.Name].waitLine(ctx, 0, regexp.MustCompile(`^configmap/after$`)); err != nil {
+		d.node.Fatalf(t, "watch through %s after the replacement: %v", survivor.Name, err)
+	}
+	d.probesPassed(t, ctx)
+	select {
+	case <-watches[victim.Name].eof:
+		t.Logf("the watch through the evicted %s ended: %s", victim.Name, strings.TrimSpace(watches[victim.Name].stderr.String()))
+	default:
+		t.Logf("the watch through the evicted %s is still open (its pod drains in-flight requests)", victim.Name)
+	}
+	t.Logf("scenario %.1fs", time.Since(start).Seconds())
+}
