@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -102,41 +101,13 @@ func TestVerbosityFlagForms(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			a := &app{streams: streams{In: strings.NewReader(""), Out: &out, Err: &errOut}, getenv: func(string) string { return "" }}
-			root := newRoot(a, tt.args)
+			root := newRoot(a)
 			root.SetArgs(tt.args)
 			if err := root.Execute(); err != nil {
 				t.Fatal(err)
 			}
 			if a.verbosity != tt.want || out.String() != "kubectl-oidc dev\n" {
 				t.Errorf("verbosity %d, output %q; want %d", a.verbosity, out.String(), tt.want)
-			}
-		})
-	}
-}
-
-// TestGetTokenTreeAnswersAsTheFullTree: the tree newRoot builds for a
-// get-token command line gives the same help, output and errors as the
-// tree with every command.
-func TestGetTokenTreeAnswersAsTheFullTree(t *testing.T) {
-	for _, args := range [][]string{
-		{"get-token", "--help"},
-		{"get-token", "--bogus"},
-		{"get-token", "extra"},
-		{"get-token"},
-		{"get-token", "-v=1", "--oidc-issuer-url=http://example.com", "--oidc-client-id=x"},
-	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			var got [2]string
-			for i, treeArgs := range [][]string{args, nil} {
-				var out, errOut bytes.Buffer
-				a := &app{streams: streams{In: strings.NewReader(""), Out: &out, Err: &errOut}, getenv: func(string) string { return "" }}
-				root := newRoot(a, treeArgs)
-				root.SetArgs(args)
-				err := root.Execute()
-				got[i] = fmt.Sprintf("stdout %q\nstderr %q\nerror %v", out.String(), errOut.String(), err)
-			}
-			if got[0] != got[1] {
-				t.Errorf("get-token tree:\n%s\nfull tree:\n%s", got[0], got[1])
 			}
 		})
 	}

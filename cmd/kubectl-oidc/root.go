@@ -42,7 +42,7 @@ type app struct {
 // error ends up as one line on stderr.
 func run(ctx context.Context, args []string, s streams, getenv func(string) string) int {
 	a := &app{streams: s, getenv: getenv}
-	root := newRoot(a, args)
+	root := newRoot(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		termsafe.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
@@ -60,12 +60,7 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// newRoot builds the command tree for the command line args. When args
-// run get-token, which kubectl runs before almost every command, the tree
-// holds only the root and get-token, without cobra's completion command:
-// building the other commands' flags and help is most of cobra's share of
-// a cache-hit get-token (docs/benchmarks.md).
-func newRoot(a *app, args []string) *cobra.Command {
+func newRoot(a *app) *cobra.Command {
 	a.loginFlags = newLoginFlags(&a.opts)
 	root := &cobra.Command{
 		// The binary is kubectl-oidc; people run it as "kubectl oidc".
@@ -98,11 +93,6 @@ document.`,
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
 	})
 
-	if len(args) > 0 && args[0] == "get-token" {
-		root.CompletionOptions.DisableDefaultCmd = true
-		root.AddCommand(newGetToken(a))
-		return root
-	}
 	root.AddCommand(
 		newGetToken(a),
 		newLogin(a),
