@@ -99,13 +99,26 @@ demo: e2e-deps e2e-bins build
 	cd e2e && $(GO) test -tags demo -c -o $(abspath $(BIN))/e2e-demo ./demo
 	KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) KUBE_OIDC_DEMO_DIR=$(abspath demo) $(BIN)/e2e-demo -test.run '^TestDemo$$' -test.timeout 0
 
-## bench: oidc-proxy's cost per request (Go benchmark) and a loopback load run of the built
-## binary against a bare reverse proxy (hack/proxybench). Results: docs/benchmarks.md.
-.PHONY: bench
+## bench: oidc-proxy's cost per request (Go benchmark), a loopback load run of the built
+## binary against a bare reverse proxy (hack/proxybench), then bench-gettoken.
+## Results: docs/benchmarks.md.
+.PHONY: bench bench-gettoken
 BENCH_FLAGS ?= -benchtime 1s -count 3
 bench: build
 	$(GO) test -run XXX -bench BenchmarkProxy $(BENCH_FLAGS) ./pkg/proxy/
 	$(GO) run ./hack/proxybench -proxy-bin $(BIN)/oidc-proxy
+	$(MAKE) bench-gettoken
+
+## bench-gettoken: a cache-hit `kubectl-oidc get-token` against kubelogin's and a hello
+## world's, interleaved (whole processes; wall time and peak RSS, ratios to kubelogin).
+## kubelogin is the e2e build, made by e2e/hack/build-bins.sh when missing.
+## GETTOKEN_BENCH_BINS=name=path,... adds other kubectl-oidc builds to the same rounds.
+KUBELOGIN_VERSION := $(shell sed -n 's/^KUBELOGIN_VERSION="\(.*\)"$$/\1/p' e2e/hack/build-bins.sh)
+KUBELOGIN_BIN ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kube-oidc/kubelogin-$(KUBELOGIN_VERSION)/kubelogin
+GETTOKEN_BENCH_FLAGS ?= -benchtime 200x -count 3
+bench-gettoken:
+	@[ -x "$(KUBELOGIN_BIN)" ] || GO=$(GO) e2e/hack/build-bins.sh kubelogin
+	KUBELOGIN_BIN=$(KUBELOGIN_BIN) $(GO) test -run '^$$' -bench '^BenchmarkGetTokenVsKubelogin$$' $(GETTOKEN_BENCH_FLAGS) ./cmd/kubectl-oidc/
 
 ## dist: release files in $(DIST) for VERSION=vX.Y.Z: kubectl-oidc (linux, darwin: amd64+arm64;
 ## windows/amd64) and oidc-proxy (linux amd64+arm64), CGO off, -trimpath, version stamped,

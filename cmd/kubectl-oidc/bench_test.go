@@ -29,7 +29,8 @@ var (
 	releaseErr  error
 )
 
-// releaseBinary builds kubectl-oidc as `make build` does (-trimpath -s -w).
+// releaseBinary builds kubectl-oidc as a release is built
+// (hack/internal/release: CGO off, -trimpath, -s -w).
 func releaseBinary(b *testing.B) string {
 	releaseOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kubectl-oidc-bench-")
@@ -38,15 +39,23 @@ func releaseBinary(b *testing.B) string {
 			return
 		}
 		releaseBin = filepath.Join(dir, "kubectl-oidc")
-		out, err := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", releaseBin, ".").CombinedOutput()
-		if err != nil {
-			releaseErr = &buildError{err, out}
-		}
+		releaseErr = goBuild(".", releaseBin)
 	})
 	if releaseErr != nil {
 		b.Fatal(releaseErr)
 	}
 	return releaseBin
+}
+
+// goBuild builds the main package in dir into out, CGO off, -trimpath, -s -w.
+func goBuild(dir, out string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return &buildError{err, output}
+	}
+	return nil
 }
 
 type buildError struct {
