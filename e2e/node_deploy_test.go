@@ -477,8 +477,9 @@ func mustAtoi(t *testing.T, s string) int {
 // readiness probe asks the API server through the kubernetes Service and
 // needs the issuer's keys) and each serves alice. Through one pod, kubectl
 // with alice's token does what people do with a workload: get, logs -f,
-// exec over WebSocket and SPDY (stdin, exit codes), attach and
-// port-forward; a namespace she has no role in is refused in her name.
+// exec over WebSocket and SPDY (stdin, exit codes), attach, port-forward
+// over WebSocket and SPDY, and cp both ways; a namespace she has no role
+// in is refused in her name.
 func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
@@ -567,31 +568,57 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 	stopAttach()
 	<-attach.eof
 
-	// port-forward: the pod's httpd on a local port.
-	pfCtx, stopPF := context.WithCancel(ctx)
-	defer stopPF()
-	pf := startStreaming(t, pfCtx, k, nil, "port-forward", "--address=127.0.0.1", "-n", apps, "pod/web", ":8080")
-	_, m, err := pf.waitLine(ctx, 0, regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`))
-	if err != nil {
-		d.node.Fatalf(t, "kubectl port-forward: %v", err)
+	// port-forward: the pod's httpd on a local port, over kubectl's default
+	// (WebSocket, GET) and SPDY (POST upgrade).
+	for _, proto := range []struct {
+		name, method string
+		env          []string
+	}{
+		{"websocket", "GET", nil},
+		{"spdy", "POST", []string{"KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}},
+	} {
+		pfCtx, stopPF := context.WithCancel(ctx)
+		pf := startStreaming(t, pfCtx, k, proto.env, "port-forward", "--address=127.0.0.1", "-n", apps, "pod/web", ":8080")
+		_, m, err := pf.waitLine(ctx, 0, regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`))
+		if err != nil {
+			stopPF()
+			d.node.Fatalf(t, "kubectl port-forward (%s): %v", proto.name, err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+m[1]+"/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			stopPF()
+			d.node.Fatalf(t, "GET through kubectl port-forward (%s): %v\n%s", proto.name, err, pf.stderr.String())
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		stopPF()
+		<-pf.eof
+		if strings.TrimSpace(string(body)) != "web" {
+			d.node.Fatalf(t, "GET through kubectl port-forward (%s): %q, want the pod's hostname web", proto.name, body)
+		}
+		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":%q,"path":"/api/v1/namespaces/%s/pods/web/portforward","code":101`, proto.method, apps))
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+m[1]+"/", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.node.Fatalf(t, "GET through kubectl port-forward: %v\n%s", err, pf.stderr.String())
+
+	// cp: a local file into the pod and back (tar over exec).
+	local := filepath.Join(t.TempDir(), "note.txt")
+	if err := os.WriteFile(local, []byte("copied through the proxy\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.TrimSpace(string(body)) != "web" {
-		d.node.Fatalf(t, "GET through kubectl port-forward: %q, want the pod's hostname web", body)
+	if r := k.Run(ctx, "cp", local, apps+"/web:/tmp/note.txt", "-c", "main"); r.Err != nil {
+		d.node.Fatalf(t, "kubectl cp into the pod: %s", r)
 	}
-	stopPF()
-	<-pf.eof
+	back := filepath.Join(t.TempDir(), "back.txt")
+	if r := k.Run(ctx, "cp", apps+"/web:/tmp/note.txt", back, "-c", "main"); r.Err != nil {
+		d.node.Fatalf(t, "kubectl cp out of the pod: %s", r)
+	}
+	if got, err := os.ReadFile(back); err != nil || string(got) != "copied through the proxy\n" {
+		d.node.Fatalf(t, "kubectl cp round trip: %q, %v", got, err)
+	}
 	<-logs.eof
-	// WebSocket upgrades (GET) through the proxy, as kubectl 1.31+ makes them.
-	for _, sub := range []string{"attach", "portforward"} {
-		d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":"GET","path":"/api/v1/namespaces/%s/pods/web/%s","code":101`, apps, sub))
-	}
+	// attach's WebSocket upgrade (GET) through the proxy, as kubectl 1.31+
+	// makes it.
+	d.waitAccessLog(t, ctx, via.Name, fmt.Sprintf(`"method":"GET","path":"/api/v1/namespaces/%s/pods/web/attach","code":101`, apps))
 
 	d.probesPassed(t, ctx)
 	t.Logf("scenario %.1fs", time.Since(start).Seconds())
