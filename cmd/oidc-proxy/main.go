@@ -51,7 +51,10 @@ OIDC bearer token exactly as kube-apiserver would (--oidc-* flags or
 --authentication-config), removes every identity header the client sent, and
 forwards the request with its own credentials (--kubeconfig, kubectl's client
 flags, or the in-cluster service account) plus Impersonate-* headers for the
-authenticated user. Flag names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
+authenticated user. A client's own Impersonate-* headers (kubectl --as) are
+authorised as kube-apiserver 1.36+ authorises them (constrained impersonation, then
+legacy, by SubjectAccessReview) and the impersonated identity is forwarded. Flag
+names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		Version:       version.Version,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
