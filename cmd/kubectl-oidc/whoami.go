@@ -226,11 +226,7 @@ func getTokenArgs(u *clientcmdapi.AuthInfo) ([]string, bool) {
 		return nil, false
 	}
 	args := u.Exec.Args
-	base := u.Exec.Command
-	if i := strings.LastIndexAny(base, `/\`); i >= 0 { // a Windows path too, whatever this OS is
-		base = base[i+1:]
-	}
-	switch base = strings.TrimSuffix(base, ".exe"); {
+	switch base := kubeconfig.CommandBase(u.Exec.Command); {
 	case base == "kubectl" && len(args) >= 2 && args[0] == "oidc" && args[1] == "get-token":
 		return args[2:], true
 	case base == "kubectl-oidc" && len(args) >= 1 && args[0] == "get-token":

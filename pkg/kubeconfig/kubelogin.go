@@ -196,12 +196,7 @@ func kubeloginGetTokenArgs(e *clientcmdapi.ExecConfig) ([]string, bool) {
 	if e == nil {
 		return nil, false
 	}
-	base := e.Command
-	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
-		base = base[i+1:]
-	}
-	base = strings.TrimSuffix(base, ".exe")
-	args := e.Args
+	base, args := CommandBase(e.Command), e.Args
 	switch {
 	case base == "kubectl" && len(args) >= 2 && args[0] == "oidc-login" && args[1] == "get-token":
 		return args[2:], true

@@ -57,6 +57,15 @@ func sameServer(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
+// CommandBase is an exec command's program name: without its directory
+// (either separator) and without ".exe".
+func CommandBase(command string) string {
+	if i := strings.LastIndexAny(command, `/\`); i >= 0 {
+		command = command[i+1:]
+	}
+	return strings.TrimSuffix(command, ".exe")
+}
+
 // tokenPluginArgs returns the get-token flags of an exec stanza that runs
 // kubectl-oidc (`kubectl-oidc get-token`, `kubectl oidc get-token`) or
 // kubelogin (`kubectl oidc-login get-token`, `kubelogin get-token`).
@@ -64,12 +73,7 @@ func tokenPluginArgs(e *clientcmdapi.ExecConfig) ([]string, bool) {
 	if e == nil {
 		return nil, false
 	}
-	base := e.Command
-	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
-		base = base[i+1:]
-	}
-	base = strings.TrimSuffix(base, ".exe")
-	args := e.Args
+	base, args := CommandBase(e.Command), e.Args
 	switch {
 	case base == "kubectl" && len(args) >= 2 && (args[0] == "oidc" || args[0] == "oidc-login") && args[1] == "get-token":
 		return args[2:], true
