@@ -73,18 +73,23 @@ func recordFrom(ctx context.Context) *record {
 
 // withRecord returns the request's record, creating it (and a response
 // writer that captures the status code, and kube-apiserver's RequestInfo
-// of the request in its context) when no outer handler did.
+// of the request in its context, unless a step before it computed one)
+// when no outer handler did.
 func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *record) {
 	if rec := recordFrom(r.Context()); rec != nil {
 		return w, r, rec
 	}
 	start := time.Now()
-	info, err := requestInfoFactory.NewRequestInfo(r)
+	info, computed := request.RequestInfoFrom(r.Context())
+	var err error
+	if !computed {
+		info, err = requestInfoFactory.NewRequestInfo(r)
+	}
 	sw := &statusWriter{ResponseWriter: w, record: record{start: start, verb: verbLabel(info, err)}}
 	sw.rec = &sw.record // one allocation for the writer, the record and its context
 	sw.ctx = recordContext{Context: r.Context(), rec: sw.rec}
 	var ctx context.Context = &sw.ctx
-	if err == nil {
+	if err == nil && !computed {
 		// Computed once per request: audit, the impersonation filter and
 		// the access log read this one (WithRequestInfo keeps it).
 		ctx = request.WithRequestInfo(ctx, info)
