@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"os"
@@ -295,4 +296,37 @@ func jwtExp(t *testing.T, token string) time.Time {
 		t.Fatal(err)
 	}
 	return claimTime(c, "exp")
+}
+
+// FuzzKubeloginEntry: whatever kubelogin's cache file holds as its
+// id_token, kubeloginEntry never panics, and an ID token it imports names
+// this issuer and client.
+func FuzzKubeloginEntry(f *testing.F) {
+	o := Options{IssuerURL: "https://issuer.example", ClientID: "kubectl"}
+	jwt := func(claims string) string {
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
+	}
+	f.Add(jwt(`{"iss":"https://issuer.example","aud":"kubectl","exp":1}`), false)
+	f.Add(jwt(`{"iss":"https://issuer.example","aud":["other","kubectl"],"exp":1e300}`), false)
+	f.Add(jwt(`{"iss":"https://evil.example","aud":"kubectl"}`), false)
+	f.Add(jwt(`{"iss":"https://issuer.example","aud":{"kubectl":1}}`), false)
+	f.Add(jwt(`[]`), false)
+	f.Add("opaque", true)
+	f.Add("a.b.c.d", false)
+	f.Add("", false)
+	f.Fuzz(func(t *testing.T, id string, useAccessToken bool) {
+		s := &session{o: o}
+		s.o.UseAccessToken = useAccessToken
+		e, err := s.kubeloginEntry(id, "r")
+		if err != nil || useAccessToken || id == "" {
+			return
+		}
+		c, err := decodeClaims(e.IDToken)
+		if err != nil {
+			t.Fatalf("imported an ID token whose claims do not decode: %v", err)
+		}
+		if iss, _ := c["iss"].(string); iss != o.IssuerURL || !audienceHas(c["aud"], o.ClientID) {
+			t.Fatalf("imported an ID token of issuer %v, audience %v", c["iss"], c["aud"])
+		}
+	})
 }
