@@ -31,6 +31,12 @@ type forwardPlan struct {
 	// clientIP is the client address as --trusted-proxy-cidrs resolves it
 	// ("" when nothing asked for it).
 	clientIP string
+
+	// headerBuf backs headers for the usual identity (user, uid, groups,
+	// one extra) and ctx is the request context carrying the plan
+	// (withPlan): both live in the plan's own allocation.
+	headerBuf [4]headerValues
+	ctx       planContext
 }
 
 // impersonationPlan forwards u with Impersonate-* headers. An identity
@@ -43,7 +49,9 @@ func impersonationPlan(u user.Info, impersonated bool, clientIP string) (*forwar
 	if err := identity.CheckUser(u); err != nil {
 		return nil, err
 	}
-	return &forwardPlan{user: u, impersonated: impersonated, headers: appendImpersonation(nil, u), clientIP: clientIP}, nil
+	p := &forwardPlan{user: u, impersonated: impersonated, clientIP: clientIP}
+	p.headers = appendImpersonation(p.headerBuf[:0], u)
+	return p, nil
 }
 
 // passthroughPlan forwards the client's own token.
@@ -66,13 +74,29 @@ var errPlanDecided = errors.New("the request's forward plan is already decided")
 // request.
 func withPlan(r *http.Request, p *forwardPlan) (*http.Request, error) {
 	ctx := r.Context()
-	if planFrom(ctx) != nil {
+	if planFrom(ctx) != nil || p.ctx.Context != nil {
 		return r, errPlanDecided
 	}
 	if rec := recordFrom(ctx); rec != nil {
 		rec.plan = p
 	}
-	return r.WithContext(context.WithValue(ctx, planKey{}, p)), nil
+	p.ctx = planContext{Context: ctx, plan: p}
+	return r.WithContext(&p.ctx), nil
+}
+
+// planContext is what context.WithValue(ctx, planKey{}, plan) gives,
+// embedded in the plan so that storing it allocates nothing more.
+// Deadlines, cancellation and every other value come from the parent.
+type planContext struct {
+	context.Context
+	plan *forwardPlan
+}
+
+func (c *planContext) Value(key any) any {
+	if _, ok := key.(planKey); ok {
+		return c.plan
+	}
+	return c.Context.Value(key)
 }
 
 // planFrom is the request's plan, nil before it is decided.
