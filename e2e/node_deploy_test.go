@@ -3,12 +3,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -629,7 +632,7 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 // serving certificate Secret, then `kubectl apply -k` of an overlay whose
 // only change is the issuer in the authentication configuration (the base
 // already names the image of `make image`).
-func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, time.Duration) {
+func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, *harness.Issuer, time.Duration) {
 	t.Helper()
 	node, iss := nodeWithProxyImage(t, ctx)
 	const ns, name = "oidc-proxy", "oidc-proxy"
@@ -650,17 +653,16 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	if r := k.Run(ctx, "-n", ns, "create", "secret", "tls", name+"-tls", "--cert="+certFile, "--key="+keyFile); r.Err != nil {
 		node.Fatalf(t, "kubectl create secret tls: %s", r)
 	}
-	authConfig, err := yaml.Marshal(map[string]any{
-		"apiVersion": "apiserver.config.k8s.io/v1",
-		"kind":       "AuthenticationConfiguration",
-		"jwt": []any{map[string]any{
-			"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
-			"claimMappings": map[string]any{
-				"username": map[string]any{"claim": "email", "prefix": ""},
-				"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
-			},
-		}},
-	})
+	// A second issuer on the gateway mints the token shapes of real
+	// providers (realIdPShapes).
+	idp := harness.StartIssuerOn(t, "kubernetes", node.Gateway)
+	authConfig, err := authenticationConfig(map[string]any{
+		"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
+		"claimMappings": map[string]any{
+			"username": map[string]any{"claim": "email", "prefix": ""},
+			"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
+		},
+	}, idpJWT(idp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +670,7 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 		"apiVersion": "v1",
 		"kind":       "ConfigMap",
 		"metadata":   map[string]any{"name": name + "-authentication"},
-		"data":       map[string]any{"config.yaml": string(authConfig)},
+		"data":       map[string]any{"config.yaml": authConfig},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -709,13 +711,16 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		node.Fatalf(t, "namespace %s after apply -k: %v, labels %v; want PodSecurity enforce restricted", ns, err, got.Labels)
 	}
-	return d, iss, took
+	return d, iss, idp, took
 }
 
 // TestNodeKustomizeProxySurvivesEviction: deploy/kustomize
 // applied with `kubectl apply -k` on a real node rolls out 2 Ready replicas
 // (PodSecurity restricted, the pods' service account, the shipped RBAC and
-// authentication configuration). alice watches configmaps through each
+// authentication configuration, here trusting a second issuer too).
+// Through one replica, `kubectl --as` and the token shapes of real
+// providers work with the shipped RBAC alone (impersonationAndIdPShapes).
+// alice watches configmaps through each
 // replica; one replica is evicted (the Eviction API, which honours the
 // PodDisruptionBudget): a second eviction is refused while its replacement
 // is not Ready, the other replica's watch goes on and sees the admin's new
@@ -725,7 +730,7 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	d, iss, took := applyKustomizeOnNode(t, ctx)
+	d, iss, idp, took := applyKustomizeOnNode(t, ctx)
 	t.Logf("kubectl apply -k to 2 Ready pods: %.1fs; %.1fs since the test started", took.Seconds(), time.Since(start).Seconds())
 	const apps, alice = "apps", "alice@example.com"
 	d.aliceWorkload(t, ctx, apps, alice)
@@ -737,6 +742,9 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 		}
 	}
 	createCM("before")
+	step := time.Now()
+	d.impersonationAndIdPShapes(t, ctx, d.pods[0], apps, alice, token, idp)
+	t.Logf("kubectl --as and the real providers' token shapes: %.1fs", time.Since(step).Seconds())
 	victim, survivor := d.pods[0], d.pods[1]
 	watches := map[string]*streamingKubectl{}
 	for _, p := range d.pods {
@@ -807,4 +815,89 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 		t.Logf("the watch through the evicted %s is still open (its pod drains in-flight requests)", victim.Name)
 	}
 	t.Logf("scenario %.1fs", time.Since(start).Seconds())
+}
+
+// kubectlWhoami is `kubectl auth whoami -o json` with k: the API server's
+// view of the request.
+func (d *deployedProxy) kubectlWhoami(t *testing.T, ctx context.Context, k *harness.Kubectl, args ...string) authenticationv1.UserInfo {
+	t.Helper()
+	r := k.Run(ctx, append([]string{"auth", "whoami", "-o", "json"}, args...)...)
+	if r.Err != nil {
+		d.node.Fatalf(t, "kubectl auth whoami %v: %s", args, r)
+	}
+	var review authenticationv1.SelfSubjectReview
+	if err := json.Unmarshal([]byte(r.Stdout), &review); err != nil {
+		d.node.Fatalf(t, "kubectl auth whoami %v: %v\n%s", args, err, r.Stdout)
+	}
+	return review.Status.UserInfo
+}
+
+// impersonationAndIdPShapes: through the deployed proxy pod via, with only
+// the shipped RBAC for the proxy's service account, (1) alice, granted
+// impersonate on user bob, runs `kubectl --as=bob` (the proxy asks the API
+// server with a SubjectAccessReview) and the API server sees bob with
+// alice as the original user, while `--as=carol` is refused in her name;
+// (2) each of the real providers' token shapes from the second issuer idp
+// reads configmaps in ns through one of its groups, and the API server
+// sees its user, uid and credential-id extra (checkIdPShape).
+func (d *deployedProxy) impersonationAndIdPShapes(t *testing.T, ctx context.Context, via corev1.Pod, ns, alice, aliceToken string, idp *harness.Issuer) {
+	t.Helper()
+	const bob = "bob"
+	shapes := realIdPShapes(idp)
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: bob}}
+	for _, s := range shapes {
+		subjects = append(subjects, rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: s.group})
+	}
+	if _, err := d.admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "debugger-bob-and-idp-groups"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "debugger"},
+		Subjects:   subjects,
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "rolebinding for bob and the token shapes' groups: %v", err)
+	}
+	if _, err := d.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "impersonate-bob"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"users"}, ResourceNames: []string{bob}, Verbs: []string{"impersonate"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "clusterrole impersonate-bob: %v", err)
+	}
+	if _, err := d.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-impersonates-bob"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "impersonate-bob"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: alice}},
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "clusterrolebinding alice-impersonates-bob: %v", err)
+	}
+
+	k := d.kubectlFor(t, via, aliceToken)
+	// RBAC's cache: the new bindings take effect within moments.
+	deadline := time.After(10 * time.Second)
+	for {
+		r := k.Run(ctx, "--as="+bob, "get", "configmaps", "-n", ns, "-o", "name")
+		if r.Err == nil && strings.Contains(r.Stdout, "configmap/before") {
+			break
+		}
+		select {
+		case <-deadline:
+			d.node.Fatalf(t, "kubectl --as=%s get configmaps through %s: %s\n%s", bob, via.Name, r, d.proxyLogs(t, ctx, via.Name))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	info := d.kubectlWhoami(t, ctx, k, "--as="+bob)
+	if info.Username != bob || !slices.Equal([]string(info.Extra[originalUserPrefix+"user"]), []string{alice}) {
+		d.node.Fatalf(t, "kubectl auth whoami --as=%s: %+v, want %s with %suser %s", bob, info, bob, originalUserPrefix, alice)
+	}
+	if r := k.Run(ctx, "--as=carol", "get", "configmaps", "-n", ns); r.Err == nil || !strings.Contains(r.Stderr, "cannot impersonate") {
+		d.node.Fatalf(t, "kubectl --as=carol: %s, want a refusal to impersonate", r)
+	}
+
+	for _, s := range shapes {
+		k := d.kubectlFor(t, via, idp.Sign(t, s.claims))
+		if r := k.Run(ctx, "get", "configmaps", "-n", ns, "-o", "name"); r.Err != nil || !strings.Contains(r.Stdout, "configmap/before") {
+			d.node.Fatalf(t, "%s: kubectl get configmaps through %s with only the shipped RBAC: %s\n%s", s.name, via.Name, r, d.proxyLogs(t, ctx, via.Name))
+		}
+		if err := checkIdPShape(s, d.kubectlWhoami(t, ctx, k)); err != nil {
+			d.node.Fatalf(t, "through %s: %v", via.Name, err)
+		}
+	}
 }
