@@ -24,7 +24,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -808,6 +810,9 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 		d.node.Fatalf(t, "watch through %s after the replacement: %v", survivor.Name, err)
 	}
 	d.probesPassed(t, ctx)
+	step = time.Now()
+	d.deleteDuringWatchAndExec(t, ctx, apps, token)
+	t.Logf("deleting a replica during a watch and an exec session: %.1fs", time.Since(step).Seconds())
 	select {
 	case <-watches[victim.Name].eof:
 		t.Logf("the watch through the evicted %s ended: %s", victim.Name, strings.TrimSpace(watches[victim.Name].stderr.String()))
@@ -900,4 +905,146 @@ func (d *deployedProxy) impersonationAndIdPShapes(t *testing.T, ctx context.Cont
 			d.node.Fatalf(t, "through %s: %v", via.Name, err)
 		}
 	}
+}
+
+// clientFor is a client-go client at one proxy pod's IP with a bearer token.
+func (d *deployedProxy) clientFor(t *testing.T, pod corev1.Pod, token string) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(&rest.Config{
+		Host:            "https://" + pod.Status.PodIP + ":6443",
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: d.ca.CertPEM, ServerName: d.serverName},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// deleteDuringWatchAndExec deletes one of the two proxy pods (as `kubectl
+// delete pod` does, with its grace period) while alice watches configmaps
+// in ns and runs an exec session through it. Requests through the other
+// replica succeed at once; the deleted one still serves during its
+// --shutdown-delay-duration; the replacement becomes Ready; the watch,
+// when the deleted pod ends it, resumes through the other replica from
+// the last resourceVersion it saw and has every configmap the admin
+// created meanwhile, each once and in order; the exec session ends (the
+// deleted pod's process exits), it does not hang.
+func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Context, ns, token string) {
+	t.Helper()
+	victim, other := d.pods[0], d.pods[1]
+	list, err := d.clientFor(t, victim, token).CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		d.node.Fatalf(t, "list configmaps through %s: %v", victim.Name, err)
+	}
+	type seen struct{ name, rv string }
+	events := make(chan seen, 1000)
+	watchEnded := make(chan time.Time, 1)
+	watchErr := make(chan error, 1)
+	go func() {
+		rv := list.ResourceVersion
+		for i, via := range []corev1.Pod{victim, other} {
+			w, err := d.clientFor(t, via, token).CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
+			if err != nil {
+				watchErr <- fmt.Errorf("watch through %s from resourceVersion %s: %w", via.Name, rv, err)
+				return
+			}
+			for ev := range w.ResultChan() {
+				if ev.Type == watch.Error {
+					watchErr <- fmt.Errorf("watch through %s: error event %v", via.Name, ev.Object)
+					return
+				}
+				cm, ok := ev.Object.(*corev1.ConfigMap)
+				if !ok {
+					continue
+				}
+				rv = cm.ResourceVersion
+				if ev.Type == watch.Added {
+					events <- seen{cm.Name, rv}
+				}
+			}
+			if i == 0 {
+				watchEnded <- time.Now()
+			}
+		}
+	}()
+	execCtx, stopExec := context.WithCancel(ctx)
+	defer stopExec()
+	session := startStreaming(t, execCtx, d.kubectlFor(t, victim, token), nil, "exec", "-n", ns, "web", "--", "sh", "-c", "while :; do echo alive; sleep 1; done")
+	if _, _, err := session.waitLine(ctx, 0, regexp.MustCompile(`^alive$`)); err != nil {
+		d.node.Fatalf(t, "kubectl exec through %s: %v", victim.Name, err)
+	}
+
+	// The admin creates a configmap every 200 ms until the watch has resumed.
+	var created []string
+	stopCreating := make(chan struct{})
+	creatorDone := make(chan struct{})
+	go func() {
+		defer close(creatorDone)
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("fault-%03d", i)
+			if _, err := d.admin.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err == nil {
+				created = append(created, name)
+			}
+			select {
+			case <-stopCreating:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+
+	if err := d.admin.CoreV1().Pods(d.namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+		d.node.Fatalf(t, "delete %s: %v", victim.Name, err)
+	}
+	deleted := time.Now()
+	for _, p := range []corev1.Pod{other, victim} {
+		if r := d.kubectlFor(t, p, token).Run(ctx, "get", "configmaps", "-n", ns, "-o", "name"); r.Err != nil {
+			d.node.Fatalf(t, "kubectl get through %s %.1fs after deleting %s: %s", p.Name, time.Since(deleted).Seconds(), victim.Name, r)
+		}
+	}
+	t.Logf("requests through the other replica and the deleted one (draining) served %.1fs after the delete", time.Since(deleted).Seconds())
+	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
+	t.Logf("replacement Ready %.1fs after the delete", time.Since(deleted).Seconds())
+
+	// The deleted pod holds the watch until its drain timeout ends it.
+	var ended time.Time
+	select {
+	case ended = <-watchEnded:
+	case err := <-watchErr:
+		d.node.Fatalf(t, "%v", err)
+	case <-time.After(100 * time.Second):
+		d.node.Fatalf(t, "the watch through the deleted %s never ended", victim.Name)
+	}
+	t.Logf("the watch through the deleted %s ended %.1fs after the delete; resumed through %s", victim.Name, ended.Sub(deleted).Seconds(), other.Name)
+	select {
+	case <-session.eof:
+		t.Logf("the exec session through the deleted pod ended (%.1fs after the delete): %q", time.Since(deleted).Seconds(), strings.TrimSpace(session.stderr.String()))
+	case <-time.After(20 * time.Second):
+		d.node.Fatalf(t, "the exec session through the deleted %s still runs %.1fs after the delete (a hang)", victim.Name, time.Since(deleted).Seconds())
+	}
+	time.Sleep(time.Second) // a few creations after the resumption
+	close(stopCreating)
+	<-creatorDone
+
+	got := map[string]int{}
+	var order []string
+	deadline := time.After(20 * time.Second)
+	for len(order) < len(created) {
+		select {
+		case e := <-events:
+			if strings.HasPrefix(e.name, "fault-") {
+				got[e.name]++
+				order = append(order, e.name)
+			}
+		case err := <-watchErr:
+			d.node.Fatalf(t, "%v", err)
+		case <-deadline:
+			d.node.Fatalf(t, "the watch saw %d of the %d configmaps created: %v, want %v", len(order), len(created), order, created)
+		}
+	}
+	if !slices.Equal(order, created) {
+		d.node.Fatalf(t, "the watch saw %v, want each of %v once, in order", order, created)
+	}
+	t.Logf("the watch saw all %d configmaps created across the delete, each once", len(created))
 }
