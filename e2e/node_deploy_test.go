@@ -727,7 +727,9 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 // PodDisruptionBudget): a second eviction is refused while its replacement
 // is not Ready, the other replica's watch goes on and sees the admin's new
 // configmap, requests through it succeed, and the replacement serves once
-// the Deployment is back to 2.
+// the Deployment is back to 2. Then one replica is deleted during a watch
+// and an exec session (deleteDuringWatchAndExec), and the Deployment is
+// rolled to a second tag of the image under a request loop (rollingUpdate).
 func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
@@ -749,9 +751,11 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	t.Logf("kubectl --as and the real providers' token shapes: %.1fs", time.Since(step).Seconds())
 	victim, survivor := d.pods[0], d.pods[1]
 	watches := map[string]*streamingKubectl{}
+	var stops []context.CancelFunc
 	for _, p := range d.pods {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
+		stops = append(stops, stop)
 		w := startStreaming(t, wctx, d.kubectlFor(t, p, token), nil, "get", "configmaps", "-n", apps, "-w", "-o", "name")
 		if _, _, err := w.waitLine(ctx, 0, regexp.MustCompile(`^configmap/before$`)); err != nil {
 			d.node.Fatalf(t, "watch through %s: %v", p.Name, err)
@@ -819,6 +823,12 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	default:
 		t.Logf("the watch through the evicted %s is still open (its pod drains in-flight requests)", victim.Name)
 	}
+	for _, stop := range stops {
+		stop()
+	}
+	step = time.Now()
+	d.rollingUpdate(t, ctx, apps, token)
+	t.Logf("rolling update under a request loop: %.1fs", time.Since(step).Seconds())
 	t.Logf("scenario %.1fs", time.Since(start).Seconds())
 }
 
@@ -937,6 +947,8 @@ func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Conte
 	if err != nil {
 		d.node.Fatalf(t, "list configmaps through %s: %v", victim.Name, err)
 	}
+	ctx, stopWatch := context.WithCancel(ctx) // the resumed watch ends with this step
+	defer stopWatch()
 	type seen struct{ name, rv string }
 	events := make(chan seen, 1000)
 	watchEnded := make(chan time.Time, 1)
@@ -1047,4 +1059,146 @@ func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Conte
 		d.node.Fatalf(t, "the watch saw %v, want each of %v once, in order", order, created)
 	}
 	t.Logf("the watch saw all %d configmaps created across the delete, each once", len(created))
+}
+
+// rollingUpdate rolls the Deployment out to the same image under a second
+// tag (imported into containerd under it) while a loop sends alice's list
+// of configmaps in ns every 50 ms to a Ready, non-terminating proxy pod (as
+// a Service's endpoints would pick), and a watch with timeoutSeconds=15 (a
+// slow request) runs through an old pod. Every request of the loop
+// succeeds or fails only with a connection error a client retries; the
+// watch started before its pod's SIGTERM ends at its own timeout, cleanly.
+func (d *deployedProxy) rollingUpdate(t *testing.T, ctx context.Context, ns, token string) {
+	t.Helper()
+	dep, err := d.admin.AppsV1().Deployments(d.namespace).Get(ctx, "oidc-proxy", metav1.GetOptions{})
+	if err != nil {
+		d.node.Fatalf(t, "deployment: %v", err)
+	}
+	old := dep.Spec.Template.Spec.Containers[0].Image
+	repo, _, _ := strings.Cut(old, ":")
+	next := repo + ":e2e-rolled"
+	if err := d.node.TagImage(ctx, old, next); err != nil {
+		d.node.Fatalf(t, "%v", err)
+	}
+
+	// The slow request: a watch through an old pod that the server ends after 15 s.
+	slowStart, slowPod := time.Now(), d.pods[0].Name
+	timeout := int64(15)
+	w, err := d.clientFor(t, d.pods[0], token).CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: "0", TimeoutSeconds: &timeout})
+	if err != nil {
+		d.node.Fatalf(t, "watch through %s: %v", d.pods[0].Name, err)
+	}
+	slowDone := make(chan error, 1)
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				slowDone <- fmt.Errorf("error event %v", ev.Object)
+				return
+			}
+		}
+		// Its pod got SIGTERM before the watch ended: deleted or terminating.
+		p, err := d.admin.CoreV1().Pods(d.namespace).Get(ctx, slowPod, metav1.GetOptions{})
+		if err == nil && p.DeletionTimestamp == nil {
+			slowDone <- fmt.Errorf("ended before its pod %s was terminating", slowPod)
+			return
+		}
+		slowDone <- nil
+	}()
+
+	var mu sync.Mutex
+	targets := d.pods
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	// The targets: Ready pods that are not terminating, refreshed every 200 ms.
+	go func() {
+		for loopCtx.Err() == nil {
+			list, err := d.admin.CoreV1().Pods(d.namespace).List(loopCtx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(dep.Spec.Selector)})
+			if err == nil {
+				var ready []corev1.Pod
+				for _, p := range list.Items {
+					if p.DeletionTimestamp == nil && podReady(&p) && p.Status.PodIP != "" {
+						ready = append(ready, p)
+					}
+				}
+				if len(ready) > 0 {
+					mu.Lock()
+					targets = ready
+					mu.Unlock()
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	var sent, succeeded int
+	failures := map[string]int{}
+	var fatal []string
+	loopDone := make(chan struct{})
+	clients := map[string]kubernetes.Interface{}
+	go func() {
+		defer close(loopDone)
+		for i := 0; loopCtx.Err() == nil; i++ {
+			mu.Lock()
+			p := targets[i%len(targets)]
+			mu.Unlock()
+			c, ok := clients[p.Name]
+			if !ok {
+				c = d.clientFor(t, p, token)
+				clients[p.Name] = c
+			}
+			rctx, cancel := context.WithTimeout(loopCtx, 5*time.Second)
+			_, err := c.CoreV1().ConfigMaps(ns).List(rctx, metav1.ListOptions{Limit: 1})
+			cancel()
+			if loopCtx.Err() != nil {
+				break
+			}
+			sent++
+			switch {
+			case err == nil:
+				succeeded++
+			case apierrors.ReasonForError(err) != metav1.StatusReasonUnknown || strings.Contains(err.Error(), "status code"):
+				// An answer from the proxy or the API server: not a retry.
+				fatal = append(fatal, fmt.Sprintf("%s: %v", p.Name, err))
+			default:
+				failures[err.Error()]++
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(time.Second) // the loop runs before the update
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"oidc-proxy","image":%q}]}}}}`, next)
+	if _, err := d.admin.AppsV1().Deployments(d.namespace).Patch(ctx, "oidc-proxy", "application/strategic-merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		d.node.Fatalf(t, "patch the image to %s: %v", next, err)
+	}
+	updated := time.Now()
+	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
+	for _, p := range d.pods {
+		if img := p.Spec.Containers[0].Image; img != next {
+			d.node.Fatalf(t, "pod %s runs %s after the rollout, want %s", p.Name, img, next)
+		}
+	}
+	for _, p := range d.pods {
+		if p.Name == slowPod {
+			d.node.Fatalf(t, "pod %s of the old image is still a replica after the rollout", slowPod)
+		}
+	}
+	t.Logf("rolled out to %s in %.1fs (%.1fs after the slow watch started)", next, time.Since(updated).Seconds(), time.Since(slowStart).Seconds())
+	time.Sleep(2 * time.Second) // the loop runs on the new pods
+	stopLoop()
+	<-loopDone
+	t.Logf("request loop: %d sent, %d succeeded, %d failed with a connection error (%v), %d failed with an answer", sent, succeeded, sent-succeeded-len(fatal), failures, len(fatal))
+	if len(fatal) > 0 || succeeded == 0 {
+		d.node.Fatalf(t, "during the rolling update: %d of %d requests failed with an answer a client does not retry: %v", len(fatal), sent, fatal)
+	}
+
+	select {
+	case err := <-slowDone:
+		took := time.Since(slowStart)
+		if err != nil || took < 14*time.Second {
+			d.node.Fatalf(t, "the watch through the old pod ended after %.1fs: %v, want its own 15 s timeout", took.Seconds(), err)
+		}
+		t.Logf("the watch started before SIGTERM ended at its own timeout, %.1fs after it started", took.Seconds())
+	case <-time.After(40 * time.Second):
+		d.node.Fatalf(t, "the watch with timeoutSeconds=15 through the old pod did not end")
+	}
 }
