@@ -3,12 +3,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,12 +18,15 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -629,7 +634,7 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 // serving certificate Secret, then `kubectl apply -k` of an overlay whose
 // only change is the issuer in the authentication configuration (the base
 // already names the image of `make image`).
-func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, time.Duration) {
+func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, *harness.Issuer, time.Duration) {
 	t.Helper()
 	node, iss := nodeWithProxyImage(t, ctx)
 	const ns, name = "oidc-proxy", "oidc-proxy"
@@ -650,17 +655,16 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	if r := k.Run(ctx, "-n", ns, "create", "secret", "tls", name+"-tls", "--cert="+certFile, "--key="+keyFile); r.Err != nil {
 		node.Fatalf(t, "kubectl create secret tls: %s", r)
 	}
-	authConfig, err := yaml.Marshal(map[string]any{
-		"apiVersion": "apiserver.config.k8s.io/v1",
-		"kind":       "AuthenticationConfiguration",
-		"jwt": []any{map[string]any{
-			"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
-			"claimMappings": map[string]any{
-				"username": map[string]any{"claim": "email", "prefix": ""},
-				"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
-			},
-		}},
-	})
+	// A second issuer on the gateway mints the token shapes of real
+	// providers (realIdPShapes).
+	idp := harness.StartIssuerOn(t, "kubernetes", node.Gateway)
+	authConfig, err := authenticationConfig(map[string]any{
+		"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
+		"claimMappings": map[string]any{
+			"username": map[string]any{"claim": "email", "prefix": ""},
+			"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
+		},
+	}, idpJWT(idp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +672,7 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 		"apiVersion": "v1",
 		"kind":       "ConfigMap",
 		"metadata":   map[string]any{"name": name + "-authentication"},
-		"data":       map[string]any{"config.yaml": string(authConfig)},
+		"data":       map[string]any{"config.yaml": authConfig},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -709,23 +713,28 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		node.Fatalf(t, "namespace %s after apply -k: %v, labels %v; want PodSecurity enforce restricted", ns, err, got.Labels)
 	}
-	return d, iss, took
+	return d, iss, idp, took
 }
 
 // TestNodeKustomizeProxySurvivesEviction: deploy/kustomize
 // applied with `kubectl apply -k` on a real node rolls out 2 Ready replicas
 // (PodSecurity restricted, the pods' service account, the shipped RBAC and
-// authentication configuration). alice watches configmaps through each
+// authentication configuration, here trusting a second issuer too).
+// Through one replica, `kubectl --as` and the token shapes of real
+// providers work with the shipped RBAC alone (impersonationAndIdPShapes).
+// alice watches configmaps through each
 // replica; one replica is evicted (the Eviction API, which honours the
 // PodDisruptionBudget): a second eviction is refused while its replacement
 // is not Ready, the other replica's watch goes on and sees the admin's new
 // configmap, requests through it succeed, and the replacement serves once
-// the Deployment is back to 2.
+// the Deployment is back to 2. Then one replica is deleted during a watch
+// and an exec session (deleteDuringWatchAndExec), and the Deployment is
+// rolled to a second tag of the image under a request loop (rollingUpdate).
 func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	d, iss, took := applyKustomizeOnNode(t, ctx)
+	d, iss, idp, took := applyKustomizeOnNode(t, ctx)
 	t.Logf("kubectl apply -k to 2 Ready pods: %.1fs; %.1fs since the test started", took.Seconds(), time.Since(start).Seconds())
 	const apps, alice = "apps", "alice@example.com"
 	d.aliceWorkload(t, ctx, apps, alice)
@@ -737,11 +746,16 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 		}
 	}
 	createCM("before")
+	step := time.Now()
+	d.impersonationAndIdPShapes(t, ctx, d.pods[0], apps, alice, token, idp)
+	t.Logf("kubectl --as and the real providers' token shapes: %.1fs", time.Since(step).Seconds())
 	victim, survivor := d.pods[0], d.pods[1]
 	watches := map[string]*streamingKubectl{}
+	var stops []context.CancelFunc
 	for _, p := range d.pods {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
+		stops = append(stops, stop)
 		w := startStreaming(t, wctx, d.kubectlFor(t, p, token), nil, "get", "configmaps", "-n", apps, "-w", "-o", "name")
 		if _, _, err := w.waitLine(ctx, 0, regexp.MustCompile(`^configmap/before$`)); err != nil {
 			d.node.Fatalf(t, "watch through %s: %v", p.Name, err)
@@ -800,11 +814,391 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 		d.node.Fatalf(t, "watch through %s after the replacement: %v", survivor.Name, err)
 	}
 	d.probesPassed(t, ctx)
+	step = time.Now()
+	d.deleteDuringWatchAndExec(t, ctx, apps, token)
+	t.Logf("deleting a replica during a watch and an exec session: %.1fs", time.Since(step).Seconds())
 	select {
 	case <-watches[victim.Name].eof:
 		t.Logf("the watch through the evicted %s ended: %s", victim.Name, strings.TrimSpace(watches[victim.Name].stderr.String()))
 	default:
 		t.Logf("the watch through the evicted %s is still open (its pod drains in-flight requests)", victim.Name)
 	}
+	for _, stop := range stops {
+		stop()
+	}
+	step = time.Now()
+	d.rollingUpdate(t, ctx, apps, token)
+	t.Logf("rolling update under a request loop: %.1fs", time.Since(step).Seconds())
 	t.Logf("scenario %.1fs", time.Since(start).Seconds())
+}
+
+// kubectlWhoami is `kubectl auth whoami -o json` with k: the API server's
+// view of the request.
+func (d *deployedProxy) kubectlWhoami(t *testing.T, ctx context.Context, k *harness.Kubectl, args ...string) authenticationv1.UserInfo {
+	t.Helper()
+	r := k.Run(ctx, append([]string{"auth", "whoami", "-o", "json"}, args...)...)
+	if r.Err != nil {
+		d.node.Fatalf(t, "kubectl auth whoami %v: %s", args, r)
+	}
+	var review authenticationv1.SelfSubjectReview
+	if err := json.Unmarshal([]byte(r.Stdout), &review); err != nil {
+		d.node.Fatalf(t, "kubectl auth whoami %v: %v\n%s", args, err, r.Stdout)
+	}
+	return review.Status.UserInfo
+}
+
+// impersonationAndIdPShapes: through the deployed proxy pod via, with only
+// the shipped RBAC for the proxy's service account, (1) alice, granted
+// impersonate on user bob, runs `kubectl --as=bob` (the proxy asks the API
+// server with a SubjectAccessReview) and the API server sees bob with
+// alice as the original user, while `--as=carol` is refused in her name;
+// (2) each of the real providers' token shapes from the second issuer idp
+// reads configmaps in ns through one of its groups, and the API server
+// sees its user, uid and credential-id extra (checkIdPShape).
+func (d *deployedProxy) impersonationAndIdPShapes(t *testing.T, ctx context.Context, via corev1.Pod, ns, alice, aliceToken string, idp *harness.Issuer) {
+	t.Helper()
+	const bob = "bob"
+	shapes := realIdPShapes(idp)
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: bob}}
+	for _, s := range shapes {
+		subjects = append(subjects, rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: s.group})
+	}
+	if _, err := d.admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "debugger-bob-and-idp-groups"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "debugger"},
+		Subjects:   subjects,
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "rolebinding for bob and the token shapes' groups: %v", err)
+	}
+	if _, err := d.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "impersonate-bob"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"users"}, ResourceNames: []string{bob}, Verbs: []string{"impersonate"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "clusterrole impersonate-bob: %v", err)
+	}
+	if _, err := d.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-impersonates-bob"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "impersonate-bob"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: alice}},
+	}, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "clusterrolebinding alice-impersonates-bob: %v", err)
+	}
+
+	k := d.kubectlFor(t, via, aliceToken)
+	// RBAC's cache: the new bindings take effect within moments.
+	deadline := time.After(10 * time.Second)
+	for {
+		r := k.Run(ctx, "--as="+bob, "get", "configmaps", "-n", ns, "-o", "name")
+		if r.Err == nil && strings.Contains(r.Stdout, "configmap/before") {
+			break
+		}
+		select {
+		case <-deadline:
+			d.node.Fatalf(t, "kubectl --as=%s get configmaps through %s: %s\n%s", bob, via.Name, r, d.proxyLogs(t, ctx, via.Name))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	info := d.kubectlWhoami(t, ctx, k, "--as="+bob)
+	if info.Username != bob || !slices.Equal([]string(info.Extra[originalUserPrefix+"user"]), []string{alice}) {
+		d.node.Fatalf(t, "kubectl auth whoami --as=%s: %+v, want %s with %suser %s", bob, info, bob, originalUserPrefix, alice)
+	}
+	if r := k.Run(ctx, "--as=carol", "get", "configmaps", "-n", ns); r.Err == nil || !strings.Contains(r.Stderr, "cannot impersonate") {
+		d.node.Fatalf(t, "kubectl --as=carol: %s, want a refusal to impersonate", r)
+	}
+
+	for _, s := range shapes {
+		k := d.kubectlFor(t, via, idp.Sign(t, s.claims))
+		if r := k.Run(ctx, "get", "configmaps", "-n", ns, "-o", "name"); r.Err != nil || !strings.Contains(r.Stdout, "configmap/before") {
+			d.node.Fatalf(t, "%s: kubectl get configmaps through %s with only the shipped RBAC: %s\n%s", s.name, via.Name, r, d.proxyLogs(t, ctx, via.Name))
+		}
+		if err := checkIdPShape(s, d.kubectlWhoami(t, ctx, k)); err != nil {
+			d.node.Fatalf(t, "through %s: %v", via.Name, err)
+		}
+	}
+}
+
+// clientFor is a client-go client at one proxy pod's IP with a bearer token.
+func (d *deployedProxy) clientFor(t *testing.T, pod corev1.Pod, token string) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(&rest.Config{
+		Host:            "https://" + pod.Status.PodIP + ":6443",
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: d.ca.CertPEM, ServerName: d.serverName},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// deleteDuringWatchAndExec deletes one of the two proxy pods (as `kubectl
+// delete pod` does, with its grace period) while alice watches configmaps
+// in ns and runs an exec session through it. Requests through the other
+// replica succeed at once; the deleted one still serves during its
+// --shutdown-delay-duration; the replacement becomes Ready; the watch,
+// when the deleted pod ends it, resumes through the other replica from
+// the last resourceVersion it saw and has every configmap the admin
+// created meanwhile, each once and in order; the exec session ends (the
+// deleted pod's process exits), it does not hang.
+func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Context, ns, token string) {
+	t.Helper()
+	victim, other := d.pods[0], d.pods[1]
+	list, err := d.clientFor(t, victim, token).CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		d.node.Fatalf(t, "list configmaps through %s: %v", victim.Name, err)
+	}
+	ctx, stopWatch := context.WithCancel(ctx) // the resumed watch ends with this step
+	defer stopWatch()
+	type seen struct{ name, rv string }
+	events := make(chan seen, 1000)
+	watchEnded := make(chan time.Time, 1)
+	watchErr := make(chan error, 1)
+	go func() {
+		rv := list.ResourceVersion
+		for i, via := range []corev1.Pod{victim, other} {
+			w, err := d.clientFor(t, via, token).CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
+			if err != nil {
+				watchErr <- fmt.Errorf("watch through %s from resourceVersion %s: %w", via.Name, rv, err)
+				return
+			}
+			for ev := range w.ResultChan() {
+				if ev.Type == watch.Error {
+					watchErr <- fmt.Errorf("watch through %s: error event %v", via.Name, ev.Object)
+					return
+				}
+				cm, ok := ev.Object.(*corev1.ConfigMap)
+				if !ok {
+					continue
+				}
+				rv = cm.ResourceVersion
+				if ev.Type == watch.Added {
+					events <- seen{cm.Name, rv}
+				}
+			}
+			if i == 0 {
+				watchEnded <- time.Now()
+			}
+		}
+	}()
+	execCtx, stopExec := context.WithCancel(ctx)
+	defer stopExec()
+	session := startStreaming(t, execCtx, d.kubectlFor(t, victim, token), nil, "exec", "-n", ns, "web", "--", "sh", "-c", "while :; do echo alive; sleep 1; done")
+	if _, _, err := session.waitLine(ctx, 0, regexp.MustCompile(`^alive$`)); err != nil {
+		d.node.Fatalf(t, "kubectl exec through %s: %v", victim.Name, err)
+	}
+
+	// The admin creates a configmap every 200 ms until the watch has resumed.
+	var created []string
+	stopCreating := make(chan struct{})
+	creatorDone := make(chan struct{})
+	go func() {
+		defer close(creatorDone)
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("fault-%03d", i)
+			if _, err := d.admin.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err == nil {
+				created = append(created, name)
+			}
+			select {
+			case <-stopCreating:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+
+	if err := d.admin.CoreV1().Pods(d.namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+		d.node.Fatalf(t, "delete %s: %v", victim.Name, err)
+	}
+	deleted := time.Now()
+	for _, p := range []corev1.Pod{other, victim} {
+		if r := d.kubectlFor(t, p, token).Run(ctx, "get", "configmaps", "-n", ns, "-o", "name"); r.Err != nil {
+			d.node.Fatalf(t, "kubectl get through %s %.1fs after deleting %s: %s", p.Name, time.Since(deleted).Seconds(), victim.Name, r)
+		}
+	}
+	t.Logf("requests through the other replica and the deleted one (draining) served %.1fs after the delete", time.Since(deleted).Seconds())
+	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
+	t.Logf("replacement Ready %.1fs after the delete", time.Since(deleted).Seconds())
+
+	// The deleted pod holds the watch until its drain timeout ends it.
+	var ended time.Time
+	select {
+	case ended = <-watchEnded:
+	case err := <-watchErr:
+		d.node.Fatalf(t, "%v", err)
+	case <-time.After(100 * time.Second):
+		d.node.Fatalf(t, "the watch through the deleted %s never ended", victim.Name)
+	}
+	t.Logf("the watch through the deleted %s ended %.1fs after the delete; resumed through %s", victim.Name, ended.Sub(deleted).Seconds(), other.Name)
+	select {
+	case <-session.eof:
+		t.Logf("the exec session through the deleted pod ended (%.1fs after the delete): %q", time.Since(deleted).Seconds(), strings.TrimSpace(session.stderr.String()))
+	case <-time.After(20 * time.Second):
+		d.node.Fatalf(t, "the exec session through the deleted %s still runs %.1fs after the delete (a hang)", victim.Name, time.Since(deleted).Seconds())
+	}
+	time.Sleep(time.Second) // a few creations after the resumption
+	close(stopCreating)
+	<-creatorDone
+
+	got := map[string]int{}
+	var order []string
+	deadline := time.After(20 * time.Second)
+	for len(order) < len(created) {
+		select {
+		case e := <-events:
+			if strings.HasPrefix(e.name, "fault-") {
+				got[e.name]++
+				order = append(order, e.name)
+			}
+		case err := <-watchErr:
+			d.node.Fatalf(t, "%v", err)
+		case <-deadline:
+			d.node.Fatalf(t, "the watch saw %d of the %d configmaps created: %v, want %v", len(order), len(created), order, created)
+		}
+	}
+	if !slices.Equal(order, created) {
+		d.node.Fatalf(t, "the watch saw %v, want each of %v once, in order", order, created)
+	}
+	t.Logf("the watch saw all %d configmaps created across the delete, each once", len(created))
+}
+
+// rollingUpdate rolls the Deployment out to the same image under a second
+// tag (imported into containerd under it) while a loop sends alice's list
+// of configmaps in ns every 50 ms to a Ready, non-terminating proxy pod (as
+// a Service's endpoints would pick), and a watch with timeoutSeconds=15 (a
+// slow request) runs through an old pod. Every request of the loop
+// succeeds or fails only with a connection error a client retries; the
+// watch started before its pod's SIGTERM ends at its own timeout, cleanly.
+func (d *deployedProxy) rollingUpdate(t *testing.T, ctx context.Context, ns, token string) {
+	t.Helper()
+	dep, err := d.admin.AppsV1().Deployments(d.namespace).Get(ctx, "oidc-proxy", metav1.GetOptions{})
+	if err != nil {
+		d.node.Fatalf(t, "deployment: %v", err)
+	}
+	old := dep.Spec.Template.Spec.Containers[0].Image
+	repo, _, _ := strings.Cut(old, ":")
+	next := repo + ":e2e-rolled"
+	if err := d.node.TagImage(ctx, old, next); err != nil {
+		d.node.Fatalf(t, "%v", err)
+	}
+
+	// The slow request: a watch through an old pod that the server ends after 15 s.
+	slowStart, slowPod := time.Now(), d.pods[0].Name
+	timeout := int64(15)
+	w, err := d.clientFor(t, d.pods[0], token).CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: "0", TimeoutSeconds: &timeout})
+	if err != nil {
+		d.node.Fatalf(t, "watch through %s: %v", d.pods[0].Name, err)
+	}
+	slowDone := make(chan error, 1)
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				slowDone <- fmt.Errorf("error event %v", ev.Object)
+				return
+			}
+		}
+		// Its pod got SIGTERM before the watch ended: deleted or terminating.
+		p, err := d.admin.CoreV1().Pods(d.namespace).Get(ctx, slowPod, metav1.GetOptions{})
+		if err == nil && p.DeletionTimestamp == nil {
+			slowDone <- fmt.Errorf("ended before its pod %s was terminating", slowPod)
+			return
+		}
+		slowDone <- nil
+	}()
+
+	var mu sync.Mutex
+	targets := d.pods
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	// The targets: Ready pods that are not terminating, refreshed every 200 ms.
+	go func() {
+		for loopCtx.Err() == nil {
+			list, err := d.admin.CoreV1().Pods(d.namespace).List(loopCtx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(dep.Spec.Selector)})
+			if err == nil {
+				var ready []corev1.Pod
+				for _, p := range list.Items {
+					if p.DeletionTimestamp == nil && podReady(&p) && p.Status.PodIP != "" {
+						ready = append(ready, p)
+					}
+				}
+				if len(ready) > 0 {
+					mu.Lock()
+					targets = ready
+					mu.Unlock()
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	var sent, succeeded int
+	failures := map[string]int{}
+	var fatal []string
+	loopDone := make(chan struct{})
+	clients := map[string]kubernetes.Interface{}
+	go func() {
+		defer close(loopDone)
+		for i := 0; loopCtx.Err() == nil; i++ {
+			mu.Lock()
+			p := targets[i%len(targets)]
+			mu.Unlock()
+			c, ok := clients[p.Name]
+			if !ok {
+				c = d.clientFor(t, p, token)
+				clients[p.Name] = c
+			}
+			rctx, cancel := context.WithTimeout(loopCtx, 5*time.Second)
+			_, err := c.CoreV1().ConfigMaps(ns).List(rctx, metav1.ListOptions{Limit: 1})
+			cancel()
+			if loopCtx.Err() != nil {
+				break
+			}
+			sent++
+			switch {
+			case err == nil:
+				succeeded++
+			case apierrors.ReasonForError(err) != metav1.StatusReasonUnknown || strings.Contains(err.Error(), "status code"):
+				// An answer from the proxy or the API server: not a retry.
+				fatal = append(fatal, fmt.Sprintf("%s: %v", p.Name, err))
+			default:
+				failures[err.Error()]++
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(time.Second) // the loop runs before the update
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"oidc-proxy","image":%q}]}}}}`, next)
+	if _, err := d.admin.AppsV1().Deployments(d.namespace).Patch(ctx, "oidc-proxy", "application/strategic-merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		d.node.Fatalf(t, "patch the image to %s: %v", next, err)
+	}
+	updated := time.Now()
+	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
+	for _, p := range d.pods {
+		if img := p.Spec.Containers[0].Image; img != next {
+			d.node.Fatalf(t, "pod %s runs %s after the rollout, want %s", p.Name, img, next)
+		}
+	}
+	for _, p := range d.pods {
+		if p.Name == slowPod {
+			d.node.Fatalf(t, "pod %s of the old image is still a replica after the rollout", slowPod)
+		}
+	}
+	t.Logf("rolled out to %s in %.1fs (%.1fs after the slow watch started)", next, time.Since(updated).Seconds(), time.Since(slowStart).Seconds())
+	time.Sleep(2 * time.Second) // the loop runs on the new pods
+	stopLoop()
+	<-loopDone
+	t.Logf("request loop: %d sent, %d succeeded, %d failed with a connection error (%v), %d failed with an answer", sent, succeeded, sent-succeeded-len(fatal), failures, len(fatal))
+	if len(fatal) > 0 || succeeded == 0 {
+		d.node.Fatalf(t, "during the rolling update: %d of %d requests failed with an answer a client does not retry: %v", len(fatal), sent, fatal)
+	}
+
+	select {
+	case err := <-slowDone:
+		took := time.Since(slowStart)
+		if err != nil || took < 14*time.Second {
+			d.node.Fatalf(t, "the watch through the old pod ended after %.1fs: %v, want its own 15 s timeout", took.Seconds(), err)
+		}
+		t.Logf("the watch started before SIGTERM ended at its own timeout, %.1fs after it started", took.Seconds())
+	case <-time.After(40 * time.Second):
+		d.node.Fatalf(t, "the watch with timeoutSeconds=15 through the old pod did not end")
+	}
 }

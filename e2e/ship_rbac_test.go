@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/token/jwt"
+	"sigs.k8s.io/yaml"
 )
 
 // userExtras are the KEYs of the userextras/KEY resources a ClusterRole lets
@@ -162,42 +164,64 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// idpAuthenticationConfig trusts Dex (as the other scenarios) and p, a
-// second issuer whose groups come from two claims (Keycloak's groups and
-// nested realm roles), with the prefix idp:.
+// idpJWT is the AuthenticationConfiguration's jwt authenticator for p, an
+// issuer whose groups come from two claims (Keycloak's groups and nested
+// realm roles) with the prefix idp:, and whose uid is sub.
+func idpJWT(p *harness.Issuer) map[string]any {
+	return map[string]any{
+		"issuer": map[string]any{"url": p.URL, "audiences": []string{p.ClientID}, "certificateAuthority": string(p.CAPEM)},
+		"claimMappings": map[string]any{
+			"username": map[string]any{"claim": "email", "prefix": ""},
+			"groups": map[string]any{"expression": "((has(claims.groups) ? claims.groups : []) + " +
+				"(has(claims.realm_access) && has(claims.realm_access.roles) ? claims.realm_access.roles : []))" +
+				".map(g, 'idp:' + g)"},
+			"uid": map[string]any{"claim": "sub"},
+		},
+	}
+}
+
+// authenticationConfig is an AuthenticationConfiguration of jwt authenticators.
+func authenticationConfig(jwt ...map[string]any) (string, error) {
+	b, err := yaml.Marshal(map[string]any{
+		"apiVersion": "apiserver.config.k8s.io/v1",
+		"kind":       "AuthenticationConfiguration",
+		"jwt":        jwt,
+	})
+	return string(b), err
+}
+
+// idpAuthenticationConfig trusts Dex (as the other scenarios) and p (idpJWT).
 func idpAuthenticationConfig(dex *harness.DexServer, p *harness.Issuer) (string, error) {
 	dexCA, err := os.ReadFile(dex.CAFile)
 	if err != nil {
 		return "", err
 	}
-	indent := func(pem []byte) string {
-		return "        " + strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n        ")
+	return authenticationConfig(map[string]any{
+		"issuer": map[string]any{"url": dex.Issuer, "audiences": []string{dex.ClientID}, "certificateAuthority": string(dexCA)},
+		"claimMappings": map[string]any{
+			"username": map[string]any{"claim": "email", "prefix": ""},
+			"groups":   map[string]any{"claim": "groups", "prefix": groupsPrefix},
+		},
+	}, idpJWT(p))
+}
+
+// checkIdPShape compares what the API server saw of a request with s's
+// token (a SelfSubjectReview) with the token: the user, the uid (sub), the
+// bound group and, for a token with jti, the extra
+// authentication.kubernetes.io/credential-id the token library adds.
+func checkIdPShape(s idpShape, info authenticationv1.UserInfo) error {
+	if info.Username != s.claims["email"] || info.UID != s.claims["sub"] || !slices.Contains(info.Groups, s.group) {
+		return fmt.Errorf("%s: the API server sees %q uid %q groups %d (with %q: %v), want %q uid %q",
+			s.name, info.Username, info.UID, len(info.Groups), s.group, slices.Contains(info.Groups, s.group), s.claims["email"], s.claims["sub"])
 	}
-	return fmt.Sprintf(`apiVersion: apiserver.config.k8s.io/v1
-kind: AuthenticationConfiguration
-jwt:
-- issuer:
-    url: %s
-    audiences: [%s]
-    certificateAuthority: |
-%s
-  claimMappings:
-    username: {claim: email, prefix: ""}
-    groups: {claim: groups, prefix: %q}
-- issuer:
-    url: %s
-    audiences: [%s]
-    certificateAuthority: |
-%s
-  claimMappings:
-    username: {claim: email, prefix: ""}
-    groups:
-      expression: >-
-        ((has(claims.groups) ? claims.groups : []) +
-        (has(claims.realm_access) && has(claims.realm_access.roles) ? claims.realm_access.roles : []))
-        .map(g, 'idp:' + g)
-    uid: {claim: sub}
-`, dex.Issuer, dex.ClientID, indent(dexCA), groupsPrefix, p.URL, p.ClientID, indent(p.CAPEM)), nil
+	var want []string
+	if jti, ok := s.claims["jti"].(string); ok {
+		want = []string{jwt.CredentialIDForJTI(jti)}
+	}
+	if got := info.Extra["authentication.kubernetes.io/credential-id"]; !slices.Equal([]string(got), want) {
+		return fmt.Errorf("%s: credential-id extra %q, want %q (all: %v)", s.name, got, want, info.Extra)
+	}
+	return nil
 }
 
 // TestShipRBACRealIdPTokenShapes: oidc-proxy in-cluster with only the
@@ -254,17 +278,8 @@ func TestShipRBACRealIdPTokenShapes(t *testing.T) {
 				if _, err := c.CoreV1().ConfigMaps("team-a").List(ctx, metav1.ListOptions{}); err != nil {
 					env.fatalf(t, "%s: list configmaps in team-a through the proxy with only the shipped RBAC: %v", s.name, err)
 				}
-				info := whoami(t, ctx, env, c)
-				if info.Username != s.claims["email"] || info.UID != s.claims["sub"] || !slices.Contains(info.Groups, s.group) {
-					env.fatalf(t, "%s: the API server sees %q uid %q groups %d (with %q: %v), want %q uid %q",
-						s.name, info.Username, info.UID, len(info.Groups), s.group, slices.Contains(info.Groups, s.group), s.claims["email"], s.claims["sub"])
-				}
-				var want []string
-				if jti, ok := s.claims["jti"].(string); ok {
-					want = []string{jwt.CredentialIDForJTI(jti)}
-				}
-				if got := info.Extra["authentication.kubernetes.io/credential-id"]; !slices.Equal([]string(got), want) {
-					env.fatalf(t, "%s: credential-id extra %q, want %q (all: %v)", s.name, got, want, info.Extra)
+				if err := checkIdPShape(s, whoami(t, ctx, env, c)); err != nil {
+					env.fatalf(t, "%v", err)
 				}
 			}
 			alice := env.passwordToken(t, ctx, harness.DexClientID, dex.Users[0])

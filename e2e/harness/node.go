@@ -365,6 +365,14 @@ func (n *Node) ImportImage(ctx context.Context, archive string) error {
 	return nil
 }
 
+// TagImage gives the imported image src the reference dst too (ctr images tag).
+func (n *Node) TagImage(ctx context.Context, src, dst string) error {
+	if out, err := n.runCtr(ctx, "-n", "k8s.io", "images", "tag", "--force", src, dst); err != nil {
+		return fmt.Errorf("ctr images tag %s %s: %w: %s", src, dst, err, out)
+	}
+	return nil
+}
+
 func (n *Node) runCtr(ctx context.Context, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, n.ctr, append([]string{"--address", n.sock}, args...)...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
