@@ -46,8 +46,12 @@ type Options struct {
 	// Audience (--oidc-audience) is the audience the cluster accepts, when
 	// it is not ClientID: get-token exchanges the session's ID token for one
 	// of this audience (RFC 8693 token exchange), cached per audience.
-	Audience  string
-	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
+	Audience string
+	// AudienceMethod (--oidc-audience-method) is how the token of Audience
+	// is obtained: AudienceMethodTokenExchange (the default) or
+	// AudienceMethodDexCrossClient.
+	AudienceMethod string
+	Verbosity      int // -v: >=1 logs HTTP exchanges, never a token
 	// RequestHeaders (--oidc-request-header) are set on every request to
 	// the provider (e.g. Origin for Entra ID single-page applications).
 	RequestHeaders map[string]string
