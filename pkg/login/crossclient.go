@@ -40,7 +40,8 @@ func crossClientScope(peer string) string { return "audience:server:client_id:" 
 // trust. The session's refresh token is granted a set of audiences at login
 // (entry.Audiences); a refresh whose scope names one of them gives an ID
 // token of that audience (aud: it and the client, azp: the client). An
-// audience outside the set signs in once more, for the set and it.
+// audience outside the set signs in once more, for the set, it and
+// o.LoginAudiences.
 func (s *session) crossClient(ctx context.Context, m mode) (*Token, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -72,9 +73,11 @@ func (s *session) crossClient(ctx context.Context, m mode) (*Token, error) {
 	if refreshErr != nil {
 		s.printf("refreshing for audience %s failed (%v); signing in again\n", s.o.Audience, refreshErr)
 	}
-	auds := granted
-	if !slices.Contains(auds, s.o.Audience) {
-		auds = append(slices.Clone(auds), s.o.Audience)
+	auds := slices.Clone(granted)
+	for _, a := range append([]string{s.o.Audience}, s.o.LoginAudiences...) {
+		if a != "" && a != s.o.ClientID && !slices.Contains(auds, a) {
+			auds = append(auds, a)
+		}
 	}
 	e, err := s.loginFor(ctx, auds)
 	if err != nil {

@@ -119,3 +119,33 @@ func TestDexCrossClientRefusesATokenOtherClustersAccept(t *testing.T) {
 		t.Fatalf("the token Dex issues for cluster-a: %v", err)
 	}
 }
+
+func TestDexCrossClientLoginAuthorizesSeveralClustersAtOnce(t *testing.T) {
+	f := newFixture(t, func(p *oidctest.Provider) { p.CrossClientPeers = []string{"cluster-a", "cluster-b"} })
+	o := f.passwordOptions()
+	o.AudienceMethod, o.Audience, o.LoginAudiences = AudienceMethodDexCrossClient, "cluster-a", []string{"cluster-b"}
+	tok, err := get(t.Context(), o, UI{Err: &syncBuffer{}}, testEnv(f.clock), modeLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Source != SourceCrossClient || f.p.Count("token:password") != 1 {
+		t.Fatalf("login: source %q, %d logins; want one login, narrowed", tok.Source, f.p.Count("token:password"))
+	}
+	b := o
+	b.Audience, b.LoginAudiences, b.Cluster = "cluster-b", nil, "https://b.example.com"
+	tok = f.mustGet(b, UI{Err: &syncBuffer{}})
+	claims, err := decodeClaims(tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aud, _ := claims["aud"].([]any); tok.Source != SourceCrossClient || !slices.Equal(aud, []any{"cluster-b", f.p.ClientID}) {
+		t.Fatalf("cluster b after the login: source %q aud %v", tok.Source, claims["aud"])
+	}
+	if n := f.p.Count("token:password"); n != 1 {
+		t.Fatalf("cluster b after the login: %d logins, want the one of the login", n)
+	}
+
+	bad := o
+	bad.AudienceMethod = AudienceMethodTokenExchange
+	wantErr(t, bad.Validate(), "--oidc-login-audience needs --oidc-audience-method=dex-cross-client")
+}

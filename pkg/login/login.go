@@ -51,6 +51,10 @@ type Options struct {
 	// is obtained: AudienceMethodTokenExchange (the default) or
 	// AudienceMethodDexCrossClient.
 	AudienceMethod string
+	// LoginAudiences (kubectl oidc login --oidc-login-audience) are more
+	// audiences a dex-cross-client login authorizes with Audience, so that
+	// one sign-in serves several clusters.
+	LoginAudiences []string
 	Verbosity      int // -v: >=1 logs HTTP exchanges, never a token
 	// RequestHeaders (--oidc-request-header) are set on every request to
 	// the provider (e.g. Origin for Entra ID single-page applications).

@@ -156,6 +156,9 @@ func (o *Options) Validate() error {
 	case !slices.Contains(AudienceMethods, o.AudienceMethod):
 		return fmt.Errorf("--oidc-audience-method %q is not one of %s", o.AudienceMethod, strings.Join(AudienceMethods, ", "))
 	}
+	if len(o.LoginAudiences) > 0 && (o.AudienceMethod != AudienceMethodDexCrossClient || !o.exchanging()) {
+		return fmt.Errorf("--oidc-login-audience needs --oidc-audience-method=%s and --oidc-audience", AudienceMethodDexCrossClient)
+	}
 	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
 		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")
 	}
