@@ -24,7 +24,18 @@ import (
 // own audience by a refresh. Each proxy refuses the other's token (401).
 // Repeated calls are served from the cache (no Dex request); after the
 // tokens expire, each cluster's token comes from a refresh, no browser.
-func TestClientDexCrossClientAudiencePerCluster(t *testing.T) {
+func TestClientDexCrossClientAudiencePerCluster(t *testing.T) { testDexCrossClient(t, false) }
+
+// TestClientDexCrossClientOneLogin is the same scenario with one browser
+// login for both clusters (`kubectl oidc login --oidc-login-audience`).
+// (Subtests would make Chromium's socket path under the test's temp dir
+// too long.)
+func TestClientDexCrossClientOneLogin(t *testing.T) { testDexCrossClient(t, true) }
+
+// testDexCrossClient runs the scenario; with oneLogin, `kubectl oidc login
+// --oidc-login-audience=cluster-b` with user a's flags signs in once for both
+// clusters first, and neither kubectl run opens the browser.
+func testDexCrossClient(t *testing.T, oneLogin bool) {
 	const idTokenTTL = 30 * time.Second
 	env := startClientEnv(t, harness.DexOptions{IDTokenTTL: idTokenTTL, PeerClients: []string{"cluster-a", "cluster-b"}}, "--oidc-client-id=cluster-a")
 	proxyB := harness.StartProxy(t, env.api, env.dex, harness.ProxyOptions{GroupsPrefix: groupsPrefix, ExtraArgs: []string{"--oidc-client-id=cluster-b"}})
@@ -72,12 +83,29 @@ func TestClientDexCrossClientAudiencePerCluster(t *testing.T) {
 		}
 	}
 
-	// 1. Cluster a: a browser login for cluster-a, narrowed by one refresh.
-	loginAndGet("a")
-	// 2. Cluster b, not yet granted: one browser login for both audiences.
-	loginAndGet("b")
-	if urls := env.handoff.URLs(); len(urls) != 2 {
-		t.Fatalf("the browser was opened %d times, want twice: %v", len(urls), urls)
+	wantBrowser := 2
+	if oneLogin {
+		// 1. One sign-in for both audiences, then each cluster by refresh.
+		wantBrowser = 1
+		args := append([]string{"login"}, execArgsOf(t, env, "a")[1:]...)
+		args = append(args, "--oidc-login-audience=cluster-b", "--cluster-server="+env.proxy.URL)
+		done := env.loginInBrowser(ctx, browser, alice)
+		if r := env.kubectl.Plugin(ctx, args...); r.Err != nil {
+			env.fatalf(t, "kubectl oidc login: %s\n--- chromium:\n%s", r, browser.Output())
+		}
+		if err := <-done; err != nil {
+			env.fatalf(t, "browser login: %v", err)
+		}
+		get("a")
+		get("b")
+	} else {
+		// 1. Cluster a: a browser login for cluster-a, narrowed by one refresh.
+		loginAndGet("a")
+		// 2. Cluster b, not yet granted: one browser login for both audiences.
+		loginAndGet("b")
+	}
+	if urls := env.handoff.URLs(); len(urls) != wantBrowser {
+		t.Fatalf("the browser was opened %d times, want %d: %v", len(urls), wantBrowser, urls)
 	}
 	tokenA, tokenB := tokenOf(t, ctx, env, "a", env.proxy.URL), tokenOf(t, ctx, env, "b", proxyB.URL)
 	for name, tok := range map[string]string{"cluster-a": tokenA, "cluster-b": tokenB} {
@@ -119,8 +147,8 @@ func TestClientDexCrossClientAudiencePerCluster(t *testing.T) {
 	if tok, auth := env.dexCounts(t, ctx); tok != tokenBefore+2 || auth != authBefore {
 		env.fatalf(t, "after expiry Dex counted %d token and %d auth requests, want 2 refreshes and no login", tok-tokenBefore, auth-authBefore)
 	}
-	if urls := env.handoff.URLs(); len(urls) != 2 {
-		t.Fatalf("the browser was opened %d times, want twice: %v", len(urls), urls)
+	if urls := env.handoff.URLs(); len(urls) != wantBrowser {
+		t.Fatalf("the browser was opened %d times, want %d: %v", len(urls), wantBrowser, urls)
 	}
 }
 
@@ -128,20 +156,7 @@ func TestClientDexCrossClientAudiencePerCluster(t *testing.T) {
 // for the cluster server (a cache hit after kubectl ran) and returns its token.
 func tokenOf(t *testing.T, ctx context.Context, e *clientEnv, name, server string) string {
 	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(e.kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := cfg.AuthInfos[name]
-	if u == nil || u.Exec == nil {
-		t.Fatalf("kubeconfig has no exec user %s", name)
-	}
-	args := append(slices.Clone(u.Exec.Args), "--cluster-server="+server)
-	for _, v := range u.Exec.Env {
-		if v.Name == "KUBECTL_OIDC_CLIENT_SECRET" {
-			args = append(args, "--oidc-client-secret="+v.Value)
-		}
-	}
+	args := append(execArgsOf(t, e, name), "--cluster-server="+server)
 	r := e.kubectl.Plugin(ctx, args...)
 	if r.Err != nil {
 		e.fatalf(t, "kubectl oidc %s: %s", strings.Join(args, " "), r)
@@ -155,6 +170,27 @@ func tokenOf(t *testing.T, ctx context.Context, e *clientEnv, name, server strin
 		t.Fatalf("get-token printed no token (%v): %s", err, r)
 	}
 	return cred.Status.Token
+}
+
+// execArgsOf are the exec stanza's args of kubeconfig user name
+// ([get-token ...]), with the client secret from its env as a flag.
+func execArgsOf(t *testing.T, e *clientEnv, name string) []string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(e.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.AuthInfos[name]
+	if u == nil || u.Exec == nil {
+		t.Fatalf("kubeconfig has no exec user %s", name)
+	}
+	args := slices.Clone(u.Exec.Args)
+	for _, v := range u.Exec.Env {
+		if v.Name == "KUBECTL_OIDC_CLIENT_SECRET" {
+			args = append(args, "--oidc-client-secret="+v.Value)
+		}
+	}
+	return args
 }
 
 // jwtAudience returns a JWT's aud, a string or a list, as a list.
