@@ -13,6 +13,7 @@ import (
 )
 
 func newLogin(a *app) *cobra.Command {
+	var loginAudiences []string
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Sign in now, cache the token and show who you are",
@@ -31,6 +32,7 @@ the get-token exec stanza of your kubeconfig.`,
 			if err != nil {
 				return err
 			}
+			o.LoginAudiences = loginAudiences
 			tok, err := login.Login(cmd.Context(), o, a.ui(true))
 			if err != nil {
 				return err
@@ -41,6 +43,8 @@ the get-token exec stanza of your kubeconfig.`,
 		},
 	}
 	cmd.Flags().AddFlagSet(a.loginFlags)
+	cmd.Flags().StringArrayVar(&loginAudiences, "oidc-login-audience", nil,
+		"With --oidc-audience-method=dex-cross-client: another cluster audience this sign-in authorizes besides --oidc-audience (repeatable), so that get-token for those clusters needs no new login")
 	return cmd
 }
 

@@ -59,6 +59,10 @@ type DexOptions struct {
 	// NoClientSecret makes DexClientID a public client without a secret
 	// (ClientSecret ""), as a discovery document publishes it.
 	NoClientSecret bool
+	// PeerClients are extra static clients (one per cluster audience) that
+	// list DexClientID in their trustedPeers: DexClientID may request the
+	// scope audience:server:client_id:PEER (Dex's cross-client trust).
+	PeerClients []string
 }
 
 // DefaultDexUsers are the static password users when DexOptions.Users is empty.
@@ -185,6 +189,9 @@ func (d *DexServer) config(port int, certFile, keyFile string, opts DexOptions) 
 		for _, u := range opts.RedirectURIs {
 			fmt.Fprintf(&b, "  - %s\n", q(u))
 		}
+	}
+	for _, peer := range opts.PeerClients {
+		fmt.Fprintf(&b, "- id: %s\n  name: %s\n  secret: %s\n  redirectURIs: [\"http://localhost:1/callback\"]\n  trustedPeers: [%s]\n", q(peer), q(peer), q(d.OtherClientSecret+"-"+peer), q(DexClientID))
 	}
 	fmt.Fprintf(&b, "- id: %s\n  name: other\n  secret: %s\n  redirectURIs: [\"http://localhost:1/callback\"]\n", q(DexOtherClientID), q(d.OtherClientSecret))
 	return b.String(), nil

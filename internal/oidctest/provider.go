@@ -71,6 +71,12 @@ type Provider struct {
 	// token exchange grant issues ID tokens for (from an ID token it issued
 	// itself); empty refuses every exchange.
 	ExchangeAudiences []string
+	// CrossClientPeers are the clients that trust ClientID as Dex's
+	// trustedPeers do: the scope audience:server:client_id:PEER adds PEER to
+	// the ID token's aud (with ClientID, and azp ClientID), and a refresh may
+	// name a subset of the scopes granted at login (a scope of an untrusted
+	// peer, or one not granted, is invalid_scope).
+	CrossClientPeers []string
 
 	server *httptest.Server
 	key    *rsa.PrivateKey
@@ -82,6 +88,7 @@ type Provider struct {
 	discoveryOverrides map[string]any
 	codes              map[string]codeGrant
 	refreshTokens      map[string]User
+	refreshScopes      map[string][]string
 	idTokens           map[string]User // ID tokens issued, for token exchange
 	revoked            map[string]bool
 	devices            map[string]*deviceGrant // by device_code
@@ -118,6 +125,7 @@ func New(t testing.TB) *Provider {
 		kid:           "key-1",
 		codes:         map[string]codeGrant{},
 		refreshTokens: map[string]User{},
+		refreshScopes: map[string][]string{},
 		idTokens:      map[string]User{},
 		revoked:       map[string]bool{},
 		devices:       map[string]*deviceGrant{},
@@ -472,11 +480,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
-		p.issue(w, p.User, g.nonce, true)
+		p.issueScoped(w, p.User, g.nonce, true, true, strings.Fields(g.scope), strings.Fields(g.scope))
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
 		p.mu.Lock()
 		u, ok := p.refreshTokens[rt]
+		granted := p.refreshScopes[rt]
 		revoked := p.revoked[rt]
 		if ok && p.RotateRefreshTokens {
 			delete(p.refreshTokens, rt)
@@ -486,14 +495,25 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
+		scopes := granted
+		if req := r.PostForm.Get("scope"); req != "" {
+			scopes = strings.Fields(req)
+			for _, sc := range scopes {
+				if !slices.Contains(granted, sc) {
+					oauthError(w, http.StatusBadRequest, "invalid_scope")
+					return
+				}
+			}
+		}
 		// Without rotation no new refresh token is sent: the client keeps its own.
-		p.issueWith(w, u, "", p.RotateRefreshTokens, !p.RefreshWithoutIDToken)
+		p.issueScoped(w, u, "", p.RotateRefreshTokens, !p.RefreshWithoutIDToken, scopes, granted)
 	case "password":
 		if r.PostForm.Get("username") != p.User.Username || r.PostForm.Get("password") != p.User.Password {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
-		p.issue(w, p.User, "", true)
+		scopes := strings.Fields(r.PostForm.Get("scope"))
+		p.issueScoped(w, p.User, "", true, true, scopes, scopes)
 	case "client_credentials":
 		u := User{Subject: p.ClientID}
 		p.issue(w, u, "", false)
@@ -575,9 +595,43 @@ func (p *Provider) issue(w http.ResponseWriter, u User, nonce string, withRefres
 }
 
 func (p *Provider) issueWith(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool) {
+	p.issueScoped(w, u, nonce, withRefresh, withIDToken, nil, nil)
+}
+
+// CrossClientScope is Dex's scope asking for an ID token of audience peer.
+func CrossClientScope(peer string) string { return crossClientPrefix + peer }
+
+const crossClientPrefix = "audience:server:client_id:"
+
+// issueScoped issues tokens for scopes (Dex's cross-client audiences among
+// them); a new refresh token is granted the scopes granted.
+func (p *Provider) issueScoped(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool, scopes, granted []string) {
+	var aud []string
+	for _, sc := range scopes {
+		peer, ok := strings.CutPrefix(sc, crossClientPrefix)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(p.CrossClientPeers, peer) {
+			oauthError(w, http.StatusBadRequest, "invalid_scope")
+			return
+		}
+		aud = append(aud, peer)
+	}
+	if len(aud) > 0 && !slices.Contains(aud, p.ClientID) {
+		aud = append(aud, p.ClientID)
+	}
 	idToken := p.IDToken(u, func(c map[string]any) {
 		if nonce != "" {
 			c["nonce"] = nonce
+		}
+		switch len(aud) {
+		case 0:
+		case 1:
+			c["aud"] = aud[0]
+		default:
+			c["aud"] = aud
+			c["azp"] = p.ClientID
 		}
 	})
 	p.mu.Lock()
@@ -603,6 +657,7 @@ func (p *Provider) issueWith(w http.ResponseWriter, u User, nonce string, withRe
 		rt := randomString()
 		p.mu.Lock()
 		p.refreshTokens[rt] = u
+		p.refreshScopes[rt] = granted
 		p.mu.Unlock()
 		resp["refresh_token"] = rt
 	}

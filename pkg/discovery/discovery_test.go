@@ -18,15 +18,16 @@ import (
 
 func testDocument() *Document {
 	return &Document{
-		APIVersion:  APIVersion,
-		Kind:        Kind,
-		IssuerURL:   "https://issuer.example.com",
-		ClientID:    "kubectl",
-		Audience:    "cluster-prod",
-		Scopes:      []string{"email", "groups"},
-		ExtraParams: map[string]string{"audience": "k8s"},
-		GrantTypes:  []string{"authcode", "device-code"},
-		ClusterName: "prod",
+		APIVersion:     APIVersion,
+		Kind:           Kind,
+		IssuerURL:      "https://issuer.example.com",
+		ClientID:       "kubectl",
+		Audience:       "cluster-prod",
+		AudienceMethod: "dex-cross-client",
+		Scopes:         []string{"email", "groups"},
+		ExtraParams:    map[string]string{"audience": "k8s"},
+		GrantTypes:     []string{"authcode", "device-code"},
+		ClusterName:    "prod",
 
 		RedirectURLHostname: "localhost",
 	}
@@ -73,6 +74,7 @@ func TestOptionsPublishFlagsAsDocument(t *testing.T) {
 	err := fs.Parse([]string{
 		"--discovery-client-id=kubectl",
 		"--discovery-audience=cluster-prod",
+		"--discovery-audience-method=dex-cross-client",
 		"--discovery-scopes=email,groups",
 		"--discovery-extra-params=audience=k8s",
 		"--discovery-grant-types=authcode,device-code",
@@ -103,6 +105,9 @@ func TestOptionsRejectBadSettings(t *testing.T) {
 		{"unknown grant type", []string{"--discovery-client-id=c", "--discovery-grant-types=implicit"}, `unknown grant type "implicit"`},
 		{"missing CA file", []string{"--discovery-client-id=c", "--discovery-ca-file=/nonexistent/ca.pem"}, "--discovery-ca-file"},
 		{"redirect host not loopback", []string{"--discovery-client-id=c", "--discovery-redirect-url-hostname=evil.example.com"}, "redirectURLHostname"},
+		{"unknown audience method", []string{"--discovery-client-id=c", "--discovery-audience=a", "--discovery-audience-method=resource"}, `audienceMethod "resource" is not one of`},
+		{"audience method without an audience", []string{"--discovery-client-id=c", "--discovery-audience-method=dex-cross-client"}, "without an audience other than the clientID"},
+		{"audience method for the client itself", []string{"--discovery-client-id=c", "--discovery-audience=c", "--discovery-audience-method=token-exchange"}, "without an audience other than the clientID"},
 		{"plain http issuer", []string{"--discovery-client-id=c", "--discovery-issuer-url=http://issuer"}, "not an https URL"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // Path is where the proxy serves the document, without authentication.
@@ -22,6 +23,11 @@ const (
 	APIVersion = "discovery.kube-oidc.io/v1"
 	Kind       = "KubeOIDCConfiguration"
 )
+
+// AudienceMethods are the values of get-token's --oidc-audience-method a
+// proxy may publish: RFC 8693 token exchange, or Dex's cross-client scope
+// granted at login and narrowed to one audience per cluster at refresh.
+var AudienceMethods = []string{"token-exchange", "dex-cross-client"}
 
 // GrantTypes are the values of get-token's --grant-type a proxy may publish.
 var GrantTypes = []string{"authcode", "authcode-keyboard", "device-code", "password", "client-credentials"}
@@ -39,6 +45,9 @@ type Document struct {
 	// clients exchange their session's ID token for one of this audience
 	// (RFC 8693 token exchange), so that no other cluster accepts it.
 	Audience string `json:"audience,omitempty"`
+	// AudienceMethod is how clients obtain an ID token of Audience (one of
+	// AudienceMethods; empty means token-exchange).
+	AudienceMethod string `json:"audienceMethod,omitempty"`
 	// Scopes are requested in addition to openid.
 	Scopes []string `json:"scopes,omitempty"`
 	// ExtraParams are extra authorization request parameters.
@@ -72,6 +81,14 @@ func (d *Document) Validate() error {
 	}
 	if d.ClientID == "" {
 		errs = append(errs, errors.New("clientID is empty"))
+	}
+	if d.AudienceMethod != "" {
+		switch {
+		case !slices.Contains(AudienceMethods, d.AudienceMethod):
+			errs = append(errs, fmt.Errorf("audienceMethod %q is not one of %s", d.AudienceMethod, strings.Join(AudienceMethods, ", ")))
+		case d.Audience == "" || d.Audience == d.ClientID:
+			errs = append(errs, fmt.Errorf("audienceMethod %q without an audience other than the clientID", d.AudienceMethod))
+		}
 	}
 	for _, g := range d.GrantTypes {
 		if !slices.Contains(GrantTypes, g) {

@@ -14,12 +14,14 @@ import (
 
 // Options are the proxy's flags that publish the document.
 type Options struct {
-	IssuerURL   string
-	ClientID    string
-	Audience    string
-	Scopes      []string
-	ExtraParams map[string]string
-	GrantTypes  []string
+	IssuerURL string
+	ClientID  string
+	Audience  string
+	// AudienceMethod is published as the document's audienceMethod.
+	AudienceMethod string
+	Scopes         []string
+	ExtraParams    map[string]string
+	GrantTypes     []string
 	// RedirectURLHostname is published as the document's redirectURLHostname.
 	RedirectURLHostname string
 	ClusterName         string
@@ -37,6 +39,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Publish the public client ID kubectl-oidc logs in with at "+Path+" (unauthenticated). Setting it turns the discovery document on; it never contains a client secret.")
 	fs.StringVar(&o.Audience, "discovery-audience", o.Audience,
 		"Audience this proxy accepts (its --oidc-client-id), published in the discovery document when it differs from --discovery-client-id: clients exchange their ID token for one of this audience (RFC 8693 token exchange), so that each cluster gets tokens only it accepts.")
+	fs.StringVar(&o.AudienceMethod, "discovery-audience-method", o.AudienceMethod,
+		"How clients obtain an ID token of --discovery-audience, published in the discovery document: token-exchange (RFC 8693, the default) or dex-cross-client (Dex's scope audience:server:client_id:AUDIENCE granted at login, narrowed to this audience by refresh; the audience's Dex client lists --discovery-client-id in its trustedPeers).")
 	fs.StringVar(&o.IssuerURL, "discovery-issuer-url", o.IssuerURL,
 		"Issuer URL published in the discovery document (default: --oidc-issuer-url).")
 	fs.StringSliceVar(&o.Scopes, "discovery-scopes", o.Scopes,
@@ -66,15 +70,16 @@ func (o *Options) Document(defaultIssuerURL string, defaultCA []byte) (*Document
 		return nil, errors.New("--discovery-client-id is not set")
 	}
 	d := &Document{
-		APIVersion:  APIVersion,
-		Kind:        Kind,
-		IssuerURL:   o.IssuerURL,
-		ClientID:    o.ClientID,
-		Audience:    o.Audience,
-		Scopes:      o.Scopes,
-		ExtraParams: o.ExtraParams,
-		GrantTypes:  o.GrantTypes,
-		ClusterName: o.ClusterName,
+		APIVersion:     APIVersion,
+		Kind:           Kind,
+		IssuerURL:      o.IssuerURL,
+		ClientID:       o.ClientID,
+		Audience:       o.Audience,
+		AudienceMethod: o.AudienceMethod,
+		Scopes:         o.Scopes,
+		ExtraParams:    o.ExtraParams,
+		GrantTypes:     o.GrantTypes,
+		ClusterName:    o.ClusterName,
 
 		RedirectURLHostname: o.RedirectURLHostname,
 	}

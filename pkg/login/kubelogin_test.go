@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -282,7 +283,7 @@ func TestKubeloginEntryOfTheTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.want.TokenType, tt.want.IssuerURL, tt.want.ClientID = "Bearer", f.o.IssuerURL, f.o.ClientID
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("entry %+v\nwant  %+v", got, tt.want)
 			}
 		})

@@ -46,8 +46,16 @@ type Options struct {
 	// Audience (--oidc-audience) is the audience the cluster accepts, when
 	// it is not ClientID: get-token exchanges the session's ID token for one
 	// of this audience (RFC 8693 token exchange), cached per audience.
-	Audience  string
-	Verbosity int // -v: >=1 logs HTTP exchanges, never a token
+	Audience string
+	// AudienceMethod (--oidc-audience-method) is how the token of Audience
+	// is obtained: AudienceMethodTokenExchange (the default) or
+	// AudienceMethodDexCrossClient.
+	AudienceMethod string
+	// LoginAudiences (kubectl oidc login --oidc-login-audience) are more
+	// audiences a dex-cross-client login authorizes with Audience, so that
+	// one sign-in serves several clusters.
+	LoginAudiences []string
+	Verbosity      int // -v: >=1 logs HTTP exchanges, never a token
 	// RequestHeaders (--oidc-request-header) are set on every request to
 	// the provider (e.g. Origin for Entra ID single-page applications).
 	RequestHeaders map[string]string

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,6 +149,15 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--token-expiry-skew %s is negative", o.ExpirySkew)
 	case o.ExpirySkew == 0:
 		o.ExpirySkew = DefaultExpirySkew
+	}
+	switch {
+	case o.AudienceMethod == "":
+		o.AudienceMethod = AudienceMethodTokenExchange
+	case !slices.Contains(AudienceMethods, o.AudienceMethod):
+		return fmt.Errorf("--oidc-audience-method %q is not one of %s", o.AudienceMethod, strings.Join(AudienceMethods, ", "))
+	}
+	if len(o.LoginAudiences) > 0 && (o.AudienceMethod != AudienceMethodDexCrossClient || !o.exchanging()) {
+		return fmt.Errorf("--oidc-login-audience needs --oidc-audience-method=%s and --oidc-audience", AudienceMethodDexCrossClient)
 	}
 	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
 		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")

@@ -224,6 +224,9 @@ func (s *session) get(ctx context.Context, m mode) (*Token, error) {
 			}
 		}
 	}
+	if s.o.AudienceMethod == AudienceMethodDexCrossClient {
+		return s.crossClient(ctx, m)
+	}
 	base, err := s.getSession(ctx, m)
 	if err != nil {
 		return nil, err

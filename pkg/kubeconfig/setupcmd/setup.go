@@ -394,6 +394,9 @@ func documentArgs(d *discovery.Document) []string {
 	}
 	if d.Audience != "" && d.Audience != d.ClientID {
 		args = append(args, "--oidc-audience="+d.Audience)
+		if d.AudienceMethod != "" {
+			args = append(args, "--oidc-audience-method="+d.AudienceMethod)
+		}
 	}
 	if d.RedirectURLHostname != "" {
 		args = append(args, "--oidc-redirect-url-hostname="+d.RedirectURLHostname)

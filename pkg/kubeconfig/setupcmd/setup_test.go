@@ -176,6 +176,7 @@ func testDocument(issuerCA []byte) *discovery.Document {
 		IssuerURL:                      "https://issuer.example.com",
 		ClientID:                       "kubectl",
 		Audience:                       "cluster-prod",
+		AudienceMethod:                 "dex-cross-client",
 		Scopes:                         []string{"email", "groups"},
 		ExtraParams:                    map[string]string{"audience": "k8s"},
 		GrantTypes:                     []string{"device-code", "authcode"},
@@ -208,7 +209,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "prod",
 			wantArgs: []string{"get-token",
 				"--certificate-authority-data=" + base64.StdEncoding.EncodeToString(idpCA),
-				"--grant-type=device-code", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
+				"--grant-type=device-code", "--oidc-audience=cluster-prod", "--oidc-audience-method=dex-cross-client", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=kubectl",
 				"--oidc-extra-scope=email", "--oidc-extra-scope=groups", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{
@@ -218,7 +219,7 @@ func TestSetupFromProxyDiscovery(t *testing.T) {
 			wantCluster: "mine",
 			wantArgs: []string{"get-token",
 				"--certificate-authority=/etc/idp.pem",
-				"--grant-type=authcode", "--oidc-audience=cluster-prod", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
+				"--grant-type=authcode", "--oidc-audience=cluster-prod", "--oidc-audience-method=dex-cross-client", "--oidc-auth-request-extra-params=audience=k8s", "--oidc-client-id=mine",
 				"--oidc-extra-scope=profile", "--oidc-issuer-url=https://issuer.example.com", "--oidc-redirect-url-hostname=localhost"},
 		},
 		{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ func testEntry(n int) Entry {
 		Expiry:       time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC),
 		IssuerURL:    "https://issuer.example.com",
 		ClientID:     "kubernetes",
+		Audiences:    []string{"cluster-a", "cluster-b"},
 	}
 }
 
@@ -57,7 +59,7 @@ func TestDiskSaveLoadRoundTrip(t *testing.T) {
 		t.Errorf("Expiry = %v, want %v", got.Expiry, want.Expiry)
 	}
 	got.Expiry = want.Expiry
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
 	}
 

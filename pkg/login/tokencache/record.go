@@ -25,6 +25,7 @@ type record struct {
 	RefreshToken string    `json:"refreshToken,omitempty"`
 	TokenType    string    `json:"tokenType,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	Audiences    []string  `json:"audiences,omitempty"`
 }
 
 var errNoTokens = errors.New("entry holds no token")
@@ -43,6 +44,7 @@ func encodeRecord(id string, e Entry) ([]byte, error) {
 		RefreshToken: e.RefreshToken,
 		TokenType:    e.TokenType,
 		Expiry:       e.Expiry,
+		Audiences:    e.Audiences,
 	})
 }
 
@@ -70,6 +72,7 @@ func decodeRecord(data []byte, wantID string) (Entry, error) {
 		Expiry:       r.Expiry,
 		IssuerURL:    r.IssuerURL,
 		ClientID:     r.ClientID,
+		Audiences:    r.Audiences,
 	}
 	if e.empty() {
 		return Entry{}, errNoTokens

@@ -21,6 +21,10 @@ type Entry struct {
 	// IssuerURL and ClientID are kept for display and logout; not secret.
 	IssuerURL string
 	ClientID  string
+	// Audiences are the cluster audiences the session's refresh token was
+	// granted at login (Dex cross-client scopes): a refresh may narrow the
+	// ID token to any one of them without a new login.
+	Audiences []string
 }
 
 func (e Entry) empty() bool {

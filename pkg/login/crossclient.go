@@ -1,0 +1,238 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
+)
+
+// Audience methods (--oidc-audience-method): how get-token obtains an ID
+// token of the cluster's audience from the session.
+const (
+	// AudienceMethodTokenExchange exchanges the session's ID token (RFC 8693).
+	AudienceMethodTokenExchange = "token-exchange"
+	// AudienceMethodDexCrossClient asks Dex for the cluster client's
+	// cross-client scope at login and narrows to it at refresh.
+	AudienceMethodDexCrossClient = "dex-cross-client"
+)
+
+// AudienceMethods are the values --oidc-audience-method accepts.
+var AudienceMethods = []string{AudienceMethodTokenExchange, AudienceMethodDexCrossClient}
+
+// SourceCrossClient: the token was narrowed to the cluster's audience by a
+// refresh with Dex's cross-client scope.
+const SourceCrossClient = "cross-client"
+
+// crossClientScope is Dex's scope for an ID token whose aud holds peer.
+func crossClientScope(peer string) string { return "audience:server:client_id:" + peer }
+
+// crossClient returns an ID token of o.Audience by Dex's cross-client
+// trust. The session's refresh token is granted a set of audiences at login
+// (entry.Audiences); a refresh whose scope names one of them gives an ID
+// token of that audience (aud: it and the client, azp: the client). An
+// audience outside the set signs in once more, for the set, it and
+// o.LoginAudiences.
+func (s *session) crossClient(ctx context.Context, m mode) (*Token, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	var granted []string
+	var refreshErr error
+	if e, ok := s.load(ctx); ok {
+		granted = e.Audiences
+		if m == modeGet && e.RefreshToken != "" && slices.Contains(e.Audiences, s.o.Audience) {
+			t, err := s.narrow(ctx, e)
+			if err == nil {
+				return t, nil
+			}
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			refreshErr = err
+		}
+	}
+	if !s.ui.Interactive && needsPerson(&s.o) {
+		if refreshErr != nil {
+			return nil, fmt.Errorf("%w (refreshing for audience %s failed: %v)", ErrInteractionRequired, s.o.Audience, refreshErr)
+		}
+		return nil, ErrInteractionRequired
+	}
+	if refreshErr != nil {
+		s.printf("refreshing for audience %s failed (%v); signing in again\n", s.o.Audience, refreshErr)
+	}
+	auds := slices.Clone(granted)
+	for _, a := range append([]string{s.o.Audience}, s.o.LoginAudiences...) {
+		if a != "" && a != s.o.ClientID && !slices.Contains(auds, a) {
+			auds = append(auds, a)
+		}
+	}
+	e, err := s.loginFor(ctx, auds)
+	if err != nil {
+		return nil, err
+	}
+	return s.narrow(ctx, e)
+}
+
+// loginFor signs in asking for the cross-client scopes of auds (and
+// offline_access: narrowing needs the refresh token) and saves the
+// session's entry with the audiences granted.
+func (s *session) loginFor(ctx context.Context, auds []string) (tokencache.Entry, error) {
+	lctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
+	defer cancel()
+	p, err := s.provider(lctx)
+	if err != nil {
+		return tokencache.Entry{}, s.timeoutError(ctx, lctx, err)
+	}
+	withScopes := *p
+	withScopes.config.Scopes = s.crossClientScopes(auds)
+	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
+	vt, err := s.runGrant(lctx, &withScopes, grant)
+	if err != nil {
+		return tokencache.Entry{}, s.timeoutError(ctx, lctx, err)
+	}
+	if vt.raw.RefreshToken == "" {
+		return tokencache.Entry{}, fmt.Errorf("the provider sent no refresh token: the %s method narrows the login's token to one audience by refresh (does the client %s get offline_access?)", AudienceMethodDexCrossClient, s.o.ClientID)
+	}
+	e := tokencache.Entry{
+		IDToken: vt.idToken, RefreshToken: vt.raw.RefreshToken, Expiry: vt.idExp,
+		IssuerURL: s.o.IssuerURL, ClientID: s.o.ClientID, Audiences: auds,
+	}
+	if err := s.store.Save(ctx, s.key, e); err != nil {
+		s.printf("warning: could not cache the session (%v); the next command signs in again\n", err)
+	}
+	return e, nil
+}
+
+// crossClientScopes are the login's scopes, offline_access and one
+// cross-client scope per audience.
+func (s *session) crossClientScopes(auds []string) []string {
+	out := s.o.scopes()
+	if !slices.Contains(out, "offline_access") {
+		out = append(out, "offline_access")
+	}
+	for _, a := range auds {
+		out = append(out, crossClientScope(a))
+	}
+	return out
+}
+
+// narrow refreshes the session's entry with a scope that names only
+// o.Audience among the granted audiences, checks that the ID token is of
+// that audience and authorised by this client, caches it per audience and
+// keeps the session's (possibly rotated) refresh token.
+func (s *session) narrow(ctx context.Context, e tokencache.Entry) (*Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
+	defer cancel()
+	p, err := s.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {e.RefreshToken},
+		"scope":         {strings.Join(s.crossClientScopes([]string{s.o.Audience}), " ")},
+	}
+	answer, err := s.postToken(ctx, p, form)
+	if err != nil {
+		return nil, fmt.Errorf("refresh for audience %s: %w", s.o.Audience, err)
+	}
+	raw := answer.IDToken
+	if raw == "" {
+		return nil, fmt.Errorf("refresh for audience %s: the answer holds no ID token", s.o.Audience)
+	}
+	claims, idt, err := s.verifyAudience(ctx, p, raw)
+	if err != nil {
+		return nil, fmt.Errorf("refresh for audience %s: %w", s.o.Audience, err)
+	}
+	if answer.RefreshToken != "" && answer.RefreshToken != e.RefreshToken {
+		e.RefreshToken = answer.RefreshToken
+		if err := s.store.Save(ctx, s.key, e); err != nil {
+			s.printf("warning: could not cache the rotated refresh token (%v)\n", err)
+		}
+	}
+	ae := tokencache.Entry{IDToken: raw, Expiry: idt.Expiry, IssuerURL: s.o.IssuerURL, ClientID: s.o.Audience}
+	if err := s.store.Save(ctx, s.audKey, ae); err != nil {
+		s.printf("warning: could not cache the token for audience %s (%v)\n", s.o.Audience, err)
+	}
+	return &Token{Token: raw, Expiry: idt.Expiry, IDTokenClaims: claims, Source: SourceCrossClient}, nil
+}
+
+// verifyAudience verifies raw as an ID token of the issuer for o.Audience
+// (go-oidc: signature, issuer, aud holds it, expiry) and then that its aud
+// holds nothing but o.Audience and the client and its azp, if any, is the
+// client: a token another cluster would also accept is refused.
+func (s *session) verifyAudience(ctx context.Context, p *idp, raw string) (map[string]any, *oidc.IDToken, error) {
+	idt, err := p.provider.Verifier(&oidc.Config{ClientID: s.o.Audience, Now: s.env.now}).Verify(withClient(ctx, p.client), raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify the ID token: %w", err)
+	}
+	for _, a := range idt.Audience {
+		if a != s.o.Audience && a != s.o.ClientID {
+			return nil, nil, fmt.Errorf("the ID token is also for audience %q, not only %s", a, s.o.Audience)
+		}
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, nil, fmt.Errorf("claims: %w", err)
+	}
+	if azp, ok := claims["azp"]; ok && azp != s.o.ClientID {
+		return nil, nil, fmt.Errorf("the ID token's azp is %v, not the client %s", azp, s.o.ClientID)
+	}
+	return claims, idt, nil
+}
+
+type tokenAnswer struct {
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+}
+
+// postToken sends form to the token endpoint with the client's credentials.
+func (s *session) postToken(ctx context.Context, p *idp, form url.Values) (*tokenAnswer, error) {
+	if s.o.ClientSecret == "" {
+		form.Set("client_id", s.o.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.config.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if s.o.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(s.o.ClientID), url.QueryEscape(s.o.ClientSecret))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, describeTLSError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var a tokenAnswer
+	if json.Unmarshal(body, &a) != nil {
+		return nil, fmt.Errorf("the provider answered %s with no JSON", resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the provider answered %s: %s %s", resp.Status, a.Error, a.Description)
+	}
+	if a.Error != "" {
+		return nil, errors.New(a.Error)
+	}
+	return &a, nil
+}
