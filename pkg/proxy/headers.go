@@ -195,12 +195,20 @@ func (l headerList) values(key string) []string {
 
 // appendImpersonation appends the headers ImpersonationHeaders returns.
 func appendImpersonation(dst headerList, u user.Info) headerList {
+	return appendImpersonationVals(dst, nil, u)
+}
+
+// appendImpersonationVals is appendImpersonation with the user, uid and
+// group values in vals' backing array when they fit (the plan's own).
+func appendImpersonationVals(dst headerList, vals []string, u user.Info) headerList {
 	groups := u.GetGroups()
 	uid := u.GetUID()
 	// One backing array for the user, uid and group values; each header
 	// gets a capacity-limited slice of it, so an append copies out.
-	vals := make([]string, 0, len(groups)+3)
-	vals = append(vals, u.GetName())
+	if need := len(groups) + 3; cap(vals) < need {
+		vals = make([]string, 0, need)
+	}
+	vals = append(vals[:0], u.GetName())
 	dst = append(dst, headerValues{transport.ImpersonateUserHeader, vals[0:1:1]})
 	if uid != "" {
 		vals = append(vals, uid)
@@ -213,17 +221,24 @@ func appendImpersonation(dst headerList, u user.Info) headerList {
 	}
 	dst = append(dst, headerValues{transport.ImpersonateGroupHeader, vals[start:len(vals):len(vals)]})
 	if extra := u.GetExtra(); len(extra) > 0 {
-		capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			for k, v := range req.Header {
-				if strings.HasPrefix(k, transport.ImpersonateUserExtraHeaderPrefix) {
-					dst = append(dst, headerValues{k, v})
-				}
-			}
-			return nil, nil
-		})
-		rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{UserName: u.GetName(), Extra: extra}, capture)
-		_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) // capture returns no response: no body to close
+		dst = appendExtras(dst, u.GetName(), extra)
 	}
+	return dst
+}
+
+// appendExtras appends the Impersonate-Extra-* headers for extra as
+// client-go's impersonating round tripper sets them (it escapes the keys).
+func appendExtras(dst headerList, name string, extra map[string][]string) headerList {
+	capture := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		for k, v := range req.Header {
+			if strings.HasPrefix(k, transport.ImpersonateUserExtraHeaderPrefix) {
+				dst = append(dst, headerValues{k, v})
+			}
+		}
+		return nil, nil
+	})
+	rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{UserName: name, Extra: extra}, capture)
+	_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}}) // capture returns no response: no body to close
 	return dst
 }
 

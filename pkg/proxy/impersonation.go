@@ -248,7 +248,7 @@ func (e *EndUserImpersonation) Wrap(next http.Handler) http.Handler {
 		}
 		if req == nil {
 			clientIP := e.clientIP(r)
-			e.forward(w, r, e.withExtras(real, clientIP), false, clientIP, next)
+			e.forward(w, r, e.forwarded(real, clientIP), false, clientIP, next)
 			return
 		}
 		if filter == nil {
@@ -386,6 +386,16 @@ func asAuthenticated(u user.Info) user.Info {
 		return u
 	}
 	return &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: append(slices.Clip(groups), user.AllAuthenticated), Extra: u.GetExtra()}
+}
+
+// forwarded is the identity forwarded for the authenticated user u: u
+// itself when there is nothing to add (the authenticator hands each
+// request its own copy), else withExtras.
+func (e *EndUserImpersonation) forwarded(u user.Info, clientIP string) user.Info {
+	if len(e.Extra) == 0 && (!e.AddClientIP || clientIP == "") {
+		return u
+	}
+	return e.withExtras(u, clientIP)
 }
 
 // withExtras copies u and adds the configured extras and the client IP.

@@ -32,10 +32,12 @@ type forwardPlan struct {
 	// ("" when nothing asked for it).
 	clientIP string
 
-	// headerBuf backs headers for the usual identity (user, uid, groups,
-	// one extra) and ctx is the request context carrying the plan
-	// (withPlan): both live in the plan's own allocation.
+	// headerBuf backs headers and valBuf their user, uid and group values
+	// for the usual identity (user, uid, a few groups, one extra); ctx is
+	// the request context carrying the plan (withPlan): all live in the
+	// plan's own allocation.
 	headerBuf [4]headerValues
+	valBuf    [8]string
 	ctx       planContext
 }
 
@@ -50,7 +52,7 @@ func impersonationPlan(u user.Info, impersonated bool, clientIP string) (*forwar
 		return nil, err
 	}
 	p := &forwardPlan{user: u, impersonated: impersonated, clientIP: clientIP}
-	p.headers = appendImpersonation(p.headerBuf[:0], u)
+	p.headers = appendImpersonationVals(p.headerBuf[:0], p.valBuf[:0], u)
 	return p, nil
 }
 

@@ -51,12 +51,21 @@ func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *h
 }
 
 // copyBuffers recycles the 32 KiB body copy buffers across requests.
-var copyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var copyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 
+const copyBufferSize = 32 << 10
+
+// bufferPool holds the buffers as array pointers, which a sync.Pool stores
+// without allocating (a slice would be boxed on every Put).
 type bufferPool struct{ pool sync.Pool }
 
-func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (p *bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		p.pool.Put((*[copyBufferSize]byte)(b))
+	}
+}
 
 func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
