@@ -2,11 +2,7 @@ package login
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -192,47 +188,4 @@ func (s *session) verifyAudience(ctx context.Context, p *idp, raw string) (map[s
 		return nil, nil, fmt.Errorf("the ID token's azp is %v, not the client %s", azp, s.o.ClientID)
 	}
 	return claims, idt, nil
-}
-
-type tokenAnswer struct {
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token"`
-	Error        string `json:"error"`
-	Description  string `json:"error_description"`
-}
-
-// postToken sends form to the token endpoint with the client's credentials.
-func (s *session) postToken(ctx context.Context, p *idp, form url.Values) (*tokenAnswer, error) {
-	if s.o.ClientSecret == "" {
-		form.Set("client_id", s.o.ClientID)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.config.Endpoint.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if s.o.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(s.o.ClientID), url.QueryEscape(s.o.ClientSecret))
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, describeTLSError(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	var a tokenAnswer
-	if json.Unmarshal(body, &a) != nil {
-		return nil, fmt.Errorf("the provider answered %s with no JSON", resp.Status)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the provider answered %s: %s %s", resp.Status, a.Error, a.Description)
-	}
-	if a.Error != "" {
-		return nil, errors.New(a.Error)
-	}
-	return &a, nil
 }

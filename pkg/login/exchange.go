@@ -2,13 +2,9 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -44,40 +40,12 @@ func (s *session) exchange(ctx context.Context, base *Token) (*Token, error) {
 		"requested_token_type": {idTokenType},
 		"audience":             {s.o.Audience},
 	}
-	if s.o.ClientSecret == "" {
-		form.Set("client_id", s.o.ClientID)
+	answer, err := s.postToken(ctx, p, form)
+	if te := (*tokenError)(nil); errors.As(err, &te) {
+		return nil, fmt.Errorf("token exchange for audience %s: %w (does it allow client %s to exchange for this audience?)", s.o.Audience, err, s.o.ClientID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.config.Endpoint.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("token exchange: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if s.o.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(s.o.ClientID), url.QueryEscape(s.o.ClientSecret))
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("token exchange for audience %s: %w", s.o.Audience, describeTLSError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("token exchange for audience %s: %w", s.o.Audience, err)
-	}
-	var answer struct {
-		AccessToken     string `json:"access_token"`
-		IDToken         string `json:"id_token"`
-		IssuedTokenType string `json:"issued_token_type"`
-		Error           string `json:"error"`
-		Description     string `json:"error_description"`
-	}
-	if json.Unmarshal(body, &answer) != nil {
-		return nil, fmt.Errorf("token exchange for audience %s: the provider answered %s with no JSON", s.o.Audience, resp.Status)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("token exchange for audience %s: the provider answered %s: %s %s (does it allow client %s to exchange for this audience?)",
-			s.o.Audience, resp.Status, answer.Error, answer.Description, s.o.ClientID)
 	}
 	raw := answer.IDToken
 	if raw == "" && answer.IssuedTokenType == idTokenType {
