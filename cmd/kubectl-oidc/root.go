@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kube-oidc/kube-oidc/internal/flagargs"
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/internal/version"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
@@ -186,7 +187,7 @@ func (a *app) loginCommandLine() string { return loginCommandLine(a.loginFlags) 
 // handled as described at app.loginCommandLine.
 func loginCommandLine(fs *pflag.FlagSet) string {
 	parts := []string{"kubectl", "oidc", "login"}
-	for _, arg := range setupcmd.ChangedFlagArgs(fs) {
+	for _, arg := range flagargs.Changed(fs) {
 		name, _, _ := strings.Cut(arg, "=")
 		switch name {
 		case "--password":
