@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"github.com/kube-oidc/kube-oidc/internal/flagargs"
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/internal/version"
-	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
@@ -46,11 +46,21 @@ func run(ctx context.Context, args []string, s streams, getenv func(string) stri
 	root := newRoot(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var exit exitCode
+		if errors.As(err, &exit) {
+			return int(exit) // the sibling executable has said why
+		}
 		termsafe.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
 		return 1
 	}
 	return 0
 }
+
+// exitCode is an error that ends the process with that code and prints
+// nothing more.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
 // oneLine joins a multi-line message (some libraries wrap theirs) into one line.
 func oneLine(s string) string {
@@ -98,11 +108,9 @@ document.`,
 		newGetToken(a),
 		newLogin(a),
 		newLogout(a),
-		newWhoami(a),
-		setupcmd.NewSetup(a.loginFlags),
-		setupcmd.NewConvert(nil),
 		newVersion(a),
 	)
+	root.AddCommand(kubeconfigCommands(a)...)
 	return root
 }
 
