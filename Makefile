@@ -9,9 +9,14 @@ LDFLAGS := -s -w -X github.com/kube-oidc/kube-oidc/internal/version.Version=$(VE
 
 all: build
 
+## build: oidc-proxy, and kubectl-oidc as a release ships it: kubectl-oidc built with
+## the tag kubeconfig_sibling (no client-go: get-token starts faster) runs the full build,
+## kubectl-oidc-kubeconfig, for setup, convert and whoami (cmd/kubectl-oidc/sibling.go).
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/oidc-proxy
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-oidc-kubeconfig ./cmd/kubectl-oidc
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -tags kubeconfig_sibling -o $(BIN)/kubectl-oidc ./cmd/kubectl-oidc
 
 ## test: everything (lint, unit and integration tests with the race detector,
 ## then the e2e suite on real components, see docs/e2e.md).

@@ -22,8 +22,10 @@ import (
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 )
 
-// binPath is the kubectl-oidc binary built once for the tests that cross
-// the process boundary (exec credential protocol, locking, exit codes).
+// binPath is the kubectl-oidc binary built once, as it is shipped (the tag
+// kubeconfig_sibling, with kubectl-oidc-kubeconfig next to it), for the
+// tests that cross the process boundary (exec credential protocol, locking,
+// exit codes).
 var binPath string
 
 // browserEnv makes the test binary act as the person's browser (see
@@ -43,9 +45,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "kubectl-oidc")
-	if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build kubectl-oidc: %v\n%s", err, out)
-		os.Exit(1)
+	for _, build := range [][]string{
+		{"-tags=kubeconfig_sibling", "-o", binPath},
+		{"-o", filepath.Join(dir, siblingName)},
+	} {
+		if out, err := exec.Command("go", append(append([]string{"build"}, build...), ".")...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build kubectl-oidc (%v): %v\n%s", build, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

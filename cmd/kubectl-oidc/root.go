@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kube-oidc/kube-oidc/internal/flagargs"
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/internal/version"
-	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
@@ -45,11 +46,21 @@ func run(ctx context.Context, args []string, s streams, getenv func(string) stri
 	root := newRoot(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var exit exitCode
+		if errors.As(err, &exit) {
+			return int(exit) // the sibling executable has said why
+		}
 		termsafe.Fprintln(s.Err, "kubectl-oidc: "+oneLine(err.Error()))
 		return 1
 	}
 	return 0
 }
+
+// exitCode is an error that ends the process with that code and prints
+// nothing more.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
 // oneLine joins a multi-line message (some libraries wrap theirs) into one line.
 func oneLine(s string) string {
@@ -97,11 +108,9 @@ document.`,
 		newGetToken(a),
 		newLogin(a),
 		newLogout(a),
-		newWhoami(a),
-		setupcmd.NewSetup(a.loginFlags),
-		setupcmd.NewConvert(nil),
 		newVersion(a),
 	)
+	root.AddCommand(kubeconfigCommands(a)...)
 	return root
 }
 
@@ -186,7 +195,7 @@ func (a *app) loginCommandLine() string { return loginCommandLine(a.loginFlags) 
 // handled as described at app.loginCommandLine.
 func loginCommandLine(fs *pflag.FlagSet) string {
 	parts := []string{"kubectl", "oidc", "login"}
-	for _, arg := range setupcmd.ChangedFlagArgs(fs) {
+	for _, arg := range flagargs.Changed(fs) {
 		name, _, _ := strings.Cut(arg, "=")
 		switch name {
 		case "--password":

@@ -1,3 +1,5 @@
+//go:build !kubeconfig_sibling
+
 package main
 
 import (

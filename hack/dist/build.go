@@ -8,8 +8,8 @@ import (
 	"github.com/kube-oidc/kube-oidc/hack/internal/release"
 )
 
-// buildAll runs `go build` for every target, c.jobs at a time, into
-// dir/OS_ARCH/BINARY, then then(target) in the same slot (packing overlaps
+// buildAll runs `go build` for every target (each of its Builds), c.jobs
+// at a time, into dir/OS_ARCH/FILE, then then(target) in the same slot (packing overlaps
 // the other builds). The first failure cancels the rest.
 func buildAll(ctx context.Context, c config, dir string, targets []Target, then func(Target) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -27,14 +27,16 @@ func buildAll(ctx context.Context, c config, dir string, targets []Target, then 
 				return
 			}
 			defer func() { <-sem }()
-			out, err := filepath.Abs(filepath.Join(dir, t.OS+"_"+t.Arch, t.Binary))
-			if err != nil {
-				cancel(err)
-				return
-			}
-			if err := release.Build(ctx, c.root, t.Name, t.OS, t.Arch, c.ldflags, out); err != nil {
-				cancel(err)
-				return
+			for _, b := range t.Builds() {
+				out, err := filepath.Abs(filepath.Join(dir, t.OS+"_"+t.Arch, b.File))
+				if err != nil {
+					cancel(err)
+					return
+				}
+				if err := release.Build(ctx, c.root, t.Name, t.OS, t.Arch, c.ldflags, out, b.Flags...); err != nil {
+					cancel(err)
+					return
+				}
 			}
 			if err := then(t); err != nil {
 				cancel(err)

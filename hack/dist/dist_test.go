@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,24 @@ func TestRenderKrewFillsURIAndChecksum(t *testing.T) {
 }
 
 // The shipped template has one entry per kubectl-oidc target.
+func TestKubectlOIDCArchivesHoldTheKubeconfigSibling(t *testing.T) {
+	tests := []struct {
+		target Target
+		want   []built
+	}{
+		{Target{Name: "kubectl-oidc", OS: "linux", Arch: "amd64", Binary: "kubectl-oidc"},
+			[]built{{File: "kubectl-oidc", Flags: []string{"-tags=kubeconfig_sibling"}}, {File: "kubectl-oidc-kubeconfig"}}},
+		{Target{Name: "kubectl-oidc", OS: "windows", Arch: "amd64", Binary: "kubectl-oidc.exe"},
+			[]built{{File: "kubectl-oidc.exe", Flags: []string{"-tags=kubeconfig_sibling"}}, {File: "kubectl-oidc-kubeconfig.exe"}}},
+		{Target{Name: "oidc-proxy", OS: "linux", Arch: "arm64", Binary: "oidc-proxy"}, []built{{File: "oidc-proxy"}}},
+	}
+	for _, tt := range tests {
+		if got := tt.target.Builds(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s %s: builds %+v, want %+v", tt.target.Name, tt.target.OS, got, tt.want)
+		}
+	}
+}
+
 func TestShippedKrewTemplateCoversEveryPlatform(t *testing.T) {
 	tmpl, err := os.ReadFile("../../krew/oidc.yaml")
 	if err != nil {
@@ -134,7 +153,7 @@ func TestShippedKrewTemplateCoversEveryPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"version: v1.2.3", "uri: https://example.com/v1.2.3/kubectl-oidc_windows_amd64.zip", "bin: kubectl-oidc.exe"} {
+	for _, want := range []string{"version: v1.2.3", "uri: https://example.com/v1.2.3/kubectl-oidc_windows_amd64.zip", "bin: kubectl-oidc.exe", "from: kubectl-oidc-kubeconfig.exe"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("rendered manifest lacks %q", want)
 		}

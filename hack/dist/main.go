@@ -49,6 +49,28 @@ func (t Target) Archive() string {
 	return fmt.Sprintf("%s_%s_%s%s", t.Name, t.OS, t.Arch, ext)
 }
 
+// built is one executable of a target's archive: ./cmd/NAME built with
+// Flags into File.
+type built struct {
+	File  string
+	Flags []string
+}
+
+// Builds are the executables of the target's archive. kubectl-oidc is two:
+// kubectl-oidc, built with the tag kubeconfig_sibling, runs the same command
+// built without it, kubectl-oidc-kubeconfig, for setup, convert and whoami,
+// so that get-token does not link client-go (cmd/kubectl-oidc/sibling.go).
+func (t Target) Builds() []built {
+	if t.Name != "kubectl-oidc" {
+		return []built{{File: t.Binary}}
+	}
+	ext := strings.TrimPrefix(t.Binary, t.Name)
+	return []built{
+		{File: t.Binary, Flags: []string{"-tags=kubeconfig_sibling"}},
+		{File: "kubectl-oidc-kubeconfig" + ext},
+	}
+}
+
 // Platforms of each released binary (flag values: name=os/arch,os/arch).
 var defaultPlatforms = map[string][]string{
 	"kubectl-oidc": {"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64"},
@@ -106,11 +128,15 @@ func run(ctx context.Context, args []string) error {
 	var mu sync.Mutex
 	sums := map[string]string{}
 	pack := func(t Target) error {
-		bin, err := os.ReadFile(filepath.Join(buildDir, t.OS+"_"+t.Arch, t.Binary))
-		if err != nil {
-			return fmt.Errorf("built %s: %w", t.Binary, err)
+		var files []File
+		for _, b := range t.Builds() {
+			bin, err := os.ReadFile(filepath.Join(buildDir, t.OS+"_"+t.Arch, b.File))
+			if err != nil {
+				return fmt.Errorf("built %s: %w", b.File, err)
+			}
+			files = append(files, File{Name: b.File, Mode: 0o755, Data: bin})
 		}
-		files := []File{{Name: t.Binary, Mode: 0o755, Data: bin}, {Name: "LICENSE", Mode: 0o644, Data: license}}
+		files = append(files, File{Name: "LICENSE", Mode: 0o644, Data: license})
 		sum, err := writeArchive(filepath.Join(c.out, t.Archive()), files, c.mtime)
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ package setupcmd
 import (
 	"context"
 	"encoding/base64"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/term"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kube-oidc/kube-oidc/internal/flagargs"
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
@@ -159,7 +159,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		cluster.CertificateAuthorityData = serverCAPEM
 	}
 
-	args := ChangedFlagArgs(loginFlags)
+	args := flagargs.Changed(loginFlags)
 	clusterName := f.clusterName
 	if proxyURL != "" {
 		if f.serverInsecureSkipVerify {
@@ -327,54 +327,6 @@ func readServerCA(f *setupFlags) ([]byte, error) {
 	return nil, nil
 }
 
-// ChangedFlagArgs returns --name=value for every flag the person set, in
-// flag-name order; list flags give one argument per element, map flags one
-// argument with all pairs.
-func ChangedFlagArgs(fs *pflag.FlagSet) []string {
-	var args []string
-	// VisitAll (sorted by name) with Changed, not Visit: the flags were
-	// parsed through the command's flag set, which marks them Changed but
-	// does not record them as set in this one.
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if !fl.Changed {
-			return
-		}
-		name := "--" + fl.Name
-		switch v := fl.Value.(type) {
-		case pflag.SliceValue:
-			for _, s := range v.GetSlice() {
-				if fl.Value.Type() == "stringSlice" && strings.ContainsAny(s, ",\"") {
-					s = csvQuote(s)
-				}
-				args = append(args, name+"="+s)
-			}
-		default:
-			s := fl.Value.String()
-			switch fl.Value.Type() {
-			case "bool":
-				if s == "true" {
-					args = append(args, name)
-				} else {
-					args = append(args, name+"=false")
-				}
-				return
-			case "stringToString":
-				s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-			}
-			args = append(args, name+"="+s)
-		}
-	})
-	return args
-}
-
-func csvQuote(s string) string {
-	var b strings.Builder
-	w := csv.NewWriter(&b)
-	_ = w.Write([]string{s})
-	w.Flush()
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
 // documentArgs turns a discovery document into get-token flags.
 func documentArgs(d *discovery.Document) []string {
 	args := []string{
@@ -409,7 +361,7 @@ func documentArgs(d *discovery.Document) []string {
 
 func csvQuoteIfNeeded(s string) string {
 	if strings.ContainsAny(s, ",\"") {
-		return csvQuote(s)
+		return flagargs.CSVQuote(s)
 	}
 	return s
 }

@@ -1,6 +1,12 @@
 // Package execcred is the client side of kubectl's exec credential protocol:
 // it reads KUBERNETES_EXEC_INFO and writes the ExecCredential answer in the
 // same API version (client.authentication.k8s.io v1 or v1beta1).
+//
+// The wire types are plain structs with the JSON of client-go's
+// k8s.io/client-go/pkg/apis/clientauthentication/v1 and v1beta1 (the two
+// versions do not differ in the fields used here), checked against them in
+// the tests: importing client-go's types links apimachinery's runtime and
+// meta/v1 into every get-token run, for one small JSON object.
 package execcred
 
 import (
@@ -10,10 +16,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientauthv1 "k8s.io/client-go/pkg/apis/clientauthentication/v1"
-	clientauthv1beta1 "k8s.io/client-go/pkg/apis/clientauthentication/v1beta1"
 )
 
 // EnvVar is the variable kubectl passes the ExecCredential request in.
@@ -55,29 +57,53 @@ func ParseRequest(value string) (Request, error) {
 		return Request{}, fmt.Errorf("%s has kind %q, want %q", EnvVar, head.Kind, kind)
 	}
 	switch head.APIVersion {
-	case V1:
-		var c clientauthv1.ExecCredential
-		if err := json.Unmarshal([]byte(value), &c); err != nil {
-			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1, jsonProblem(err, len(value)))
-		}
-		r := Request{APIVersion: V1, Interactive: c.Spec.Interactive}
-		if c.Spec.Cluster != nil {
-			r.ClusterServer = c.Spec.Cluster.Server
-		}
-		return r, nil
-	case V1beta1:
-		var c clientauthv1beta1.ExecCredential
-		if err := json.Unmarshal([]byte(value), &c); err != nil {
-			return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, V1beta1, jsonProblem(err, len(value)))
-		}
-		r := Request{APIVersion: V1beta1, Interactive: c.Spec.Interactive}
-		if c.Spec.Cluster != nil {
-			r.ClusterServer = c.Spec.Cluster.Server
-		}
-		return r, nil
+	case V1, V1beta1:
 	default:
 		return Request{}, fmt.Errorf("%s has apiVersion %q; supported are %s and %s (set apiVersion in the kubeconfig's exec stanza to one of them)", EnvVar, head.APIVersion, V1, V1beta1)
 	}
+	var c execCredential
+	if err := json.Unmarshal([]byte(value), &c); err != nil {
+		return Request{}, fmt.Errorf("%s: malformed %s ExecCredential (%s)", EnvVar, head.APIVersion, jsonProblem(err, len(value)))
+	}
+	r := Request{APIVersion: head.APIVersion, Interactive: c.Spec.Interactive}
+	if c.Spec.Cluster != nil {
+		r.ClusterServer = c.Spec.Cluster.Server
+	}
+	return r, nil
+}
+
+// execCredential is client.authentication.k8s.io ExecCredential (v1 and
+// v1beta1), with the fields and JSON names of client-go's types.
+type execCredential struct {
+	Kind       string  `json:"kind,omitempty"`
+	APIVersion string  `json:"apiVersion,omitempty"`
+	Spec       spec    `json:"spec"`
+	Status     *status `json:"status,omitempty"`
+}
+
+type spec struct {
+	Cluster     *cluster `json:"cluster,omitempty"`
+	Interactive bool     `json:"interactive"`
+}
+
+// cluster is ExecCredential's spec.cluster. Only Server is used; the other
+// fields are decoded so that a malformed value is refused as client-go's
+// types refuse it.
+type cluster struct {
+	Server                   string          `json:"server"`
+	TLSServerName            string          `json:"tls-server-name,omitempty"`
+	InsecureSkipTLSVerify    bool            `json:"insecure-skip-tls-verify,omitempty"`
+	CertificateAuthorityData []byte          `json:"certificate-authority-data,omitempty"`
+	ProxyURL                 string          `json:"proxy-url,omitempty"`
+	DisableCompression       bool            `json:"disable-compression,omitempty"`
+	Config                   json.RawMessage `json:"config,omitempty"`
+}
+
+type status struct {
+	// ExpirationTimestamp is RFC 3339 in UTC to the second, as metav1.Time
+	// writes it.
+	ExpirationTimestamp string `json:"expirationTimestamp,omitempty"`
+	Token               string `json:"token,omitempty"`
 }
 
 // jsonProblem describes a JSON error without quoting the input (it may
@@ -101,25 +127,14 @@ func jsonProblem(err error, size int) string {
 // Write writes the ExecCredential answer for token to w, in apiVersion.
 // A zero expiry is left out (kubectl then keeps the token for the process).
 func Write(w io.Writer, apiVersion, token string, expiry time.Time) error {
-	var exp *metav1.Time
-	if !expiry.IsZero() {
-		exp = &metav1.Time{Time: expiry.UTC()}
-	}
-	var v any
-	switch apiVersion {
-	case V1:
-		v = &clientauthv1.ExecCredential{
-			TypeMeta: metav1.TypeMeta{APIVersion: V1, Kind: kind},
-			Status:   &clientauthv1.ExecCredentialStatus{Token: token, ExpirationTimestamp: exp},
-		}
-	case V1beta1:
-		v = &clientauthv1beta1.ExecCredential{
-			TypeMeta: metav1.TypeMeta{APIVersion: V1beta1, Kind: kind},
-			Status:   &clientauthv1beta1.ExecCredentialStatus{Token: token, ExpirationTimestamp: exp},
-		}
-	default:
+	if apiVersion != V1 && apiVersion != V1beta1 {
 		return fmt.Errorf("unsupported ExecCredential apiVersion %q", apiVersion)
 	}
+	st := &status{Token: token}
+	if !expiry.IsZero() {
+		st.ExpirationTimestamp = expiry.UTC().Format(time.RFC3339)
+	}
+	v := execCredential{Kind: kind, APIVersion: apiVersion, Status: st}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode ExecCredential: %w", err)

@@ -2,14 +2,18 @@ package execcred
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/pkg/apis/clientauthentication"
 	"k8s.io/client-go/pkg/apis/clientauthentication/install"
+	clientauthv1 "k8s.io/client-go/pkg/apis/clientauthentication/v1"
+	clientauthv1beta1 "k8s.io/client-go/pkg/apis/clientauthentication/v1beta1"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -97,5 +101,73 @@ func TestWriteDecodesWithClientGo(t *testing.T) {
 	}
 	if err := Write(&bytes.Buffer{}, "v2", "t", exp); err == nil {
 		t.Error("unknown apiVersion written")
+	}
+}
+
+// TestWriteIsClientGosJSON compares the answer byte for byte with
+// client-go's types encoded by encoding/json.
+func TestWriteIsClientGosJSON(t *testing.T) {
+	tests := []struct {
+		name       string
+		apiVersion string
+		expiry     time.Time
+	}{
+		{name: "v1", apiVersion: V1, expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{name: "v1beta1, sub-second expiry in another zone", apiVersion: V1beta1, expiry: time.Date(2030, 1, 2, 3, 4, 5, 999_000_000, time.FixedZone("X", 3600))},
+		{name: "v1 without expiry", apiVersion: V1},
+		{name: "v1beta1 without expiry", apiVersion: V1beta1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var exp *metav1.Time
+			if !tt.expiry.IsZero() {
+				exp = &metav1.Time{Time: tt.expiry}
+			}
+			var v any = &clientauthv1.ExecCredential{
+				TypeMeta: metav1.TypeMeta{APIVersion: V1, Kind: kind},
+				Status:   &clientauthv1.ExecCredentialStatus{Token: "the-token", ExpirationTimestamp: exp},
+			}
+			if tt.apiVersion == V1beta1 {
+				v = &clientauthv1beta1.ExecCredential{
+					TypeMeta: metav1.TypeMeta{APIVersion: V1beta1, Kind: kind},
+					Status:   &clientauthv1beta1.ExecCredentialStatus{Token: "the-token", ExpirationTimestamp: exp},
+				}
+			}
+			want, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := Write(&got, tt.apiVersion, "the-token", tt.expiry); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want)+"\n" {
+				t.Errorf("got  %s\nwant %s", got.String(), want)
+			}
+		})
+	}
+}
+
+// TestParseRequestReadsWhatClientGoWrites parses kubectl's request as
+// client-go's types encode it, every cluster field set.
+func TestParseRequestReadsWhatClientGoWrites(t *testing.T) {
+	c := clientauthv1.ExecCredential{
+		TypeMeta: metav1.TypeMeta{APIVersion: V1, Kind: kind},
+		Spec: clientauthv1.ExecCredentialSpec{Interactive: true, Cluster: &clientauthv1.Cluster{
+			Server: "https://proxy:6443", TLSServerName: "proxy", InsecureSkipTLSVerify: true,
+			CertificateAuthorityData: []byte("pem"), ProxyURL: "http://p", DisableCompression: true,
+			Config: runtime.RawExtension{Raw: []byte(`{"a":1}`)},
+		}},
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRequest(string(b))
+	if want := (Request{APIVersion: V1, Interactive: true, ClusterServer: "https://proxy:6443"}); err != nil || got != want {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := ParseRequest(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"s","certificate-authority-data":"not base64!"}}}`); err == nil {
+		t.Error("malformed certificate-authority-data accepted (client-go refuses it)")
 	}
 }
