@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -94,4 +96,22 @@ func (a *app) runSibling(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("%s: run %s: %w", cmd.Name(), siblingName, err)
 	}
 	return nil
+}
+
+// siblingPath is kubectl-oidc-kubeconfig in the directory of the running
+// executable, symbolic links resolved (krew links kubectl-oidc into its bin
+// directory and unpacks the archive elsewhere).
+func siblingPath() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	name := siblingName
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(filepath.Dir(exe), name), nil
 }
