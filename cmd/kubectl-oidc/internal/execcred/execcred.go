@@ -100,10 +100,36 @@ type cluster struct {
 }
 
 type status struct {
-	// ExpirationTimestamp is RFC 3339 in UTC to the second, as metav1.Time
-	// writes it.
-	ExpirationTimestamp string `json:"expirationTimestamp,omitempty"`
-	Token               string `json:"token,omitempty"`
+	ExpirationTimestamp *timestamp `json:"expirationTimestamp,omitempty"`
+	Token               string     `json:"token,omitempty"`
+}
+
+// timestamp is metav1.Time's JSON: RFC 3339 in UTC to the second, null for
+// the zero time; a value that is not RFC 3339 is refused.
+type timestamp struct{ time.Time }
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format(time.RFC3339))
+}
+
+func (t *timestamp) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	parsed, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return err
+	}
+	t.Time = parsed.Local()
+	return nil
 }
 
 // jsonProblem describes a JSON error without quoting the input (it may
@@ -132,7 +158,7 @@ func Write(w io.Writer, apiVersion, token string, expiry time.Time) error {
 	}
 	st := &status{Token: token}
 	if !expiry.IsZero() {
-		st.ExpirationTimestamp = expiry.UTC().Format(time.RFC3339)
+		st.ExpirationTimestamp = &timestamp{expiry}
 	}
 	v := execCredential{Kind: kind, APIVersion: apiVersion, Status: st}
 	b, err := json.Marshal(v)

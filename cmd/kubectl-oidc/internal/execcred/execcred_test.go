@@ -171,3 +171,53 @@ func TestParseRequestReadsWhatClientGoWrites(t *testing.T) {
 		t.Error("malformed certificate-authority-data accepted (client-go refuses it)")
 	}
 }
+
+// FuzzParseRequestMatchesClientGo holds ParseRequest against client-go's
+// ExecCredential types: for a request of a supported version, it succeeds
+// exactly when client-go's types decode the value, with the same
+// interactive flag and cluster server.
+func FuzzParseRequestMatchesClientGo(f *testing.F) {
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true,"cluster":{"server":"https://p:6443","certificate-authority-data":"cGVt","config":{"a":1}}}}`)
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false},"status":{"expirationTimestamp":"2030-01-02T03:04:05Z","token":"t"}}`)
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"expirationTimestamp":"not a time"}}`)
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":null,"interactive":"yes"}}`)
+	f.Fuzz(func(t *testing.T, value string) {
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if json.Unmarshal([]byte(value), &head) != nil || head.Kind != kind {
+			return
+		}
+		var interactive bool
+		var server string
+		var refErr error
+		switch head.APIVersion {
+		case V1:
+			var c clientauthv1.ExecCredential
+			if refErr = json.Unmarshal([]byte(value), &c); refErr == nil {
+				interactive = c.Spec.Interactive
+				if c.Spec.Cluster != nil {
+					server = c.Spec.Cluster.Server
+				}
+			}
+		case V1beta1:
+			var c clientauthv1beta1.ExecCredential
+			if refErr = json.Unmarshal([]byte(value), &c); refErr == nil {
+				interactive = c.Spec.Interactive
+				if c.Spec.Cluster != nil {
+					server = c.Spec.Cluster.Server
+				}
+			}
+		default:
+			return
+		}
+		got, err := ParseRequest(value)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("ParseRequest error %v, client-go's types %v", err, refErr)
+		}
+		if err == nil && (got.Interactive != interactive || got.ClusterServer != server) {
+			t.Fatalf("ParseRequest %+v, client-go's types interactive=%v server=%q", got, interactive, server)
+		}
+	})
+}
