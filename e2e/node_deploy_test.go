@@ -936,7 +936,7 @@ func (d *deployedProxy) clientFor(t *testing.T, pod corev1.Pod, token string) ku
 // in ns and runs an exec session through it. Requests through the other
 // replica succeed at once; the deleted one still serves during its
 // --shutdown-delay-duration; the replacement becomes Ready; the watch,
-// when the deleted pod ends it, resumes through the other replica from
+// which the deleted pod ends when its drain starts, resumes through the other replica from
 // the last resourceVersion it saw and has every configmap the admin
 // created meanwhile, each once and in order; the exec session ends (the
 // deleted pod's process exits), it does not hang.
@@ -1019,7 +1019,8 @@ func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Conte
 	d.waitRollout(t, ctx, "oidc-proxy", 2, 2*time.Minute)
 	t.Logf("replacement Ready %.1fs after the delete", time.Since(deleted).Seconds())
 
-	// The deleted pod holds the watch until its drain timeout ends it.
+	// The deleted pod ends the watch when its drain starts (after the 5 s
+	// delay), not at --shutdown-timeout (60 s after it).
 	var ended time.Time
 	select {
 	case ended = <-watchEnded:
@@ -1027,6 +1028,9 @@ func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Conte
 		d.node.Fatalf(t, "%v", err)
 	case <-time.After(100 * time.Second):
 		d.node.Fatalf(t, "the watch through the deleted %s never ended", victim.Name)
+	}
+	if took := ended.Sub(deleted); took >= 60*time.Second {
+		d.node.Fatalf(t, "the watch through the deleted %s ended %.1fs after the delete, at the drain timeout; want at the start of the drain", victim.Name, took.Seconds())
 	}
 	t.Logf("the watch through the deleted %s ended %.1fs after the delete; resumed through %s", victim.Name, ended.Sub(deleted).Seconds(), other.Name)
 	select {
@@ -1064,10 +1068,12 @@ func (d *deployedProxy) deleteDuringWatchAndExec(t *testing.T, ctx context.Conte
 // rollingUpdate rolls the Deployment out to the same image under a second
 // tag (imported into containerd under it) while a loop sends alice's list
 // of configmaps in ns every 50 ms to a Ready, non-terminating proxy pod (as
-// a Service's endpoints would pick), and a watch with timeoutSeconds=15 (a
-// slow request) runs through an old pod. Every request of the loop
+// a Service's endpoints would pick), and a watch with timeoutSeconds=300
+// (a long request) runs through an old pod. Every request of the loop
 // succeeds or fails only with a connection error a client retries; the
-// watch started before its pod's SIGTERM ends at its own timeout, cleanly.
+// watch ends when its pod drains, long before its own timeout, with the
+// normal end of the response (every byte read, no error), as
+// kube-apiserver ends a watch.
 func (d *deployedProxy) rollingUpdate(t *testing.T, ctx context.Context, ns, token string) {
 	t.Helper()
 	dep, err := d.admin.AppsV1().Deployments(d.namespace).Get(ctx, "oidc-proxy", metav1.GetOptions{})
@@ -1081,20 +1087,25 @@ func (d *deployedProxy) rollingUpdate(t *testing.T, ctx context.Context, ns, tok
 		d.node.Fatalf(t, "%v", err)
 	}
 
-	// The slow request: a watch through an old pod that the server ends after 15 s.
+	// The long request: a watch through an old pod, read as raw bytes so
+	// that a cut stream (an error) and a clean end (none) differ.
 	slowStart, slowPod := time.Now(), d.pods[0].Name
-	timeout := int64(15)
-	w, err := d.clientFor(t, d.pods[0], token).CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: "0", TimeoutSeconds: &timeout})
+	stream, err := d.clientFor(t, d.pods[0], token).CoreV1().RESTClient().Get().Namespace(ns).Resource("configmaps").
+		Param("watch", "true").Param("resourceVersion", "0").Param("timeoutSeconds", "300").Stream(ctx)
 	if err != nil {
 		d.node.Fatalf(t, "watch through %s: %v", d.pods[0].Name, err)
 	}
 	slowDone := make(chan error, 1)
 	go func() {
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Error {
-				slowDone <- fmt.Errorf("error event %v", ev.Object)
-				return
-			}
+		defer stream.Close()
+		b, err := io.ReadAll(stream)
+		if err != nil {
+			slowDone <- fmt.Errorf("cut after %d bytes: %w", len(b), err)
+			return
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			slowDone <- fmt.Errorf("ended in the middle of an event: %q", b[max(0, len(b)-80):])
+			return
 		}
 		// Its pod got SIGTERM before the watch ended: deleted or terminating.
 		p, err := d.admin.CoreV1().Pods(d.namespace).Get(ctx, slowPod, metav1.GetOptions{})
@@ -1194,11 +1205,11 @@ func (d *deployedProxy) rollingUpdate(t *testing.T, ctx context.Context, ns, tok
 	select {
 	case err := <-slowDone:
 		took := time.Since(slowStart)
-		if err != nil || took < 14*time.Second {
-			d.node.Fatalf(t, "the watch through the old pod ended after %.1fs: %v, want its own 15 s timeout", took.Seconds(), err)
+		if err != nil {
+			d.node.Fatalf(t, "the watch through the old pod %s, %.1fs after it started: %v", slowPod, took.Seconds(), err)
 		}
-		t.Logf("the watch started before SIGTERM ended at its own timeout, %.1fs after it started", took.Seconds())
-	case <-time.After(40 * time.Second):
-		d.node.Fatalf(t, "the watch with timeoutSeconds=15 through the old pod did not end")
+		t.Logf("the watch started before SIGTERM ended cleanly when its pod drained, %.1fs after it started", took.Seconds())
+	case <-time.After(90 * time.Second):
+		d.node.Fatalf(t, "the watch through the old pod %s did not end when the pod drained", slowPod)
 	}
 }

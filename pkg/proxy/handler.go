@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -35,6 +36,9 @@ type Config struct {
 	// ClientIP resolves the client address (--trusted-proxy-cidrs); nil
 	// trusts no proxy: X-Forwarded-For is always dropped.
 	ClientIP *ClientIPResolver
+	// Drain is done when the server starts draining: watches then end
+	// cleanly at their next event boundary. Nil ends none.
+	Drain context.Context
 }
 
 // NewHandler builds the handler chain, outermost first:
@@ -66,7 +70,7 @@ func NewHandler(c Config) http.Handler {
 
 	audit := c.Modes.audit()
 
-	h := withPlanHeaders(NewReverseProxy(c.Upstream.URL, rt, c.Log))
+	h := withPlanHeaders(NewReverseProxy(c.Drain, c.Upstream.URL, rt, c.Log))
 	h = withPlanDecision(h, c.Modes)
 	h = audit.wrapAuthenticated(h)
 	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), audit.wrapFailed())

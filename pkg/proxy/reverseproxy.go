@@ -25,10 +25,12 @@ import (
 // (about 30% of a bare proxy's cost, see docs/benchmarks.md) for no gain.
 // handles 101 upgrades itself, sets X-Forwarded-For to the chain
 // WithClientAddress resolved followed by the connection's peer (the client's
-// own X-Forwarded-Host and -Proto are dropped), and reports failures as Status
+// own X-Forwarded-Host and -Proto are dropped), reports failures as Status
 // objects: 502 when the API server cannot be reached or rejects the proxy's
-// own credentials, 500 when the outbound identity check fails.
-func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+// own credentials, 500 when the outbound identity check fails, and ends
+// watches cleanly once drain is done (endWatchesOnDrain; nil: never).
+func NewReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+	rejected, endWatches := proxyCredentialRejected(log), endWatchesOnDrain(drain)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rec := recordFrom(pr.In.Context()); rec != nil {
@@ -42,11 +44,14 @@ func NewReverseProxy(target *url.URL, rt http.RoundTripper, log *slog.Logger) *h
 			}
 			pr.SetXForwarded()
 		},
-		Transport:      rt,
-		ErrorHandler:   upstreamErrorHandler(log),
-		ModifyResponse: proxyCredentialRejected(log),
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BufferPool:     copyBuffers,
+		Transport:    rt,
+		ErrorHandler: upstreamErrorHandler(log),
+		ModifyResponse: func(res *http.Response) error {
+			endWatches(res)
+			return rejected(res)
+		},
+		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BufferPool: copyBuffers,
 	}
 }
 

@@ -122,7 +122,7 @@ func (o *Options) AddOperationsFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay-duration", o.ShutdownDelay,
 		"After SIGTERM, keep serving this long with readiness failing before closing the listener.")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout,
-		"After closing the listener, wait at most this long for in-flight requests to finish.")
+		"After closing the listener, wait at most this long for in-flight requests to finish. Watches end then, cleanly at their next event boundary, and clients re-watch through another replica.")
 }
 
 // AddFlags registers every flag of this package.

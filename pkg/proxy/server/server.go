@@ -159,9 +159,12 @@ func (s *Server) Complete() (*CompletedServer, error) {
 // handler chain built and its side servers (readiness probe, metrics)
 // listening; Run serves the secure port and drains.
 type RunnableServer struct {
-	c           *CompletedServer
-	pending     *proxy.PendingAuthenticator
-	draining    *atomic.Bool
+	c        *CompletedServer
+	pending  *proxy.PendingAuthenticator
+	draining *atomic.Bool
+	// drain is cancelled when the listener closes: watches end then.
+	drain       context.Context
+	startDrain  context.CancelFunc
 	handler     http.Handler
 	side        []*http.Server
 	readyAddr   net.Addr
@@ -192,6 +195,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	r := &RunnableServer{c: c, pending: proxy.NewPendingAuthenticator(), draining: new(atomic.Bool)}
+	r.drain, r.startDrain = context.WithCancel(context.Background())
 	checks := []proxy.Check{
 		{Name: "shutdown", Check: func(context.Context) error {
 			if r.draining.Load() {
@@ -205,7 +209,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	r.handler = proxy.NewHandler(proxy.Config{
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
-		AccessLog: proxy.NewAccessLog(c.accessOut, c.format),
+		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain,
 	})
 
 	if o.ReadinessProbePort > 0 {
@@ -232,8 +236,9 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 
 // Run serves until ctx ends, then drains: /readyz fails, after
 // ShutdownDelay the listener closes and in-flight requests get up to
-// ShutdownTimeout to finish. Hijacked (upgraded) connections are not
-// waited for. The authenticator is built while the server already
+// ShutdownTimeout to finish; watches end cleanly at their next event
+// boundary then, so clients re-watch elsewhere instead of holding the
+// drain. Hijacked (upgraded) connections are not waited for. The authenticator is built while the server already
 // listens; its failure stops Run.
 func (r *RunnableServer) Run(ctx context.Context) error {
 	c, s, o, log := r.c, r.c.s, r.c.s.Options, r.c.s.Log
@@ -287,6 +292,7 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
+	r.startDrain()
 	if err := secure.Shutdown(drainCtx); err != nil {
 		log.Warn("in-flight requests did not finish in time", "timeout", o.ShutdownTimeout, "err", err)
 		_ = secure.Close()

@@ -186,11 +186,20 @@ func (rs *runningServer) get(t *testing.T, url, token string) (int, string, http
 	return res.StatusCode, string(b), res.Header
 }
 
+const watchEvent = `{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}}}` + "\n"
+
 func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 	p := oidctest.New(t)
 	p.User.Groups = []string{"dev"}
 	p.SetDown(true) // the issuer is unreachable when the proxy starts
 	up := apiservertest.New(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "true" { // one event, then an idle watch
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, watchEvent)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		_, _ = io.WriteString(w, "ok")
 	})
 	rs := startServer(t, up, p)
@@ -337,8 +346,24 @@ func TestServerEndToEndWithRealAuthenticator(t *testing.T) {
 		}
 	})
 
-	t.Run("shutdown drains and stops", func(t *testing.T) {
+	t.Run("shutdown ends watches cleanly, drains and stops", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, rs.secure+"/api/v1/namespaces/default/configmaps?watch=true", nil)
+		req.Header.Set("Authorization", "Bearer "+good)
+		res, err := rs.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		first := make([]byte, len(watchEvent))
+		if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != watchEvent {
+			t.Fatalf("watch: %q %v", first, err)
+		}
+		// --shutdown-timeout is 60s and stop waits 30s: an open watch
+		// that held the drain would fail it.
 		rs.stop(t)
+		if rest, err := io.ReadAll(res.Body); err != nil || len(rest) != 0 {
+			t.Fatalf("the watch ended with %q, %v; want its normal end", rest, err)
+		}
 		if _, err := rs.client.Get(rs.secure + "/healthz"); err == nil {
 			t.Fatal("still serving after shutdown")
 		}
