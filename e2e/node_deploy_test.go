@@ -634,7 +634,7 @@ func TestNodeHelmChartProxyServesKubectl(t *testing.T) {
 // serving certificate Secret, then `kubectl apply -k` of an overlay whose
 // only change is the issuer in the authentication configuration (the base
 // already names the image of `make image`).
-func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, *harness.Issuer, time.Duration) {
+func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *harness.Issuer, *harness.Issuer, *harness.DexServer, time.Duration) {
 	t.Helper()
 	node, iss := nodeWithProxyImage(t, ctx)
 	const ns, name = "oidc-proxy", "oidc-proxy"
@@ -658,13 +658,24 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	// A second issuer on the gateway mints the token shapes of real
 	// providers (realIdPShapes).
 	idp := harness.StartIssuerOn(t, "kubernetes", node.Gateway)
+	// Dex on the gateway, for kubectl oidc's own login; its users are
+	// prefixed dex: so the API server's answers show which issuer spoke.
+	dex := harness.StartDex(t, harness.DexOptions{Host: node.Gateway})
+	dexCA, err := os.ReadFile(dex.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dexJWT := map[string]any{
+		"issuer":        map[string]any{"url": dex.Issuer, "audiences": []string{dex.ClientID}, "certificateAuthority": string(dexCA)},
+		"claimMappings": map[string]any{"username": map[string]any{"claim": "email", "prefix": "dex:"}},
+	}
 	authConfig, err := authenticationConfig(map[string]any{
 		"issuer": map[string]any{"url": iss.URL, "audiences": []string{iss.ClientID}, "certificateAuthority": string(iss.CAPEM)},
 		"claimMappings": map[string]any{
 			"username": map[string]any{"claim": "email", "prefix": ""},
 			"groups":   map[string]any{"claim": "groups", "prefix": "oidc:"},
 		},
-	}, idpJWT(idp))
+	}, idpJWT(idp), dexJWT)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -713,7 +724,7 @@ func applyKustomizeOnNode(t *testing.T, ctx context.Context) (*deployedProxy, *h
 	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		node.Fatalf(t, "namespace %s after apply -k: %v, labels %v; want PodSecurity enforce restricted", ns, err, got.Labels)
 	}
-	return d, iss, idp, took
+	return d, iss, idp, dex, took
 }
 
 // TestNodeKustomizeProxySurvivesEviction: deploy/kustomize
@@ -734,7 +745,7 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	d, iss, idp, took := applyKustomizeOnNode(t, ctx)
+	d, iss, idp, dex, took := applyKustomizeOnNode(t, ctx)
 	t.Logf("kubectl apply -k to 2 Ready pods: %.1fs; %.1fs since the test started", took.Seconds(), time.Since(start).Seconds())
 	const apps, alice = "apps", "alice@example.com"
 	d.aliceWorkload(t, ctx, apps, alice)
@@ -749,6 +760,9 @@ func TestNodeKustomizeProxySurvivesEviction(t *testing.T) {
 	step := time.Now()
 	d.impersonationAndIdPShapes(t, ctx, d.pods[0], apps, alice, token, idp)
 	t.Logf("kubectl --as and the real providers' token shapes: %.1fs", time.Since(step).Seconds())
+	step = time.Now()
+	d.kubectlOIDCWithDex(t, ctx, d.pods[1], apps, dex)
+	t.Logf("kubectl oidc setup, login with Dex and kubectl through the pod: %.1fs", time.Since(step).Seconds())
 	victim, survivor := d.pods[0], d.pods[1]
 	watches := map[string]*streamingKubectl{}
 	var stops []context.CancelFunc
@@ -855,6 +869,79 @@ func (d *deployedProxy) kubectlWhoami(t *testing.T, ctx context.Context, k *harn
 // (2) each of the real providers' token shapes from the second issuer idp
 // reads configmaps in ns through one of its groups, and the API server
 // sees its user, uid and credential-id extra (checkIdPShape).
+// kubectlOIDCWithDex is a user of the deployed proxy with the plugin:
+// `kubectl oidc setup` writes the kubeconfig for the pod (whose serving
+// certificate names the Service, so `kubectl config set-cluster
+// --tls-server-name` follows, as for any address the certificate does not
+// name), `kubectl oidc login` logs in to Dex (reached from the pods too)
+// with the password grant, and kubectl then lists configmaps and asks who
+// it is through the pod with the cached token, as Dex's user.
+func (d *deployedProxy) kubectlOIDCWithDex(t *testing.T, ctx context.Context, via corev1.Pod, ns string, dex *harness.DexServer) {
+	t.Helper()
+	alice := dex.Users[0]
+	user := "dex:" + alice.Email
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "debugger-dex"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "debugger"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	}
+	if _, err := d.admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		d.node.Fatalf(t, "rolebinding for %s: %v", user, err)
+	}
+	dir := t.TempDir()
+	proxyCA := filepath.Join(dir, "proxy-ca.crt")
+	if err := os.WriteFile(proxyCA, d.ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	k := harness.NewClientKubectl(t, kubeconfig, nil)
+	server := "https://" + via.Status.PodIP + ":6443"
+	r := k.Plugin(ctx, "setup", "--yes", "--skip-validation",
+		"--server="+server, "--server-certificate-authority="+proxyCA,
+		"--oidc-issuer-url="+dex.Issuer, "--oidc-client-id="+dex.ClientID, "--oidc-client-secret="+dex.ClientSecret,
+		"--certificate-authority="+dex.CAFile, "--oidc-extra-scope=email",
+		"--grant-type=password", "--username="+alice.Email, "--token-cache-storage=disk")
+	if r.Err != nil {
+		d.node.Fatalf(t, "kubectl oidc setup: %s", r)
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Contexts[cfg.CurrentContext]
+	if c == nil || cfg.AuthInfos[c.AuthInfo] == nil || cfg.AuthInfos[c.AuthInfo].Exec == nil {
+		d.node.Fatalf(t, "kubectl oidc setup wrote no exec user for the current context %q", cfg.CurrentContext)
+	}
+	if r := k.Run(ctx, "config", "set-cluster", c.Cluster, "--tls-server-name="+d.serverName); r.Err != nil {
+		d.node.Fatalf(t, "kubectl config set-cluster --tls-server-name: %s", r)
+	}
+	// Without a login and without a terminal, kubectl is told to log in.
+	if r := k.Run(ctx, "get", "configmaps", "-n", ns); r.Err == nil || !strings.Contains(r.Stderr, "kubectl oidc login") {
+		d.node.Fatalf(t, "kubectl before a login: %s; want the hint to run kubectl oidc login", r)
+	}
+	exec := cfg.AuthInfos[c.AuthInfo].Exec
+	login := append([]string{"login"}, exec.Args[1:]...)
+	for _, e := range exec.Env {
+		if e.Name == "KUBECTL_OIDC_CLIENT_SECRET" {
+			login = append(login, "--oidc-client-secret="+e.Value)
+		}
+	}
+	login = append(login, "--cluster-server="+server, "--password="+alice.Password)
+	if r := k.Plugin(ctx, login...); r.Err != nil {
+		d.node.Fatalf(t, "kubectl oidc login with Dex: %s", r)
+	}
+	if r := k.Run(ctx, "get", "configmaps", "-n", ns, "-o", "name"); r.Err != nil || !strings.Contains(r.Stdout, "configmap/before") {
+		d.node.Fatalf(t, "kubectl get through %s with kubectl oidc and Dex: %s", via.Name, r)
+	}
+	r = k.Run(ctx, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	if r.Err != nil || r.Stdout != user {
+		d.node.Fatalf(t, "kubectl auth whoami through %s: %s; want %s", via.Name, r, user)
+	}
+	if r := k.Run(ctx, "get", "configmaps", "-n", "default"); r.Err == nil || !strings.Contains(r.Stderr, user) {
+		d.node.Fatalf(t, "kubectl get in a namespace without a role: %s; want a refusal in %s's name", r, user)
+	}
+}
+
 func (d *deployedProxy) impersonationAndIdPShapes(t *testing.T, ctx context.Context, via corev1.Pod, ns, alice, aliceToken string, idp *harness.Issuer) {
 	t.Helper()
 	const bob = "bob"

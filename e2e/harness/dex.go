@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,9 @@ type DexOptions struct {
 	// list DexClientID in their trustedPeers: DexClientID may request the
 	// scope audience:server:client_id:PEER (Dex's cross-client trust).
 	PeerClients []string
+	// Host is the IP address Dex listens on and its issuer URL names
+	// (default 127.0.0.1); a node's gateway makes Dex reachable from pods.
+	Host net.IP
 }
 
 // DefaultDexUsers are the static password users when DexOptions.Users is empty.
@@ -124,12 +129,16 @@ func NewDex(t testing.TB, opts DexOptions) *DexServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile, err := ca.WriteServingCert(dir, "dex")
+	host := net.IPv4(127, 0, 0, 1)
+	if opts.Host != nil {
+		host = opts.Host
+	}
+	certFile, keyFile, err := ca.WriteServingCertFor(dir, "dex", nil, []net.IP{host})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &DexServer{
-		Issuer:            fmt.Sprintf("https://127.0.0.1:%d/dex", port),
+		Issuer:            "https://" + net.JoinHostPort(host.String(), strconv.Itoa(port)) + "/dex",
 		ClientID:          DexClientID,
 		ClientSecret:      randToken(t),
 		OtherClientSecret: randToken(t),
@@ -163,7 +172,7 @@ func (d *DexServer) config(port int, certFile, keyFile string, opts DexOptions) 
 	var b strings.Builder
 	fmt.Fprintf(&b, "issuer: %s\n", q(d.Issuer))
 	b.WriteString("storage:\n  type: memory\n")
-	fmt.Fprintf(&b, "web:\n  https: %s\n  tlsCert: %s\n  tlsKey: %s\n", q(fmt.Sprintf("127.0.0.1:%d", port)), q(certFile), q(keyFile))
+	fmt.Fprintf(&b, "web:\n  https: %s\n  tlsCert: %s\n  tlsKey: %s\n", q(strings.TrimSuffix(strings.TrimPrefix(d.Issuer, "https://"), "/dex")), q(certFile), q(keyFile))
 	fmt.Fprintf(&b, "telemetry:\n  http: %s\n", q(strings.TrimSuffix(strings.TrimPrefix(d.MetricsURL, "http://"), "/metrics")))
 	b.WriteString("logger:\n  level: debug\n")
 	b.WriteString("oauth2:\n  skipApprovalScreen: true\n  passwordConnector: local\n")
