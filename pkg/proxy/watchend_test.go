@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,15 +25,24 @@ import (
 // metav1.WatchEvent with its stream serializer through its framer. It
 // returns each event's bytes on the wire.
 func watchEvents(t *testing.T, mediaType string, n int) (contentType string, events [][]byte) {
+	data := make([]string, n)
+	for i := range data {
+		data[i] = strings.Repeat("line\nwith \"quotes\" and \x00\n", 1+i*200)
+	}
+	return encodeWatchEvents(t, mediaType, data)
+}
+
+// encodeWatchEvents is watchEvents with one configmap per data value.
+func encodeWatchEvents(t testing.TB, mediaType string, data []string) (contentType string, events [][]byte) {
 	t.Helper()
 	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), mediaType)
 	if !ok || info.StreamSerializer == nil {
 		t.Fatalf("no stream serializer for %s", mediaType)
 	}
 	enc := scheme.Codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
-	for i := range n {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "default", ResourceVersion: string(rune('1' + i))},
-			Data: map[string]string{"k": strings.Repeat("line\nwith \"quotes\" and \x00\n", 1+i*200)}}
+	for i, d := range data {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "default", ResourceVersion: strconv.Itoa(i + 1)},
+			Data: map[string]string{"k": d}}
 		raw, err := runtime.Encode(enc, cm)
 		if err != nil {
 			t.Fatal(err)
@@ -80,6 +90,45 @@ func TestWatchFramesEndWhereEventsEnd(t *testing.T) {
 			t.Errorf("framing for %q, want none", ct)
 		}
 	}
+}
+
+// FuzzWatchFrames holds the framings against apimachinery's watch
+// encoders on event contents and read sizes the fuzzer picks: a stream of
+// real encoded events, JSON or protobuf, is fed in chunks whose lengths
+// come from cuts, and the framing must report a boundary after a chunk
+// exactly when the bytes so far end with a whole event.
+func FuzzWatchFrames(f *testing.F) {
+	f.Add(false, "a\nb", "", []byte{1, 2, 3})
+	f.Add(true, "a\nb", "", []byte{1, 2, 3})
+	f.Add(false, "{\"k\":\"v\"}\n", "\u2028\x00\n\n", []byte{0, 255, 7, 200})
+	f.Add(true, strings.Repeat("x", 300), "y", []byte{3, 4, 5, 6})
+	f.Add(true, "", "\xff\xfe", []byte{0})
+	f.Fuzz(func(t *testing.T, protobuf bool, first, second string, cuts []byte) {
+		mt := runtime.ContentTypeJSON
+		if protobuf {
+			mt = runtime.ContentTypeProtobuf
+		}
+		ct, events := encodeWatchEvents(t, mt, []string{first, second, first + second})
+		ends := map[int]bool{}
+		var stream []byte
+		for _, ev := range events {
+			stream = append(stream, ev...)
+			ends[len(stream)] = true
+		}
+		frames := watchFramingOf(ct)
+		for pos, i := 0, 0; pos < len(stream); i++ {
+			n := 1
+			if len(cuts) > 0 {
+				n = 1 + int(cuts[i%len(cuts)])
+			}
+			n = min(n, len(stream)-pos)
+			got := frames.advance(stream[pos : pos+n])
+			pos += n
+			if got != ends[pos] {
+				t.Fatalf("%s: after %d of %d bytes: boundary %v, want %v", mt, pos, len(stream), got, ends[pos])
+			}
+		}
+	})
 }
 
 // TestDrainEndsWatchesAtEventBoundaries: once the drain starts, a watch
