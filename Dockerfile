@@ -4,7 +4,7 @@
 #     --build-arg VERSION=v0.1.0 -t ghcr.io/kube-oidc/oidc-proxy:v0.1.0 .
 # The build stage runs on the builder's own platform and cross-compiles
 # (CGO off), so multi-arch builds need no emulation.
-FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
+FROM --platform=$BUILDPLATFORM golang:1.26.11-bookworm AS build
 ARG TARGETOS TARGETARCH
 ARG VERSION=dev
 WORKDIR /src
