@@ -296,7 +296,7 @@ func (s *session) refresh(ctx context.Context, e tokencache.Entry) (*Token, erro
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	return s.save(ctx, vt, SourceRefresh)
+	return s.save(ctx, vt, SourceRefresh, &e)
 }
 
 // login signs in with the chosen grant, within --authentication-timeout.
@@ -312,7 +312,7 @@ func (s *session) login(ctx context.Context) (*Token, error) {
 	if err != nil {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
-	return s.save(ctx, vt, SourceLogin)
+	return s.save(ctx, vt, SourceLogin, nil)
 }
 
 func (s *session) timeoutError(outer, inner context.Context, err error) error {
@@ -324,13 +324,18 @@ func (s *session) timeoutError(outer, inner context.Context, err error) error {
 
 // save caches a verified token and returns it. A cache that cannot be
 // written is a warning: the token is still good for this command.
-func (s *session) save(ctx context.Context, vt *verifiedToken, source string) (*Token, error) {
+// refreshed is the entry whose refresh token gave vt (nil after a login):
+// the new entry keeps what that grant was given at login.
+func (s *session) save(ctx context.Context, vt *verifiedToken, source string, refreshed *tokencache.Entry) (*Token, error) {
 	e := tokencache.Entry{
 		IDToken:      vt.idToken,
 		RefreshToken: vt.raw.RefreshToken,
 		IssuerURL:    s.o.IssuerURL,
 		ClientID:     s.o.ClientID,
 		Expiry:       vt.idExp,
+	}
+	if refreshed != nil {
+		keepGrant(&e, *refreshed)
 	}
 	if s.o.UseAccessToken {
 		if vt.raw.AccessToken == "" {
@@ -344,6 +349,13 @@ func (s *session) save(ctx context.Context, vt *verifiedToken, source string) (*
 		s.printf("warning: could not cache the token (%v); the next command signs in again\n", err)
 	}
 	return &Token{Token: s.tokenOf(e), Expiry: e.Expiry, IDTokenClaims: vt.claims, Source: source}, nil
+}
+
+// keepGrant records in e what the refresh token of from was granted at
+// login (Dex cross-client audiences). A refresh, by any path, keeps the
+// grant, so every rewrite of the session's entry after a refresh keeps it.
+func keepGrant(e *tokencache.Entry, from tokencache.Entry) {
+	e.Audiences = from.Audiences
 }
 
 func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
