@@ -147,7 +147,7 @@ func TestDexCrossClientLoginAuthorizesSeveralClustersAtOnce(t *testing.T) {
 
 	bad := o
 	bad.AudienceMethod = AudienceMethodTokenExchange
-	wantErr(t, bad.Validate(), "--oidc-login-audience needs --oidc-audience-method=dex-cross-client")
+	wantErr(t, bad.Validate(), "--oidc-login-audience needs --oidc-audience and --oidc-audience-method=dex-cross-client or resource-indicator")
 }
 
 func TestSessionKeepsGrantedAudiencesWhenAnotherMethodRefreshesIt(t *testing.T) {

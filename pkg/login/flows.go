@@ -128,6 +128,7 @@ func (s *session) newAuthParams(p *idp) (*authParams, error) {
 		a.authOpts = append(a.authOpts, oauth2.S256ChallengeOption(a.verifier))
 		a.tokenOpts = append(a.tokenOpts, oauth2.VerifierOption(a.verifier))
 	}
+	a.tokenOpts = append(a.tokenOpts, p.codeTokenOpts...)
 	return a, nil
 }
 

@@ -185,6 +185,40 @@ func (s *session) fresh(e tokencache.Entry) bool {
 	return s.tokenOf(e) != "" && !e.Expiry.IsZero() && s.env.now().Add(s.o.ExpirySkew).Before(e.Expiry)
 }
 
+// audienceTokenOf is the token of a cluster audience's entry: the JWT
+// access token with the resource-indicator method, else the ID token.
+func (s *session) audienceTokenOf(e tokencache.Entry) string {
+	if s.o.AudienceMethod == AudienceMethodResourceIndicator {
+		return e.AccessToken
+	}
+	return e.IDToken
+}
+
+// fromAudienceEntry builds the Token of a cluster audience's entry (expired
+// allowed: check Expiry). Its token was verified before it was cached, so
+// its claims are only decoded.
+func (s *session) fromAudienceEntry(e tokencache.Entry) (*Token, error) {
+	raw := s.audienceTokenOf(e)
+	if raw == "" {
+		return nil, ErrNotLoggedIn
+	}
+	c, err := decodeClaims(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cached token of audience %s: %w", s.o.Audience, err)
+	}
+	return &Token{Token: raw, Expiry: e.Expiry, IDTokenClaims: c, Source: SourceCache}, nil
+}
+
+// saveAudience caches e, the verified token of the cluster's audience
+// (claims are its claims), under the audience key and returns it.
+func (s *session) saveAudience(ctx context.Context, e tokencache.Entry, claims map[string]any, source string) *Token {
+	e.IssuerURL, e.ClientID = s.o.IssuerURL, s.o.Audience
+	if err := s.store.Save(ctx, s.audKey, e); err != nil {
+		s.printf("warning: could not cache the token for audience %s (%v)\n", s.o.Audience, err)
+	}
+	return &Token{Token: s.audienceTokenOf(e), Expiry: e.Expiry, IDTokenClaims: claims, Source: source}
+}
+
 // fromEntry builds the Token of a cache entry. The ID token was verified
 // before it was cached, so its claims are only decoded.
 func (s *session) fromEntry(e tokencache.Entry) (*Token, error) {
@@ -218,14 +252,18 @@ func (s *session) get(ctx context.Context, m mode) (*Token, error) {
 		return s.getSession(ctx, m)
 	}
 	if m == modeGet && !s.o.ForceRefresh {
-		if e, err := s.store.Load(ctx, s.audKey); err == nil && s.fresh(e) {
-			if t, err := s.fromEntry(e); err == nil {
+		if e, err := s.store.Load(ctx, s.audKey); err == nil {
+			t, err := s.fromAudienceEntry(e)
+			if err == nil && !t.Expiry.IsZero() && s.env.now().Add(s.o.ExpirySkew).Before(t.Expiry) {
 				return t, nil
 			}
 		}
 	}
-	if s.o.AudienceMethod == AudienceMethodDexCrossClient {
+	switch s.o.AudienceMethod {
+	case AudienceMethodDexCrossClient:
 		return s.crossClient(ctx, m)
+	case AudienceMethodResourceIndicator:
+		return s.resourceIndicator(ctx, m)
 	}
 	base, err := s.getSession(ctx, m)
 	if err != nil {
@@ -352,10 +390,12 @@ func (s *session) save(ctx context.Context, vt *verifiedToken, source string, re
 }
 
 // keepGrant records in e what the refresh token of from was granted at
-// login (Dex cross-client audiences). A refresh, by any path, keeps the
-// grant, so every rewrite of the session's entry after a refresh keeps it.
+// login (Dex cross-client audiences, RFC 8707 resources). A refresh, by
+// any path, keeps the grant, so every rewrite of the session's entry after
+// a refresh keeps it.
 func keepGrant(e *tokencache.Entry, from tokencache.Entry) {
 	e.Audiences = from.Audiences
+	e.Resources = from.Resources
 }
 
 func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
@@ -363,11 +403,22 @@ func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := s.key
 	if s.o.exchanging() {
-		key = s.audKey
+		entry, err := s.store.Load(ctx, s.audKey)
+		if err != nil {
+			return nil, ErrNotLoggedIn
+		}
+		t, err := s.fromAudienceEntry(entry)
+		if errors.Is(err, ErrNotLoggedIn) {
+			return nil, err
+		}
+		if err != nil {
+			s.printf("warning: ignoring the cached token: %v\n", err)
+			return nil, ErrNotLoggedIn
+		}
+		return t, nil
 	}
-	entry, err := s.store.Load(ctx, key)
+	entry, err := s.store.Load(ctx, s.key)
 	if err != nil || s.tokenOf(entry) == "" {
 		return nil, ErrNotLoggedIn
 	}
