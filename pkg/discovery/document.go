@@ -25,9 +25,16 @@ const (
 )
 
 // AudienceMethods are the values of get-token's --oidc-audience-method a
-// proxy may publish: RFC 8693 token exchange, or Dex's cross-client scope
-// granted at login and narrowed to one audience per cluster at refresh.
-var AudienceMethods = []string{"token-exchange", "dex-cross-client"}
+// proxy may publish: RFC 8693 token exchange; Dex's cross-client scope
+// granted at login and narrowed to one audience per cluster at refresh; or
+// RFC 8707 resource indicators (the audience is a resource granted at login,
+// an access token of it requested at the token endpoint).
+var AudienceMethods = []string{"token-exchange", "dex-cross-client", ResourceIndicator}
+
+// ResourceIndicator is the audience method of RFC 8707, whose audience is
+// an absolute URI.
+const ResourceIndicator = "resource-indicator"
+
 
 // GrantTypes are the values of get-token's --grant-type a proxy may publish.
 var GrantTypes = []string{"authcode", "authcode-keyboard", "device-code", "password", "client-credentials"}
@@ -70,6 +77,13 @@ type Document struct {
 	IssuerCertificateAuthorityData string `json:"issuerCertificateAuthorityData,omitempty"`
 }
 
+// isResourceURI: s is an RFC 8707 resource indicator, an absolute URI
+// without a fragment.
+func isResourceURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && !strings.Contains(s, "#")
+}
+
 // Validate checks what a client relies on.
 func (d *Document) Validate() error {
 	var errs []error
@@ -88,6 +102,10 @@ func (d *Document) Validate() error {
 			errs = append(errs, fmt.Errorf("audienceMethod %q is not one of %s", d.AudienceMethod, strings.Join(AudienceMethods, ", ")))
 		case d.Audience == "" || d.Audience == d.ClientID:
 			errs = append(errs, fmt.Errorf("audienceMethod %q without an audience other than the clientID", d.AudienceMethod))
+		case d.AudienceMethod == ResourceIndicator && !isResourceURI(d.Audience):
+			errs = append(errs, fmt.Errorf("audience %q is not an absolute URI without a fragment, as audienceMethod %s needs (RFC 8707)", d.Audience, ResourceIndicator))
+		case d.AudienceMethod == ResourceIndicator && d.ExtraParams["resource"] != "":
+			errs = append(errs, fmt.Errorf("extraParams cannot set resource with audienceMethod %s", ResourceIndicator))
 		}
 	}
 	for _, g := range d.GrantTypes {

@@ -44,16 +44,16 @@ type Options struct {
 	// --cluster-server sets it for login, logout and whoami.
 	Cluster string
 	// Audience (--oidc-audience) is the audience the cluster accepts, when
-	// it is not ClientID: get-token exchanges the session's ID token for one
-	// of this audience (RFC 8693 token exchange), cached per audience.
+	// it is not ClientID: get-token obtains a token of this audience from
+	// the session (by AudienceMethod), cached per audience and cluster.
 	Audience string
 	// AudienceMethod (--oidc-audience-method) is how the token of Audience
-	// is obtained: AudienceMethodTokenExchange (the default) or
-	// AudienceMethodDexCrossClient.
+	// is obtained: AudienceMethodTokenExchange (the default),
+	// AudienceMethodDexCrossClient or AudienceMethodResourceIndicator.
 	AudienceMethod string
 	// LoginAudiences (kubectl oidc login --oidc-login-audience) are more
-	// audiences a dex-cross-client login authorizes with Audience, so that
-	// one sign-in serves several clusters.
+	// audiences a dex-cross-client or resource-indicator login authorizes
+	// with Audience, so that one sign-in serves several clusters.
 	LoginAudiences []string
 	Verbosity      int // -v: >=1 logs HTTP exchanges, never a token
 	// RequestHeaders (--oidc-request-header) are set on every request to
@@ -95,9 +95,12 @@ type UI struct {
 
 // Token is what Get, Login and Cached hand out.
 type Token struct {
-	Token         string         // the ID token, or the access token with UseAccessToken
-	Expiry        time.Time      // zero when unknown
-	IDTokenClaims map[string]any // verified claims of the ID token (nil when the provider gave none)
+	Token  string    // the ID token; the access token with UseAccessToken or AudienceMethodResourceIndicator
+	Expiry time.Time // zero when unknown
+	// IDTokenClaims are the verified claims of the ID token (nil when the
+	// provider gave none); with AudienceMethodResourceIndicator, of the JWT
+	// access token handed out.
+	IDTokenClaims map[string]any
 	Source        string         // "cache", "refresh" or "login"
 }
 
