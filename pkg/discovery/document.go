@@ -35,7 +35,6 @@ var AudienceMethods = []string{"token-exchange", "dex-cross-client", ResourceInd
 // an absolute URI.
 const ResourceIndicator = "resource-indicator"
 
-
 // GrantTypes are the values of get-token's --grant-type a proxy may publish.
 var GrantTypes = []string{"authcode", "authcode-keyboard", "device-code", "password", "client-credentials"}
 

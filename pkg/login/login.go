@@ -101,7 +101,7 @@ type Token struct {
 	// provider gave none); with AudienceMethodResourceIndicator, of the JWT
 	// access token handed out.
 	IDTokenClaims map[string]any
-	Source        string         // "cache", "refresh" or "login"
+	Source        string // "cache", "refresh" or "login"
 }
 
 // ErrInteractionRequired: login needs the person but UI.Interactive is false.
