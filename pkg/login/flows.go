@@ -50,10 +50,8 @@ func needsPerson(o *Options) bool {
 	switch o.GrantType {
 	case GrantClientCredentials:
 		return false
-	case GrantPassword:
-		return o.Username == "" || o.Password == ""
-	case GrantAuto:
-		return o.Username == "" || o.Password == ""
+	case GrantPassword, GrantAuto:
+		return o.Username == "" || (o.Password == "" && o.PasswordKeyring == "")
 	}
 	return true
 }

@@ -31,6 +31,12 @@ type Options struct {
 	RequestNotice            time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
 	Username                 string            // --username
 	Password                 string            // --password
+	// ClientSecretKeyring (--oidc-client-secret-keyring) and
+	// PasswordKeyring (--password-keyring) name the OS keyring items
+	// (service SecretKeyringService) that hold the client secret and the
+	// password when ClientSecret and Password are empty. They are read
+	// before the first request to the provider, never on a cache hit.
+	ClientSecretKeyring, PasswordKeyring string
 	CertificateAuthority     []string          // --certificate-authority (files)
 	CertificateAuthorityData []string          // --certificate-authority-data (base64 PEM)
 	InsecureSkipTLSVerify    bool              // --insecure-skip-tls-verify

@@ -96,8 +96,8 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("unknown --grant-type %q: use auto, authcode, authcode-keyboard, device-code, password or client-credentials", o.GrantType)
 	}
-	if o.GrantType == GrantClientCredentials && o.ClientSecret == "" {
-		return errors.New("--grant-type=client-credentials needs --oidc-client-secret")
+	if o.GrantType == GrantClientCredentials && o.ClientSecret == "" && o.ClientSecretKeyring == "" {
+		return errors.New("--grant-type=client-credentials needs --oidc-client-secret (or $" + EnvClientSecret + ", or --oidc-client-secret-keyring)")
 	}
 	if o.RedirectURL != "" {
 		u, err := url.Parse(o.RedirectURL)

@@ -59,6 +59,9 @@ type session struct {
 	client *http.Client // nil until the first network call
 	idp    *idp         // nil until discovery
 
+	secretsOnce sync.Once // keyringSecrets
+	secretsErr  error
+
 	outMu  sync.Mutex
 	inOnce sync.Once
 	in     *bufio.Reader
@@ -129,6 +132,9 @@ func (s *session) httpClient() (*http.Client, error) {
 func (s *session) provider(ctx context.Context) (*idp, error) {
 	if s.idp != nil {
 		return s.idp, nil
+	}
+	if err := s.keyringSecrets(); err != nil {
+		return nil, err
 	}
 	c, err := s.httpClient()
 	if err != nil {
