@@ -13,37 +13,37 @@ import (
 
 // Options are get-token's / login's flags (names in comments).
 type Options struct {
-	IssuerURL                string            // --oidc-issuer-url
-	ClientID                 string            // --oidc-client-id
-	ClientSecret             string            // --oidc-client-secret
-	ExtraScopes              []string          // --oidc-extra-scope (openid is always requested)
-	RedirectURL              string            // --oidc-redirect-url
-	RedirectURLHostname      string            // --oidc-redirect-url-hostname (default 127.0.0.1)
-	AuthRequestExtraParams   map[string]string // --oidc-auth-request-extra-params
-	PKCEMethod               string            // --oidc-pkce-method: auto|S256|no
-	UseAccessToken           bool              // --oidc-use-access-token
-	GrantType                string            // --grant-type: auto|authcode|authcode-keyboard|device-code|password|client-credentials
-	ListenAddresses          []string          // --listen-address
-	SkipOpenBrowser          bool              // --skip-open-browser
-	BrowserCommand           string            // --browser-command
-	AuthenticationTimeout    time.Duration     // --authentication-timeout (default 3m)
-	RequestTimeout           time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
-	RequestNotice            time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
-	Username                 string            // --username
-	Password                 string            // --password
+	IssuerURL              string            // --oidc-issuer-url
+	ClientID               string            // --oidc-client-id
+	ClientSecret           string            // --oidc-client-secret
+	ExtraScopes            []string          // --oidc-extra-scope (openid is always requested)
+	RedirectURL            string            // --oidc-redirect-url
+	RedirectURLHostname    string            // --oidc-redirect-url-hostname (default 127.0.0.1)
+	AuthRequestExtraParams map[string]string // --oidc-auth-request-extra-params
+	PKCEMethod             string            // --oidc-pkce-method: auto|S256|no
+	UseAccessToken         bool              // --oidc-use-access-token
+	GrantType              string            // --grant-type: auto|authcode|authcode-keyboard|device-code|password|client-credentials
+	ListenAddresses        []string          // --listen-address
+	SkipOpenBrowser        bool              // --skip-open-browser
+	BrowserCommand         string            // --browser-command
+	AuthenticationTimeout  time.Duration     // --authentication-timeout (default 3m)
+	RequestTimeout         time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
+	RequestNotice          time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
+	Username               string            // --username
+	Password               string            // --password
 	// ClientSecretKeyring (--oidc-client-secret-keyring) and
 	// PasswordKeyring (--password-keyring) name the OS keyring items
 	// (service SecretKeyringService) that hold the client secret and the
 	// password when ClientSecret and Password are empty. They are read
 	// before the first request to the provider, never on a cache hit.
 	ClientSecretKeyring, PasswordKeyring string
-	CertificateAuthority     []string          // --certificate-authority (files)
-	CertificateAuthorityData []string          // --certificate-authority-data (base64 PEM)
-	InsecureSkipTLSVerify    bool              // --insecure-skip-tls-verify
-	TokenCacheDir            string            // --token-cache-dir ("" = default: $KUBECACHEDIR/oidc or ~/.kube/cache/oidc)
-	TokenCacheStorage        string            // --token-cache-storage: auto|keyring|disk|none
-	ForceRefresh             bool              // --force-refresh
-	ExpirySkew               time.Duration     // --token-expiry-skew (default 30s)
+	CertificateAuthority                 []string      // --certificate-authority (files)
+	CertificateAuthorityData             []string      // --certificate-authority-data (base64 PEM)
+	InsecureSkipTLSVerify                bool          // --insecure-skip-tls-verify
+	TokenCacheDir                        string        // --token-cache-dir ("" = default: $KUBECACHEDIR/oidc or ~/.kube/cache/oidc)
+	TokenCacheStorage                    string        // --token-cache-storage: auto|keyring|disk|none
+	ForceRefresh                         bool          // --force-refresh
+	ExpirySkew                           time.Duration // --token-expiry-skew (default 30s)
 	// Cluster is the server URL of the cluster the token is for: part of
 	// the cache key, so that a cluster's cached token is never handed to
 	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
