@@ -103,7 +103,7 @@ func (d *Document) Validate() error {
 			errs = append(errs, fmt.Errorf("audienceMethod %q without an audience other than the clientID", d.AudienceMethod))
 		case d.AudienceMethod == ResourceIndicator && !isResourceURI(d.Audience):
 			errs = append(errs, fmt.Errorf("audience %q is not an absolute URI without a fragment, as audienceMethod %s needs (RFC 8707)", d.Audience, ResourceIndicator))
-		case d.AudienceMethod == ResourceIndicator && d.ExtraParams["resource"] != "":
+		case d.AudienceMethod == ResourceIndicator && hasKey(d.ExtraParams, "resource"):
 			errs = append(errs, fmt.Errorf("extraParams cannot set resource with audienceMethod %s", ResourceIndicator))
 		}
 	}
@@ -137,4 +137,9 @@ func (d *Document) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encode discovery document: %w", err)
 	}
 	return append(data, '\n'), nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }

@@ -42,14 +42,12 @@ func (f *fixture) getWithBrowser(o Options) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tok.Source != SourceCache && f.p.LastAuthorizeRequest() != nil {
-		select {
-		case err := <-br.errs:
-			if err != nil {
-				f.t.Fatalf("browser: %v", err)
-			}
-		default: // no sign-in this time
+	select {
+	case err := <-br.errs:
+		if err != nil {
+			f.t.Fatalf("browser: %v", err)
 		}
+	default: // no sign-in this time
 	}
 	return tok, nil
 }
