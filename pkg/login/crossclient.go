@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -114,18 +115,13 @@ func (s *session) grantedAudience(ctx context.Context, m mode, g audienceGrant) 
 // offline_access: narrowing needs the refresh token) and saves the
 // session's entry with the audiences granted.
 func (s *session) loginFor(ctx context.Context, auds []string) (tokencache.Entry, error) {
-	lctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
-	defer cancel()
-	p, err := s.provider(lctx)
+	vt, err := s.signIn(ctx, func(p *idp, _ string) (*idp, error) {
+		withScopes := *p
+		withScopes.config.Scopes = s.crossClientScopes(auds)
+		return &withScopes, nil
+	})
 	if err != nil {
-		return tokencache.Entry{}, s.timeoutError(ctx, lctx, err)
-	}
-	withScopes := *p
-	withScopes.config.Scopes = s.crossClientScopes(auds)
-	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
-	vt, err := s.runGrant(lctx, &withScopes, grant)
-	if err != nil {
-		return tokencache.Entry{}, s.timeoutError(ctx, lctx, err)
+		return tokencache.Entry{}, err
 	}
 	if vt.raw.RefreshToken == "" {
 		return tokencache.Entry{}, fmt.Errorf("the provider sent no refresh token: the %s method narrows the login's token to one audience by refresh (does the client %s get offline_access?)", AudienceMethodDexCrossClient, s.o.ClientID)
@@ -165,31 +161,47 @@ func (s *session) offlineScopes() []string {
 // that audience and authorised by this client, caches it per audience and
 // keeps the session's (possibly rotated) refresh token.
 func (s *session) narrow(ctx context.Context, e tokencache.Entry) (*Token, error) {
+	scope := url.Values{"scope": {strings.Join(s.crossClientScopes([]string{s.o.Audience}), " ")}}
+	return s.refreshFor(ctx, e, "audience "+s.o.Audience, scope, SourceCrossClient,
+		func(ctx context.Context, p *idp, answer *tokenAnswer) (tokencache.Entry, map[string]any, error) {
+			if answer.IDToken == "" {
+				return tokencache.Entry{}, nil, errors.New("the answer holds no ID token")
+			}
+			claims, idt, err := s.verifyAudience(ctx, p, answer.IDToken)
+			if err != nil {
+				return tokencache.Entry{}, nil, err
+			}
+			return tokencache.Entry{IDToken: answer.IDToken, Expiry: idt.Expiry}, claims, nil
+		})
+}
+
+// refreshFor refreshes the session's entry e with the extra form values
+// that narrow it to the cluster's audience (named by what), within
+// --authentication-timeout; check verifies the answer and returns the
+// audience's entry and its claims, which are cached per audience. The
+// session keeps its (possibly rotated) refresh token.
+func (s *session) refreshFor(ctx context.Context, e tokencache.Entry, what string, extra url.Values, source string,
+	check func(context.Context, *idp, *tokenAnswer) (tokencache.Entry, map[string]any, error)) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
 	defer cancel()
 	p, err := s.provider(ctx)
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {e.RefreshToken},
-		"scope":         {strings.Join(s.crossClientScopes([]string{s.o.Audience}), " ")},
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.RefreshToken}}
+	for k, v := range extra {
+		form[k] = v
 	}
 	answer, err := s.postToken(ctx, p, form)
 	if err != nil {
-		return nil, fmt.Errorf("refresh for audience %s: %w", s.o.Audience, err)
+		return nil, fmt.Errorf("refresh for %s: %w", what, err)
 	}
-	raw := answer.IDToken
-	if raw == "" {
-		return nil, fmt.Errorf("refresh for audience %s: the answer holds no ID token", s.o.Audience)
-	}
-	claims, idt, err := s.verifyAudience(ctx, p, raw)
+	ae, claims, err := check(ctx, p, answer)
 	if err != nil {
-		return nil, fmt.Errorf("refresh for audience %s: %w", s.o.Audience, err)
+		return nil, fmt.Errorf("refresh for %s: %w", what, err)
 	}
 	s.keepRotated(ctx, e, answer.RefreshToken)
-	return s.saveAudience(ctx, tokencache.Entry{IDToken: raw, Expiry: idt.Expiry}, claims, SourceCrossClient), nil
+	return s.saveAudience(ctx, ae, claims, source), nil
 }
 
 // keepRotated saves the session's entry e with the refresh token rotated

@@ -36,30 +36,26 @@ func (s *session) resourceIndicator(ctx context.Context, m mode) (*Token, error)
 // session's entry with the resources granted and the cluster's token. A
 // token that fails verification saves neither.
 func (s *session) loginForResources(ctx context.Context, auds []string) (*Token, error) {
-	lctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
-	defer cancel()
-	p, err := s.provider(lctx)
+	vt, err := s.signIn(ctx, func(p *idp, grant string) (*idp, error) {
+		if grant != GrantAuthCode && grant != GrantAuthCodeKeyboard {
+			return nil, fmt.Errorf("--oidc-audience-method=%s signs in with the browser: use --grant-type=authcode or authcode-keyboard (the %s grant carries no resource indicators)", AudienceMethodResourceIndicator, grant)
+		}
+		withResources := *p
+		withResources.config.Scopes = s.offlineScopes()
+		var err error
+		if withResources.config.Endpoint.AuthURL, err = withQueryValues(p.config.Endpoint.AuthURL, "resource", auds); err != nil {
+			return nil, err
+		}
+		withResources.codeTokenOpts = []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("resource", s.o.Audience)}
+		return &withResources, nil
+	})
 	if err != nil {
-		return nil, s.timeoutError(ctx, lctx, err)
-	}
-	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
-	if grant != GrantAuthCode && grant != GrantAuthCodeKeyboard {
-		return nil, fmt.Errorf("--oidc-audience-method=%s signs in with the browser: use --grant-type=authcode or authcode-keyboard (the %s grant carries no resource indicators)", AudienceMethodResourceIndicator, grant)
-	}
-	withResources := *p
-	withResources.config.Scopes = s.offlineScopes()
-	if withResources.config.Endpoint.AuthURL, err = withQueryValues(p.config.Endpoint.AuthURL, "resource", auds); err != nil {
 		return nil, err
-	}
-	withResources.codeTokenOpts = []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("resource", s.o.Audience)}
-	vt, err := s.runGrant(lctx, &withResources, grant)
-	if err != nil {
-		return nil, s.timeoutError(ctx, lctx, err)
 	}
 	if vt.raw.RefreshToken == "" {
 		return nil, fmt.Errorf("the provider sent no refresh token: the %s method obtains the other clusters' tokens by refresh (does the client %s get offline_access?)", AudienceMethodResourceIndicator, s.o.ClientID)
 	}
-	claims, exp, err := s.verifyResourceToken(ctx, p, vt.raw.AccessToken)
+	claims, exp, err := s.verifyResourceToken(ctx, s.idp, vt.raw.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("sign-in for resource %s: %w", s.o.Audience, err)
 	}
@@ -77,27 +73,11 @@ func (s *session) loginForResources(ctx context.Context, auds []string) (*Token,
 // verifies the access token, caches it per audience and keeps the
 // session's (possibly rotated) refresh token.
 func (s *session) narrowResource(ctx context.Context, e tokencache.Entry) (*Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
-	defer cancel()
-	p, err := s.provider(ctx)
-	if err != nil {
-		return nil, err
-	}
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {e.RefreshToken},
-		"resource":      {s.o.Audience},
-	}
-	answer, err := s.postToken(ctx, p, form)
-	if err != nil {
-		return nil, fmt.Errorf("refresh for resource %s: %w", s.o.Audience, err)
-	}
-	claims, exp, err := s.verifyResourceToken(ctx, p, answer.AccessToken)
-	if err != nil {
-		return nil, fmt.Errorf("refresh for resource %s: %w", s.o.Audience, err)
-	}
-	s.keepRotated(ctx, e, answer.RefreshToken)
-	return s.saveAudience(ctx, resourceEntry(answer.AccessToken, exp), claims, SourceResourceIndicator), nil
+	return s.refreshFor(ctx, e, "resource "+s.o.Audience, url.Values{"resource": {s.o.Audience}}, SourceResourceIndicator,
+		func(ctx context.Context, p *idp, answer *tokenAnswer) (tokencache.Entry, map[string]any, error) {
+			claims, exp, err := s.verifyResourceToken(ctx, p, answer.AccessToken)
+			return resourceEntry(answer.AccessToken, exp), claims, err
+		})
 }
 
 func resourceEntry(accessToken string, exp time.Time) tokencache.Entry {

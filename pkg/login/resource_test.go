@@ -55,14 +55,7 @@ func (f *fixture) getWithBrowser(o Options) (*Token, error) {
 // audienceEntry reads the raw cache entry of o's cluster audience.
 func (f *fixture) audienceEntry(o Options) (tokencache.Entry, error) {
 	f.t.Helper()
-	if err := o.Validate(); err != nil {
-		f.t.Fatal(err)
-	}
-	ca, err := o.caBundle()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return tokencache.NewDisk(o.TokenCacheDir).Load(f.t.Context(), o.audienceKey(ca))
+	return f.load(o, (*Options).audienceKey)
 }
 
 func TestResourceIndicatorGivesEachClusterAnAccessTokenOfItsAudience(t *testing.T) {

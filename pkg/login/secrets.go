@@ -50,21 +50,22 @@ func readSecret(flag, item, env string) (string, error) {
 // hit; the result is kept for the session.
 func (s *session) keyringSecrets() error {
 	s.secretsOnce.Do(func() {
-		if s.o.ClientSecret == "" && s.o.ClientSecretKeyring != "" {
-			v, err := readSecret("--oidc-client-secret-keyring", s.o.ClientSecretKeyring, EnvClientSecret)
+		for _, sec := range []struct {
+			value           *string
+			item, flag, env string
+		}{
+			{&s.o.ClientSecret, s.o.ClientSecretKeyring, "--oidc-client-secret-keyring", EnvClientSecret},
+			{&s.o.Password, s.o.PasswordKeyring, "--password-keyring", EnvPassword},
+		} {
+			if *sec.value != "" || sec.item == "" {
+				continue
+			}
+			v, err := readSecret(sec.flag, sec.item, sec.env)
 			if err != nil {
 				s.secretsErr = err
 				return
 			}
-			s.o.ClientSecret = v
-		}
-		if s.o.Password == "" && s.o.PasswordKeyring != "" {
-			v, err := readSecret("--password-keyring", s.o.PasswordKeyring, EnvPassword)
-			if err != nil {
-				s.secretsErr = err
-				return
-			}
-			s.o.Password = v
+			*sec.value = v
 		}
 	})
 	return s.secretsErr

@@ -345,6 +345,17 @@ func (s *session) refresh(ctx context.Context, e tokencache.Entry) (*Token, erro
 
 // login signs in with the chosen grant, within --authentication-timeout.
 func (s *session) login(ctx context.Context) (*Token, error) {
+	vt, err := s.signIn(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.save(ctx, vt, SourceLogin, nil)
+}
+
+// signIn runs the chosen grant within --authentication-timeout, with the
+// provider as adapt returns it for that grant (the method's scopes or
+// resources; nil: as discovered).
+func (s *session) signIn(ctx context.Context, adapt func(p *idp, grant string) (*idp, error)) (*verifiedToken, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
 	defer cancel()
 	p, err := s.provider(lctx)
@@ -352,11 +363,16 @@ func (s *session) login(ctx context.Context) (*Token, error) {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
 	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
+	if adapt != nil {
+		if p, err = adapt(p, grant); err != nil {
+			return nil, err
+		}
+	}
 	vt, err := s.runGrant(lctx, p, grant)
 	if err != nil {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
-	return s.save(ctx, vt, SourceLogin, nil)
+	return vt, nil
 }
 
 func (s *session) timeoutError(outer, inner context.Context, err error) error {
