@@ -48,10 +48,10 @@ type Document struct {
 	// ClientID is the client kubectl-oidc logs in as (a public client).
 	ClientID string `json:"clientID"`
 	// Audience is the audience the proxy accepts when it is not ClientID:
-	// clients exchange their session's ID token for one of this audience
-	// (RFC 8693 token exchange), so that no other cluster accepts it.
+	// clients obtain a token of this audience from their session (by
+	// AudienceMethod), so that no other cluster accepts it.
 	Audience string `json:"audience,omitempty"`
-	// AudienceMethod is how clients obtain an ID token of Audience (one of
+	// AudienceMethod is how clients obtain a token of Audience (one of
 	// AudienceMethods; empty means token-exchange).
 	AudienceMethod string `json:"audienceMethod,omitempty"`
 	// Scopes are requested in addition to openid.

@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -249,5 +250,26 @@ func TestResourceIndicatorOptions(t *testing.T) {
 	wantErr(t, err, "--oidc-audience-method=resource-indicator signs in with the browser", "password")
 	if n := f.p.Count("token:password"); n != 0 {
 		t.Fatalf("%d password grants, want none", n)
+	}
+}
+
+func TestResourceIndicatorWithTheKeyboardFlow(t *testing.T) {
+	f, a, _ := resourceFixture(t)
+	a.GrantType = GrantAuthCodeKeyboard
+	a.LoginAudiences = []string{resourceB}
+	k := newKeyboardPerson(f.p, func(loc *url.URL) string { return loc.String() })
+	tok, err := get(t.Context(), a, k.ui(), testEnv(f.clock), modeLogin)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, k)
+	}
+	if err := <-k.errs; err != nil {
+		t.Fatal(err)
+	}
+	// The printed URL carries both resources; the code exchange asks for a.
+	if !strings.Contains(k.String(), "resource="+url.QueryEscape(resourceA)) || !strings.Contains(k.String(), "resource="+url.QueryEscape(resourceB)) {
+		t.Fatalf("the printed authorization URL lacks the resources:\n%s", k)
+	}
+	if got := f.p.LastTokenRequest()["resource"]; tok.Source != SourceResourceIndicator || tok.IDTokenClaims["aud"] != resourceA || !slices.Equal(got, []string{resourceA}) {
+		t.Fatalf("source %q aud %v, code exchange resources %v", tok.Source, tok.IDTokenClaims["aud"], got)
 	}
 }
