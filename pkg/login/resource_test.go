@@ -273,3 +273,24 @@ func TestResourceIndicatorWithTheKeyboardFlow(t *testing.T) {
 		t.Fatalf("source %q aud %v, code exchange resources %v", tok.Source, tok.IDTokenClaims["aud"], got)
 	}
 }
+
+func TestResourceIndicatorSessionKeepsItsResourcesWhenTheExchangePathRefreshesIt(t *testing.T) {
+	f, a, _ := resourceFixture(t, func(p *oidctest.Provider) { p.ExchangeAudiences = []string{"cluster-x"} })
+	exchange := f.passwordOptions()
+	exchange.GrantType = GrantAuthCode
+	exchange.Username, exchange.Password = "", ""
+	exchange.Audience, exchange.Cluster = "cluster-x", "https://x.example.com"
+	if _, err := f.getWithBrowser(a); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(2 * time.Hour)
+	if tok, err := f.getWithBrowser(exchange); err != nil || tok.Source != SourceExchange || f.p.Count("authorize") != 1 {
+		t.Fatalf("exchange: %v, %v; want the session refreshed, then exchanged, no sign-in", tok, err)
+	}
+	if e, err := f.entry(a); err != nil || !slices.Equal(e.Resources, []string{resourceA}) {
+		t.Fatalf("after the exchange path's refresh the session entry records resources %v (%v), want [%s]", e.Resources, err, resourceA)
+	}
+	if tok, err := f.getWithBrowser(a); err != nil || tok.Source != SourceResourceIndicator || f.p.Count("authorize") != 1 {
+		t.Fatalf("resource again: %v, %v, %d sign-ins; want narrowed by refresh", tok, err, f.p.Count("authorize"))
+	}
+}
