@@ -44,7 +44,7 @@ the get-token exec stanza of your kubeconfig.`,
 	}
 	cmd.Flags().AddFlagSet(a.loginFlags)
 	cmd.Flags().StringArrayVar(&loginAudiences, "oidc-login-audience", nil,
-		"With --oidc-audience-method=dex-cross-client: another cluster audience this sign-in authorizes besides --oidc-audience (repeatable), so that get-token for those clusters needs no new login")
+		"With --oidc-audience-method=dex-cross-client or resource-indicator: another cluster audience this sign-in authorizes besides --oidc-audience (repeatable), so that get-token for those clusters needs no new login")
 	return cmd
 }
 

@@ -77,6 +77,18 @@ type Provider struct {
 	// name a subset of the scopes granted at login (a scope of an untrusted
 	// peer, or one not granted, is invalid_scope).
 	CrossClientPeers []string
+	// Resources are the resource servers (RFC 8707 resource indicators)
+	// the provider issues access tokens for. The resource values of an
+	// authorization request (each one of Resources, else the redirect
+	// carries error=invalid_target) are granted to the code and to its
+	// refresh tokens; a token request may name a subset of them (else
+	// invalid_target) and gets an access token in JWT form (RFC 9068, typ
+	// at+jwt) whose aud is the resources named, or all granted when it
+	// names none.
+	Resources []string
+	// AccessTokenClaims, when set, changes the claims of every access token
+	// minted for resources (a provider that gets aud wrong, for instance).
+	AccessTokenClaims func(claims map[string]any)
 
 	server *httptest.Server
 	key    *rsa.PrivateKey
@@ -89,6 +101,7 @@ type Provider struct {
 	codes              map[string]codeGrant
 	refreshTokens      map[string]User
 	refreshScopes      map[string][]string
+	refreshResources   map[string][]string
 	idTokens           map[string]User // ID tokens issued, for token exchange
 	revoked            map[string]bool
 	devices            map[string]*deviceGrant // by device_code
@@ -101,6 +114,7 @@ type Provider struct {
 
 type codeGrant struct {
 	clientID, redirectURI, nonce, challenge, method, scope string
+	resources                                              []string
 }
 
 type deviceGrant struct {
@@ -116,21 +130,22 @@ func New(t testing.TB) *Provider {
 		t.Fatalf("oidctest: generate key: %v", err)
 	}
 	p := &Provider{
-		ClientID:      "kube-oidc-test",
-		ClientSecret:  "test-secret",
-		User:          User{Subject: "user-1", Email: "alice@example.com", Groups: []string{"developers"}, Username: "alice", Password: "password"},
-		IDTokenTTL:    time.Hour,
-		Now:           time.Now,
-		key:           key,
-		kid:           "key-1",
-		codes:         map[string]codeGrant{},
-		refreshTokens: map[string]User{},
-		refreshScopes: map[string][]string{},
-		idTokens:      map[string]User{},
-		revoked:       map[string]bool{},
-		devices:       map[string]*deviceGrant{},
-		userCodes:     map[string]string{},
-		counts:        map[string]int{},
+		ClientID:         "kube-oidc-test",
+		ClientSecret:     "test-secret",
+		User:             User{Subject: "user-1", Email: "alice@example.com", Groups: []string{"developers"}, Username: "alice", Password: "password"},
+		IDTokenTTL:       time.Hour,
+		Now:              time.Now,
+		key:              key,
+		kid:              "key-1",
+		codes:            map[string]codeGrant{},
+		refreshTokens:    map[string]User{},
+		refreshScopes:    map[string][]string{},
+		refreshResources: map[string][]string{},
+		idTokens:         map[string]User{},
+		revoked:          map[string]bool{},
+		devices:          map[string]*deviceGrant{},
+		userCodes:        map[string]string{},
+		counts:           map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", p.discovery)
@@ -344,12 +359,22 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported response_type", http.StatusBadRequest)
 		return
 	}
+	rq := redirect.Query()
+	for _, res := range q["resource"] {
+		if !slices.Contains(p.Resources, res) {
+			rq.Set("error", "invalid_target")
+			rq.Set("state", q.Get("state"))
+			redirect.RawQuery = rq.Encode()
+			http.Redirect(w, r, redirect.String(), http.StatusFound)
+			return
+		}
+	}
 	code := randomString()
 	p.mu.Lock()
 	p.codes[code] = codeGrant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"), nonce: q.Get("nonce"),
-		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"), scope: q.Get("scope")}
+		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"), scope: q.Get("scope"),
+		resources: q["resource"]}
 	p.mu.Unlock()
-	rq := redirect.Query()
 	rq.Set("code", code)
 	if s := q.Get("state"); s != "" {
 		rq.Set("state", s)
@@ -480,12 +505,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
-		p.issueScoped(w, p.User, g.nonce, true, true, strings.Fields(g.scope), strings.Fields(g.scope))
+		res, ok := requestedResources(r.PostForm, g.resources)
+		if !ok {
+			oauthError(w, http.StatusBadRequest, "invalid_target")
+			return
+		}
+		p.issueScoped(w, p.User, g.nonce, true, true, strings.Fields(g.scope), strings.Fields(g.scope), res)
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
 		p.mu.Lock()
 		u, ok := p.refreshTokens[rt]
 		granted := p.refreshScopes[rt]
+		grantedResources := p.refreshResources[rt]
 		revoked := p.revoked[rt]
 		if ok && p.RotateRefreshTokens {
 			delete(p.refreshTokens, rt)
@@ -505,15 +536,20 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+		res, ok := requestedResources(r.PostForm, grantedResources)
+		if !ok {
+			oauthError(w, http.StatusBadRequest, "invalid_target")
+			return
+		}
 		// Without rotation no new refresh token is sent: the client keeps its own.
-		p.issueScoped(w, u, "", p.RotateRefreshTokens, !p.RefreshWithoutIDToken, scopes, granted)
+		p.issueScoped(w, u, "", p.RotateRefreshTokens, !p.RefreshWithoutIDToken, scopes, granted, res)
 	case "password":
 		if r.PostForm.Get("username") != p.User.Username || r.PostForm.Get("password") != p.User.Password {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
 		scopes := strings.Fields(r.PostForm.Get("scope"))
-		p.issueScoped(w, p.User, "", true, true, scopes, scopes)
+		p.issueScoped(w, p.User, "", true, true, scopes, scopes, resourceGrant{})
 	case "client_credentials":
 		u := User{Subject: p.ClientID}
 		p.issue(w, u, "", false)
@@ -595,7 +631,7 @@ func (p *Provider) issue(w http.ResponseWriter, u User, nonce string, withRefres
 }
 
 func (p *Provider) issueWith(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool) {
-	p.issueScoped(w, u, nonce, withRefresh, withIDToken, nil, nil)
+	p.issueScoped(w, u, nonce, withRefresh, withIDToken, nil, nil, resourceGrant{})
 }
 
 // CrossClientScope is Dex's scope asking for an ID token of audience peer.
@@ -603,9 +639,54 @@ func CrossClientScope(peer string) string { return crossClientPrefix + peer }
 
 const crossClientPrefix = "audience:server:client_id:"
 
+// resourceGrant is what a token request gets of RFC 8707: the resources
+// the access token is for, and those its grant (and a new refresh token)
+// holds.
+type resourceGrant struct {
+	requested, granted []string
+}
+
+// requestedResources checks the resource values of a token request
+// against those granted (RFC 8707 section 2.2: a subset, else
+// invalid_target); none requested means all granted.
+func requestedResources(form url.Values, granted []string) (resourceGrant, bool) {
+	req := form["resource"]
+	for _, res := range req {
+		if !slices.Contains(granted, res) {
+			return resourceGrant{}, false
+		}
+	}
+	if len(req) == 0 {
+		req = granted
+	}
+	return resourceGrant{requested: req, granted: granted}, true
+}
+
+// ResourceAccessToken mints the access token for resources: a JWT in the
+// form of RFC 9068 (header typ at+jwt; iss, sub, aud, client_id, jti, iat,
+// exp and the user's email and groups), changed by AccessTokenClaims.
+func (p *Provider) ResourceAccessToken(u User, resources []string) string {
+	c := p.Claims(u)
+	delete(c, "email_verified")
+	c["client_id"] = p.ClientID
+	c["jti"] = randomString()
+	c["aud"] = resources
+	if len(resources) == 1 {
+		c["aud"] = resources[0]
+	}
+	if p.AccessTokenClaims != nil {
+		p.AccessTokenClaims(c)
+	}
+	p.mu.Lock()
+	key, kid := p.key, p.kid
+	p.mu.Unlock()
+	return signRS256Typ(key, kid, "at+jwt", c)
+}
+
 // issueScoped issues tokens for scopes (Dex's cross-client audiences among
-// them); a new refresh token is granted the scopes granted.
-func (p *Provider) issueScoped(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool, scopes, granted []string) {
+// them) and resources; a new refresh token is granted the scopes and the
+// resources granted.
+func (p *Provider) issueScoped(w http.ResponseWriter, u User, nonce string, withRefresh, withIDToken bool, scopes, granted []string, res resourceGrant) {
 	var aud []string
 	for _, sc := range scopes {
 		peer, ok := strings.CutPrefix(sc, crossClientPrefix)
@@ -638,8 +719,11 @@ func (p *Provider) issueScoped(w http.ResponseWriter, u User, nonce string, with
 	p.idTokens[idToken] = u
 	p.mu.Unlock()
 	access := idToken
-	if p.OpaqueAccessTokens {
+	switch {
+	case p.OpaqueAccessTokens:
 		access = randomString()
+	case len(res.requested) > 0:
+		access = p.ResourceAccessToken(u, res.requested)
 	}
 	resp := map[string]any{
 		"access_token": access,
@@ -658,6 +742,7 @@ func (p *Provider) issueScoped(w http.ResponseWriter, u User, nonce string, with
 		p.mu.Lock()
 		p.refreshTokens[rt] = u
 		p.refreshScopes[rt] = granted
+		p.refreshResources[rt] = res.granted
 		p.mu.Unlock()
 		resp["refresh_token"] = rt
 	}

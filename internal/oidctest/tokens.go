@@ -14,7 +14,12 @@ import (
 
 // SignRS256 signs claims as a compact JWS with RS256 and the given key ID.
 func SignRS256(key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	signing := encodeSegments(map[string]any{"alg": "RS256", "typ": "JWT", "kid": kid}, claims)
+	return signRS256Typ(key, kid, "JWT", claims)
+}
+
+// signRS256Typ signs claims with RS256 and the header's typ.
+func signRS256Typ(key *rsa.PrivateKey, kid, typ string, claims map[string]any) string {
+	signing := encodeSegments(map[string]any{"alg": "RS256", "typ": typ, "kid": kid}, claims)
 	sum := sha256.Sum256([]byte(signing))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
 	if err != nil {

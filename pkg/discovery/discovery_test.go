@@ -108,6 +108,9 @@ func TestOptionsRejectBadSettings(t *testing.T) {
 		{"unknown audience method", []string{"--discovery-client-id=c", "--discovery-audience=a", "--discovery-audience-method=resource"}, `audienceMethod "resource" is not one of`},
 		{"audience method without an audience", []string{"--discovery-client-id=c", "--discovery-audience-method=dex-cross-client"}, "without an audience other than the clientID"},
 		{"audience method for the client itself", []string{"--discovery-client-id=c", "--discovery-audience=c", "--discovery-audience-method=token-exchange"}, "without an audience other than the clientID"},
+		{"resource indicator not a URI", []string{"--discovery-client-id=c", "--discovery-audience=prod", "--discovery-audience-method=resource-indicator"}, `audience "prod" is not an absolute URI`},
+		{"resource indicator with a fragment", []string{"--discovery-client-id=c", "--discovery-audience=https://prod.example.com/#x", "--discovery-audience-method=resource-indicator"}, "without a fragment"},
+		{"resource indicator and a resource parameter", []string{"--discovery-client-id=c", "--discovery-audience=https://prod.example.com", "--discovery-audience-method=resource-indicator", "--discovery-extra-params=resource=https://other.example.com"}, "extraParams cannot set resource"},
 		{"plain http issuer", []string{"--discovery-client-id=c", "--discovery-issuer-url=http://issuer"}, "not an https URL"},
 	}
 	for _, tt := range tests {
@@ -383,4 +386,21 @@ func newPool(pemData []byte) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemData)
 	return pool
+}
+
+func TestOptionsPublishResourceIndicator(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("proxy", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--discovery-client-id=kubectl", "--discovery-audience=https://prod.k8s.example.com",
+		"--discovery-audience-method=resource-indicator"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := o.Document("https://issuer.example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Audience != "https://prod.k8s.example.com" || d.AudienceMethod != ResourceIndicator {
+		t.Fatalf("document audience %q method %q", d.Audience, d.AudienceMethod)
+	}
 }

@@ -25,9 +25,15 @@ const (
 )
 
 // AudienceMethods are the values of get-token's --oidc-audience-method a
-// proxy may publish: RFC 8693 token exchange, or Dex's cross-client scope
-// granted at login and narrowed to one audience per cluster at refresh.
-var AudienceMethods = []string{"token-exchange", "dex-cross-client"}
+// proxy may publish: RFC 8693 token exchange; Dex's cross-client scope
+// granted at login and narrowed to one audience per cluster at refresh; or
+// RFC 8707 resource indicators (the audience is a resource granted at login,
+// an access token of it requested at the token endpoint).
+var AudienceMethods = []string{"token-exchange", "dex-cross-client", ResourceIndicator}
+
+// ResourceIndicator is the audience method of RFC 8707, whose audience is
+// an absolute URI.
+const ResourceIndicator = "resource-indicator"
 
 // GrantTypes are the values of get-token's --grant-type a proxy may publish.
 var GrantTypes = []string{"authcode", "authcode-keyboard", "device-code", "password", "client-credentials"}
@@ -42,10 +48,10 @@ type Document struct {
 	// ClientID is the client kubectl-oidc logs in as (a public client).
 	ClientID string `json:"clientID"`
 	// Audience is the audience the proxy accepts when it is not ClientID:
-	// clients exchange their session's ID token for one of this audience
-	// (RFC 8693 token exchange), so that no other cluster accepts it.
+	// clients obtain a token of this audience from their session (by
+	// AudienceMethod), so that no other cluster accepts it.
 	Audience string `json:"audience,omitempty"`
-	// AudienceMethod is how clients obtain an ID token of Audience (one of
+	// AudienceMethod is how clients obtain a token of Audience (one of
 	// AudienceMethods; empty means token-exchange).
 	AudienceMethod string `json:"audienceMethod,omitempty"`
 	// Scopes are requested in addition to openid.
@@ -70,6 +76,13 @@ type Document struct {
 	IssuerCertificateAuthorityData string `json:"issuerCertificateAuthorityData,omitempty"`
 }
 
+// isResourceURI: s is an RFC 8707 resource indicator, an absolute URI
+// without a fragment.
+func isResourceURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && !strings.Contains(s, "#")
+}
+
 // Validate checks what a client relies on.
 func (d *Document) Validate() error {
 	var errs []error
@@ -88,6 +101,10 @@ func (d *Document) Validate() error {
 			errs = append(errs, fmt.Errorf("audienceMethod %q is not one of %s", d.AudienceMethod, strings.Join(AudienceMethods, ", ")))
 		case d.Audience == "" || d.Audience == d.ClientID:
 			errs = append(errs, fmt.Errorf("audienceMethod %q without an audience other than the clientID", d.AudienceMethod))
+		case d.AudienceMethod == ResourceIndicator && !isResourceURI(d.Audience):
+			errs = append(errs, fmt.Errorf("audience %q is not an absolute URI without a fragment, as audienceMethod %s needs (RFC 8707)", d.Audience, ResourceIndicator))
+		case d.AudienceMethod == ResourceIndicator && hasKey(d.ExtraParams, "resource"):
+			errs = append(errs, fmt.Errorf("extraParams cannot set resource with audienceMethod %s", ResourceIndicator))
 		}
 	}
 	for _, g := range d.GrantTypes {
@@ -120,4 +137,9 @@ func (d *Document) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encode discovery document: %w", err)
 	}
 	return append(data, '\n'), nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }

@@ -40,7 +40,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Audience, "discovery-audience", o.Audience,
 		"Audience this proxy accepts (its --oidc-client-id), published in the discovery document when it differs from --discovery-client-id: clients exchange their ID token for one of this audience (RFC 8693 token exchange), so that each cluster gets tokens only it accepts.")
 	fs.StringVar(&o.AudienceMethod, "discovery-audience-method", o.AudienceMethod,
-		"How clients obtain an ID token of --discovery-audience, published in the discovery document: token-exchange (RFC 8693, the default) or dex-cross-client (Dex's scope audience:server:client_id:AUDIENCE granted at login, narrowed to this audience by refresh; the audience's Dex client lists --discovery-client-id in its trustedPeers).")
+		"How clients obtain a token of --discovery-audience, published in the discovery document: token-exchange (RFC 8693, the default), dex-cross-client (Dex's scope audience:server:client_id:AUDIENCE granted at login, narrowed to this audience by refresh; the audience's Dex client lists --discovery-client-id in its trustedPeers) or resource-indicator (RFC 8707: the audience, an absolute URI such as https://prod.k8s.example.com, is a resource granted at login; clients send a JWT access token (RFC 9068) whose aud is it).")
 	fs.StringVar(&o.IssuerURL, "discovery-issuer-url", o.IssuerURL,
 		"Issuer URL published in the discovery document (default: --oidc-issuer-url).")
 	fs.StringSliceVar(&o.Scopes, "discovery-scopes", o.Scopes,

@@ -20,6 +20,10 @@ type ConvertOptions struct {
 	// (tokencache.KubeloginDefaultDir), written into converted kubelogin
 	// users when ExtraArgs move their token cache.
 	KubeloginDefaultDir string
+	// StoreSecret, when set, moves the converted users' client secrets and
+	// passwords into OS keyring items (SecretsToKeyring; not called for a
+	// DryRun, whose diff still shows the items named).
+	StoreSecret func(item, secret string) error
 }
 
 // FileReport is what ConvertFiles did to one file.
@@ -74,6 +78,17 @@ func ConvertFiles(ctx context.Context, o ConvertOptions) ([]FileReport, error) {
 		if len(rep.Converted) == 0 {
 			reports = append(reports, rep)
 			continue
+		}
+		if o.StoreSecret != nil {
+			store := o.StoreSecret
+			if o.DryRun {
+				store = func(string, string) error { return nil }
+			}
+			for _, c := range rep.Converted {
+				if err := SecretsToKeyring(f.Config.AuthInfos[c.Legacy.UserName].Exec, store); err != nil {
+					return reports, fmt.Errorf("user %q: %w (kubeconfig %s not changed)", c.Legacy.UserName, err, f.Path)
+				}
+			}
 		}
 		if o.DryRun {
 			d, err := Diff(f.Path, before, f.Config)

@@ -88,3 +88,66 @@ func DefaultClusterName(server string) string {
 
 // DefaultUserName is the user name setup uses for a cluster: "oidc-" + cluster.
 func DefaultUserName(cluster string) string { return "oidc-" + cluster }
+
+// Secret storages of setup and convert (--secret-storage).
+const (
+	// SecretStorageKubeconfig keeps the client secret and password in the
+	// exec stanza's env (EnvClientSecret, EnvPassword).
+	SecretStorageKubeconfig = "kubeconfig"
+	// SecretStorageKeyring keeps them in OS keyring items that the exec
+	// stanza names (--oidc-client-secret-keyring, --password-keyring).
+	SecretStorageKeyring = "keyring"
+)
+
+// keyringArgs maps the secret environment variables to the get-token flag
+// that names their keyring item.
+var keyringArgs = []struct{ env, flag string }{
+	{EnvClientSecret, "--oidc-client-secret-keyring="},
+	{EnvPassword, "--password-keyring="},
+}
+
+// SecretsToKeyring moves the client secret and password of an exec stanza
+// written by ExecUser out of its env into OS keyring items: store saves
+// each (login.StoreSecret; a no-op for a dry run) and the stanza names the
+// item instead (login.ClientSecretItem of the issuer and client,
+// login.PasswordItem of the issuer and username). The stanza is unchanged
+// when store fails.
+func SecretsToKeyring(e *clientcmdapi.ExecConfig, store func(item, secret string) error) error {
+	issuer := ArgValue(e.Args, "--oidc-issuer-url")
+	var env []clientcmdapi.ExecEnvVar
+	var args []string
+	for _, v := range e.Env {
+		moved := false
+		for _, k := range keyringArgs {
+			if v.Name != k.env {
+				continue
+			}
+			item := login.ClientSecretItem(issuer, ArgValue(e.Args, "--oidc-client-id"))
+			if k.env == EnvPassword {
+				item = login.PasswordItem(issuer, ArgValue(e.Args, "--username"))
+			}
+			if err := store(item, v.Value); err != nil {
+				return err
+			}
+			args = append(args, k.flag+item)
+			moved = true
+		}
+		if !moved {
+			env = append(env, v)
+		}
+	}
+	e.Env = env
+	e.Args = append(e.Args, args...)
+	return nil
+}
+
+// ArgValue is the value of the last --name=value in args ("" if none).
+func ArgValue(args []string, name string) string {
+	v := ""
+	for _, a := range args {
+		if rest, ok := strings.CutPrefix(a, name+"="); ok {
+			v = rest
+		}
+	}
+	return v
+}

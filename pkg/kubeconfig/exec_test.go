@@ -3,11 +3,13 @@ package kubeconfig
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -191,5 +193,35 @@ func TestExecUserKeepsSecretsOutOfTheArguments(t *testing.T) {
 	}
 	if want := []string{"get-token", "--oidc-client-id=kubectl", "--oidc-issuer-url=https://dex.example.com", "--username=alice"}; strings.Join(u.Exec.Args, " ") != strings.Join(want, " ") {
 		t.Errorf("args %q, want %q", u.Exec.Args, want)
+	}
+}
+
+func TestSecretsToKeyringNamesItemsInsteadOfSecrets(t *testing.T) {
+	args := []string{"--oidc-client-id=kubectl", "--oidc-client-secret=the-client-secret", "--oidc-issuer-url=https://dex.example.com",
+		"--password=the-password", "--username=alice"}
+	stored := map[string]string{}
+	u := ExecUser(args)
+	u.Exec.Env = append(u.Exec.Env, clientcmdapi.ExecEnvVar{Name: "OTHER", Value: "kept"})
+	if err := SecretsToKeyring(u.Exec, func(item, secret string) error { stored[item] = secret; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := "get-token --oidc-client-id=kubectl --oidc-issuer-url=https://dex.example.com --username=alice " +
+		"--oidc-client-secret-keyring=client-secret:kubectl@https://dex.example.com --password-keyring=password:alice@https://dex.example.com"
+	if got := strings.Join(u.Exec.Args, " "); got != want {
+		t.Errorf("args\n %s\nwant\n %s", got, want)
+	}
+	if len(u.Exec.Env) != 1 || u.Exec.Env[0].Name != "OTHER" {
+		t.Errorf("env %v, want only OTHER", u.Exec.Env)
+	}
+	if stored["client-secret:kubectl@https://dex.example.com"] != "the-client-secret" || stored["password:alice@https://dex.example.com"] != "the-password" {
+		t.Errorf("stored %v", stored)
+	}
+
+	// A keyring that refuses leaves the stanza as it was.
+	u = ExecUser(args)
+	before := u.Exec.DeepCopy()
+	err := SecretsToKeyring(u.Exec, func(string, string) error { return errors.New("no keyring service") })
+	if err == nil || !strings.Contains(err.Error(), "no keyring service") || !reflect.DeepEqual(before, u.Exec) {
+		t.Errorf("refused store: %v, stanza %+v", err, u.Exec)
 	}
 }

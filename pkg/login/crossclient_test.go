@@ -147,5 +147,36 @@ func TestDexCrossClientLoginAuthorizesSeveralClustersAtOnce(t *testing.T) {
 
 	bad := o
 	bad.AudienceMethod = AudienceMethodTokenExchange
-	wantErr(t, bad.Validate(), "--oidc-login-audience needs --oidc-audience-method=dex-cross-client")
+	wantErr(t, bad.Validate(), "--oidc-login-audience needs --oidc-audience and --oidc-audience-method=dex-cross-client or resource-indicator")
+}
+
+func TestSessionKeepsGrantedAudiencesWhenAnotherMethodRefreshesIt(t *testing.T) {
+	f := newFixture(t, func(p *oidctest.Provider) {
+		p.CrossClientPeers = []string{"cluster-a"}
+		p.ExchangeAudiences = []string{"cluster-x"}
+		p.RotateRefreshTokens = true
+	})
+	dex := f.passwordOptions()
+	dex.AudienceMethod, dex.Audience, dex.Cluster = AudienceMethodDexCrossClient, "cluster-a", "https://a.example.com"
+	exchange := f.passwordOptions()
+	exchange.AudienceMethod, exchange.Audience, exchange.Cluster = AudienceMethodTokenExchange, "cluster-x", "https://x.example.com"
+
+	f.mustGet(dex, UI{Err: &syncBuffer{}})
+	f.clock.Add(2 * time.Hour)
+	// The session's ID token has expired: the exchange path refreshes the
+	// shared session entry (and the provider rotates its refresh token).
+	if tok := f.mustGet(exchange, UI{Err: &syncBuffer{}}); tok.Source != SourceExchange || f.p.Count("token:refresh_token") != 2 {
+		t.Fatalf("exchange: source %q, %d refreshes; want the session refreshed, then exchanged", tok.Source, f.p.Count("token:refresh_token"))
+	}
+	e, err := f.entry(dex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.Audiences, []string{"cluster-a"}) {
+		t.Fatalf("after the exchange path's refresh the session entry records audiences %v, want [cluster-a]", e.Audiences)
+	}
+	tok := f.mustGet(dex, UI{Err: &syncBuffer{}})
+	if tok.Source != SourceCrossClient || f.p.Count("token:password") != 1 {
+		t.Fatalf("cross-client again: source %q, %d logins; want narrowed by refresh from the one login", tok.Source, f.p.Count("token:password"))
+	}
 }

@@ -62,9 +62,5 @@ func (s *session) exchange(ctx context.Context, base *Token) (*Token, error) {
 	if err := idt.Claims(&claims); err != nil {
 		return nil, fmt.Errorf("token exchange: claims: %w", err)
 	}
-	e := tokencache.Entry{IDToken: raw, Expiry: idt.Expiry, IssuerURL: s.o.IssuerURL, ClientID: s.o.Audience}
-	if err := s.store.Save(ctx, s.audKey, e); err != nil {
-		s.printf("warning: could not cache the token for audience %s (%v)\n", s.o.Audience, err)
-	}
-	return &Token{Token: raw, Expiry: idt.Expiry, IDTokenClaims: claims, Source: SourceExchange}, nil
+	return s.saveAudience(ctx, tokencache.Entry{IDToken: raw, Expiry: idt.Expiry}, claims, SourceExchange), nil
 }

@@ -50,10 +50,8 @@ func needsPerson(o *Options) bool {
 	switch o.GrantType {
 	case GrantClientCredentials:
 		return false
-	case GrantPassword:
-		return o.Username == "" || o.Password == ""
-	case GrantAuto:
-		return o.Username == "" || o.Password == ""
+	case GrantPassword, GrantAuto:
+		return o.Username == "" || (o.Password == "" && o.PasswordKeyring == "")
 	}
 	return true
 }
@@ -128,6 +126,7 @@ func (s *session) newAuthParams(p *idp) (*authParams, error) {
 		a.authOpts = append(a.authOpts, oauth2.S256ChallengeOption(a.verifier))
 		a.tokenOpts = append(a.tokenOpts, oauth2.VerifierOption(a.verifier))
 	}
+	a.tokenOpts = append(a.tokenOpts, p.codeTokenOpts...)
 	return a, nil
 }
 

@@ -161,6 +161,12 @@ func (f *fixture) counts() map[string]int {
 // entry reads the raw cache entry of o.
 func (f *fixture) entry(o Options) (tokencache.Entry, error) {
 	f.t.Helper()
+	return f.load(o, (*Options).cacheKey)
+}
+
+// load reads the raw cache entry of o under the key keyOf gives.
+func (f *fixture) load(o Options, keyOf func(*Options, []byte) tokencache.Key) (tokencache.Entry, error) {
+	f.t.Helper()
 	if err := o.Validate(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -168,7 +174,7 @@ func (f *fixture) entry(o Options) (tokencache.Entry, error) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return tokencache.NewDisk(o.TokenCacheDir).Load(context.Background(), o.cacheKey(ca))
+	return tokencache.NewDisk(o.TokenCacheDir).Load(context.Background(), keyOf(&o, ca))
 }
 
 func (f *fixture) saveEntry(o Options, e tokencache.Entry) {

@@ -23,6 +23,9 @@ type idp struct {
 	meta     discoveryExtras
 	config   oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// codeTokenOpts are more parameters of the authorization code's token
+	// request (RFC 8707 resource).
+	codeTokenOpts []oauth2.AuthCodeOption
 }
 
 // discoveryExtras are discovery fields go-oidc does not expose.

@@ -78,6 +78,9 @@ func (s *session) importKubelogin(ctx context.Context) (tokencache.Entry, bool) 
 	if _, err := os.Lstat(s.importedMarker()); err == nil {
 		return tokencache.Entry{}, false
 	}
+	if s.keyringSecrets() != nil {
+		return tokencache.Entry{}, false // kubelogin's key holds the client secret; the sign-in reports the error
+	}
 	fromKeyring := s.o.TokenCacheStorage == tokencache.KindKeyring
 	id, refresh, where, err := tokencache.LoadKubelogin(s.kubeloginDir(), fromKeyring, s.o.kubeloginKey())
 	if errors.Is(err, tokencache.ErrNotFound) {

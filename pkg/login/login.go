@@ -13,47 +13,53 @@ import (
 
 // Options are get-token's / login's flags (names in comments).
 type Options struct {
-	IssuerURL                string            // --oidc-issuer-url
-	ClientID                 string            // --oidc-client-id
-	ClientSecret             string            // --oidc-client-secret
-	ExtraScopes              []string          // --oidc-extra-scope (openid is always requested)
-	RedirectURL              string            // --oidc-redirect-url
-	RedirectURLHostname      string            // --oidc-redirect-url-hostname (default 127.0.0.1)
-	AuthRequestExtraParams   map[string]string // --oidc-auth-request-extra-params
-	PKCEMethod               string            // --oidc-pkce-method: auto|S256|no
-	UseAccessToken           bool              // --oidc-use-access-token
-	GrantType                string            // --grant-type: auto|authcode|authcode-keyboard|device-code|password|client-credentials
-	ListenAddresses          []string          // --listen-address
-	SkipOpenBrowser          bool              // --skip-open-browser
-	BrowserCommand           string            // --browser-command
-	AuthenticationTimeout    time.Duration     // --authentication-timeout (default 3m)
-	RequestTimeout           time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
-	RequestNotice            time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
-	Username                 string            // --username
-	Password                 string            // --password
-	CertificateAuthority     []string          // --certificate-authority (files)
-	CertificateAuthorityData []string          // --certificate-authority-data (base64 PEM)
-	InsecureSkipTLSVerify    bool              // --insecure-skip-tls-verify
-	TokenCacheDir            string            // --token-cache-dir ("" = default: $KUBECACHEDIR/oidc or ~/.kube/cache/oidc)
-	TokenCacheStorage        string            // --token-cache-storage: auto|keyring|disk|none
-	ForceRefresh             bool              // --force-refresh
-	ExpirySkew               time.Duration     // --token-expiry-skew (default 30s)
+	IssuerURL              string            // --oidc-issuer-url
+	ClientID               string            // --oidc-client-id
+	ClientSecret           string            // --oidc-client-secret
+	ExtraScopes            []string          // --oidc-extra-scope (openid is always requested)
+	RedirectURL            string            // --oidc-redirect-url
+	RedirectURLHostname    string            // --oidc-redirect-url-hostname (default 127.0.0.1)
+	AuthRequestExtraParams map[string]string // --oidc-auth-request-extra-params
+	PKCEMethod             string            // --oidc-pkce-method: auto|S256|no
+	UseAccessToken         bool              // --oidc-use-access-token
+	GrantType              string            // --grant-type: auto|authcode|authcode-keyboard|device-code|password|client-credentials
+	ListenAddresses        []string          // --listen-address
+	SkipOpenBrowser        bool              // --skip-open-browser
+	BrowserCommand         string            // --browser-command
+	AuthenticationTimeout  time.Duration     // --authentication-timeout (default 3m)
+	RequestTimeout         time.Duration     // --oidc-request-timeout: bound of each request to the provider (default 20s)
+	RequestNotice          time.Duration     // --oidc-request-notice: a request unanswered this long is reported on stderr (default 3s)
+	Username               string            // --username
+	Password               string            // --password
+	// ClientSecretKeyring (--oidc-client-secret-keyring) and
+	// PasswordKeyring (--password-keyring) name the OS keyring items
+	// (service SecretKeyringService) that hold the client secret and the
+	// password when ClientSecret and Password are empty. They are read
+	// before the first request to the provider, never on a cache hit.
+	ClientSecretKeyring, PasswordKeyring string
+	CertificateAuthority                 []string      // --certificate-authority (files)
+	CertificateAuthorityData             []string      // --certificate-authority-data (base64 PEM)
+	InsecureSkipTLSVerify                bool          // --insecure-skip-tls-verify
+	TokenCacheDir                        string        // --token-cache-dir ("" = default: $KUBECACHEDIR/oidc or ~/.kube/cache/oidc)
+	TokenCacheStorage                    string        // --token-cache-storage: auto|keyring|disk|none
+	ForceRefresh                         bool          // --force-refresh
+	ExpirySkew                           time.Duration // --token-expiry-skew (default 30s)
 	// Cluster is the server URL of the cluster the token is for: part of
 	// the cache key, so that a cluster's cached token is never handed to
 	// another. get-token takes it from KUBERNETES_EXEC_INFO (provideClusterInfo);
 	// --cluster-server sets it for login, logout and whoami.
 	Cluster string
 	// Audience (--oidc-audience) is the audience the cluster accepts, when
-	// it is not ClientID: get-token exchanges the session's ID token for one
-	// of this audience (RFC 8693 token exchange), cached per audience.
+	// it is not ClientID: get-token obtains a token of this audience from
+	// the session (by AudienceMethod), cached per audience and cluster.
 	Audience string
 	// AudienceMethod (--oidc-audience-method) is how the token of Audience
-	// is obtained: AudienceMethodTokenExchange (the default) or
-	// AudienceMethodDexCrossClient.
+	// is obtained: AudienceMethodTokenExchange (the default),
+	// AudienceMethodDexCrossClient or AudienceMethodResourceIndicator.
 	AudienceMethod string
 	// LoginAudiences (kubectl oidc login --oidc-login-audience) are more
-	// audiences a dex-cross-client login authorizes with Audience, so that
-	// one sign-in serves several clusters.
+	// audiences a dex-cross-client or resource-indicator login authorizes
+	// with Audience, so that one sign-in serves several clusters.
 	LoginAudiences []string
 	Verbosity      int // -v: >=1 logs HTTP exchanges, never a token
 	// RequestHeaders (--oidc-request-header) are set on every request to
@@ -95,10 +101,13 @@ type UI struct {
 
 // Token is what Get, Login and Cached hand out.
 type Token struct {
-	Token         string         // the ID token, or the access token with UseAccessToken
-	Expiry        time.Time      // zero when unknown
-	IDTokenClaims map[string]any // verified claims of the ID token (nil when the provider gave none)
-	Source        string         // "cache", "refresh" or "login"
+	Token  string    // the ID token; the access token with UseAccessToken or AudienceMethodResourceIndicator
+	Expiry time.Time // zero when unknown
+	// IDTokenClaims are the verified claims of the ID token (nil when the
+	// provider gave none); with AudienceMethodResourceIndicator, of the JWT
+	// access token handed out.
+	IDTokenClaims map[string]any
+	Source        string // "cache", "refresh" or "login"
 }
 
 // ErrInteractionRequired: login needs the person but UI.Interactive is false.

@@ -101,6 +101,9 @@ func (s *session) revoke(ctx context.Context, e tokencache.Entry) error {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	// The client secret is only known for the client of these options.
+	if e.IssuerURL == s.o.IssuerURL && e.ClientID == s.o.ClientID && s.keyringSecrets() != nil {
+		s.printf("warning: %v; revoking without the client secret\n", s.keyringSecrets())
+	}
 	if s.o.ClientSecret != "" && e.IssuerURL == s.o.IssuerURL && e.ClientID == s.o.ClientID {
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(s.o.ClientSecret))
 	}

@@ -96,8 +96,8 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("unknown --grant-type %q: use auto, authcode, authcode-keyboard, device-code, password or client-credentials", o.GrantType)
 	}
-	if o.GrantType == GrantClientCredentials && o.ClientSecret == "" {
-		return errors.New("--grant-type=client-credentials needs --oidc-client-secret")
+	if o.GrantType == GrantClientCredentials && o.ClientSecret == "" && o.ClientSecretKeyring == "" {
+		return errors.New("--grant-type=client-credentials needs --oidc-client-secret (or $" + EnvClientSecret + ", or --oidc-client-secret-keyring)")
 	}
 	if o.RedirectURL != "" {
 		u, err := url.Parse(o.RedirectURL)
@@ -156,11 +156,16 @@ func (o *Options) Validate() error {
 	case !slices.Contains(AudienceMethods, o.AudienceMethod):
 		return fmt.Errorf("--oidc-audience-method %q is not one of %s", o.AudienceMethod, strings.Join(AudienceMethods, ", "))
 	}
-	if len(o.LoginAudiences) > 0 && (o.AudienceMethod != AudienceMethodDexCrossClient || !o.exchanging()) {
-		return fmt.Errorf("--oidc-login-audience needs --oidc-audience-method=%s and --oidc-audience", AudienceMethodDexCrossClient)
+	if len(o.LoginAudiences) > 0 && (o.AudienceMethod == AudienceMethodTokenExchange || !o.exchanging()) {
+		return fmt.Errorf("--oidc-login-audience needs --oidc-audience and --oidc-audience-method=%s or %s", AudienceMethodDexCrossClient, AudienceMethodResourceIndicator)
 	}
-	if o.Audience != "" && o.Audience != o.ClientID && o.UseAccessToken {
-		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: the exchanged token is an ID token")
+	if o.exchanging() && o.UseAccessToken {
+		return errors.New("--oidc-audience cannot be combined with --oidc-use-access-token: --oidc-audience-method decides which token the cluster gets")
+	}
+	if o.exchanging() && o.AudienceMethod == AudienceMethodResourceIndicator {
+		if err := o.validateResources(); err != nil {
+			return err
+		}
 	}
 	if (o.LocalServerCertFile == "") != (o.LocalServerKeyFile == "") {
 		return errors.New("--local-server-cert and --local-server-key go together: give both for an HTTPS local server, or neither")
@@ -190,6 +195,21 @@ func (o *Options) Validate() error {
 		}
 	}
 	return o.validateCache()
+}
+
+// validateResources checks the audiences of the resource-indicator method:
+// RFC 8707 resources are absolute URIs without a fragment, and the method
+// sets the resource parameters itself.
+func (o *Options) validateResources() error {
+	if _, ok := o.AuthRequestExtraParams["resource"]; ok {
+		return fmt.Errorf("--oidc-auth-request-extra-params cannot set \"resource\" with --oidc-audience-method=%s: it asks for --oidc-audience (and --oidc-login-audience) itself", AudienceMethodResourceIndicator)
+	}
+	for _, a := range append([]string{o.Audience}, o.LoginAudiences...) {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a, "#") {
+			return fmt.Errorf("audience %q is not a resource indicator: --oidc-audience-method=%s needs absolute URIs without a fragment (RFC 8707), e.g. https://prod.k8s.example.com", a, AudienceMethodResourceIndicator)
+		}
+	}
+	return nil
 }
 
 func (o *Options) validateIssuer() error {

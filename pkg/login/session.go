@@ -59,6 +59,9 @@ type session struct {
 	client *http.Client // nil until the first network call
 	idp    *idp         // nil until discovery
 
+	secretsOnce sync.Once // keyringSecrets
+	secretsErr  error
+
 	outMu  sync.Mutex
 	inOnce sync.Once
 	in     *bufio.Reader
@@ -130,6 +133,9 @@ func (s *session) provider(ctx context.Context) (*idp, error) {
 	if s.idp != nil {
 		return s.idp, nil
 	}
+	if err := s.keyringSecrets(); err != nil {
+		return nil, err
+	}
 	c, err := s.httpClient()
 	if err != nil {
 		return nil, err
@@ -185,6 +191,40 @@ func (s *session) fresh(e tokencache.Entry) bool {
 	return s.tokenOf(e) != "" && !e.Expiry.IsZero() && s.env.now().Add(s.o.ExpirySkew).Before(e.Expiry)
 }
 
+// audienceTokenOf is the token of a cluster audience's entry: the JWT
+// access token with the resource-indicator method, else the ID token.
+func (s *session) audienceTokenOf(e tokencache.Entry) string {
+	if s.o.AudienceMethod == AudienceMethodResourceIndicator {
+		return e.AccessToken
+	}
+	return e.IDToken
+}
+
+// fromAudienceEntry builds the Token of a cluster audience's entry (expired
+// allowed: check Expiry). Its token was verified before it was cached, so
+// its claims are only decoded.
+func (s *session) fromAudienceEntry(e tokencache.Entry) (*Token, error) {
+	raw := s.audienceTokenOf(e)
+	if raw == "" {
+		return nil, ErrNotLoggedIn
+	}
+	c, err := decodeClaims(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cached token of audience %s: %w", s.o.Audience, err)
+	}
+	return &Token{Token: raw, Expiry: e.Expiry, IDTokenClaims: c, Source: SourceCache}, nil
+}
+
+// saveAudience caches e, the verified token of the cluster's audience
+// (claims are its claims), under the audience key and returns it.
+func (s *session) saveAudience(ctx context.Context, e tokencache.Entry, claims map[string]any, source string) *Token {
+	e.IssuerURL, e.ClientID = s.o.IssuerURL, s.o.Audience
+	if err := s.store.Save(ctx, s.audKey, e); err != nil {
+		s.printf("warning: could not cache the token for audience %s (%v)\n", s.o.Audience, err)
+	}
+	return &Token{Token: s.audienceTokenOf(e), Expiry: e.Expiry, IDTokenClaims: claims, Source: source}
+}
+
 // fromEntry builds the Token of a cache entry. The ID token was verified
 // before it was cached, so its claims are only decoded.
 func (s *session) fromEntry(e tokencache.Entry) (*Token, error) {
@@ -218,14 +258,18 @@ func (s *session) get(ctx context.Context, m mode) (*Token, error) {
 		return s.getSession(ctx, m)
 	}
 	if m == modeGet && !s.o.ForceRefresh {
-		if e, err := s.store.Load(ctx, s.audKey); err == nil && s.fresh(e) {
-			if t, err := s.fromEntry(e); err == nil {
+		if e, err := s.store.Load(ctx, s.audKey); err == nil {
+			t, err := s.fromAudienceEntry(e)
+			if err == nil && !t.Expiry.IsZero() && s.env.now().Add(s.o.ExpirySkew).Before(t.Expiry) {
 				return t, nil
 			}
 		}
 	}
-	if s.o.AudienceMethod == AudienceMethodDexCrossClient {
+	switch s.o.AudienceMethod {
+	case AudienceMethodDexCrossClient:
 		return s.crossClient(ctx, m)
+	case AudienceMethodResourceIndicator:
+		return s.resourceIndicator(ctx, m)
 	}
 	base, err := s.getSession(ctx, m)
 	if err != nil {
@@ -296,11 +340,22 @@ func (s *session) refresh(ctx context.Context, e tokencache.Entry) (*Token, erro
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	return s.save(ctx, vt, SourceRefresh)
+	return s.save(ctx, vt, SourceRefresh, &e)
 }
 
 // login signs in with the chosen grant, within --authentication-timeout.
 func (s *session) login(ctx context.Context) (*Token, error) {
+	vt, err := s.signIn(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.save(ctx, vt, SourceLogin, nil)
+}
+
+// signIn runs the chosen grant within --authentication-timeout, with the
+// provider as adapt returns it for that grant (the method's scopes or
+// resources; nil: as discovered).
+func (s *session) signIn(ctx context.Context, adapt func(p *idp, grant string) (*idp, error)) (*verifiedToken, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.o.AuthenticationTimeout)
 	defer cancel()
 	p, err := s.provider(lctx)
@@ -308,11 +363,16 @@ func (s *session) login(ctx context.Context) (*Token, error) {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
 	grant := chooseGrant(&s.o, s.ui, p.provider.Endpoint().DeviceAuthURL != "", s.env)
+	if adapt != nil {
+		if p, err = adapt(p, grant); err != nil {
+			return nil, err
+		}
+	}
 	vt, err := s.runGrant(lctx, p, grant)
 	if err != nil {
 		return nil, s.timeoutError(ctx, lctx, err)
 	}
-	return s.save(ctx, vt, SourceLogin)
+	return vt, nil
 }
 
 func (s *session) timeoutError(outer, inner context.Context, err error) error {
@@ -324,13 +384,18 @@ func (s *session) timeoutError(outer, inner context.Context, err error) error {
 
 // save caches a verified token and returns it. A cache that cannot be
 // written is a warning: the token is still good for this command.
-func (s *session) save(ctx context.Context, vt *verifiedToken, source string) (*Token, error) {
+// refreshed is the entry whose refresh token gave vt (nil after a login):
+// the new entry keeps what that grant was given at login.
+func (s *session) save(ctx context.Context, vt *verifiedToken, source string, refreshed *tokencache.Entry) (*Token, error) {
 	e := tokencache.Entry{
 		IDToken:      vt.idToken,
 		RefreshToken: vt.raw.RefreshToken,
 		IssuerURL:    s.o.IssuerURL,
 		ClientID:     s.o.ClientID,
 		Expiry:       vt.idExp,
+	}
+	if refreshed != nil {
+		keepGrant(&e, *refreshed)
 	}
 	if s.o.UseAccessToken {
 		if vt.raw.AccessToken == "" {
@@ -346,16 +411,36 @@ func (s *session) save(ctx context.Context, vt *verifiedToken, source string) (*
 	return &Token{Token: s.tokenOf(e), Expiry: e.Expiry, IDTokenClaims: vt.claims, Source: source}, nil
 }
 
+// keepGrant records in e what the refresh token of from was granted at
+// login (Dex cross-client audiences, RFC 8707 resources). A refresh, by
+// any path, keeps the grant, so every rewrite of the session's entry after
+// a refresh keeps it.
+func keepGrant(e *tokencache.Entry, from tokencache.Entry) {
+	e.Audiences = from.Audiences
+	e.Resources = from.Resources
+}
+
 func cached(ctx context.Context, o Options, ui UI, e env) (*Token, error) {
 	s, err := newSession(ctx, o, ui, e, true)
 	if err != nil {
 		return nil, err
 	}
-	key := s.key
 	if s.o.exchanging() {
-		key = s.audKey
+		entry, err := s.store.Load(ctx, s.audKey)
+		if err != nil {
+			return nil, ErrNotLoggedIn
+		}
+		t, err := s.fromAudienceEntry(entry)
+		if errors.Is(err, ErrNotLoggedIn) {
+			return nil, err
+		}
+		if err != nil {
+			s.printf("warning: ignoring the cached token: %v\n", err)
+			return nil, ErrNotLoggedIn
+		}
+		return t, nil
 	}
-	entry, err := s.store.Load(ctx, key)
+	entry, err := s.store.Load(ctx, s.key)
 	if err != nil || s.tokenOf(entry) == "" {
 		return nil, ErrNotLoggedIn
 	}

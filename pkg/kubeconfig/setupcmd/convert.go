@@ -15,10 +15,11 @@ import (
 )
 
 type convertFlags struct {
-	kubeconfig   string
-	dryRun       bool
-	cacheStorage string
-	cacheDir     string
+	kubeconfig    string
+	dryRun        bool
+	cacheStorage  string
+	cacheDir      string
+	secretStorage string
 }
 
 // KeyFunc returns the token cache key get-token computes for a converted
@@ -46,7 +47,9 @@ It also rewrites the users whose exec stanza runs kubelogin
 kubectl-oidc users with the same flags; their first get-token imports
 kubelogin's cached tokens, so nobody logs in again either
 (docs/migrating-from-kubelogin.md). The client secret and password move
-from the arguments into the exec stanza's env. Other users are left alone.
+from the arguments into the exec stanza's env, or with
+--secret-storage=keyring into OS keyring items that the exec stanza names.
+Other users are left alone.
 
 It converts every kubeconfig file kubectl reads: --kubeconfig, else each
 file of KUBECONFIG, else ~/.kube/config. With --dry-run it prints the
@@ -63,6 +66,7 @@ change as a diff (secrets shown as REDACTED) and changes nothing.`,
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Kubeconfig file to convert (default: every file of KUBECONFIG, else ~/.kube/config)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "Print the change as a diff instead of making it")
 	fs.StringVar(&f.cacheStorage, "token-cache-storage", tokencache.KindAuto, "Where to keep the moved tokens: auto, keyring, disk or none (written into the converted users when set)")
+	fs.StringVar(&f.secretStorage, "secret-storage", kubeconfig.SecretStorageKubeconfig, secretStorageHelp)
 	fs.StringVar(&f.cacheDir, "token-cache-dir", "", "Directory of the disk token cache (default: ~/.kube/cache/oidc, or $KUBECACHEDIR/oidc; written into the converted users when set)")
 	return cmd
 }
@@ -80,7 +84,13 @@ func runConvert(ctx context.Context, cmd *cobra.Command, f *convertFlags, keyFor
 	if fs.Changed("token-cache-storage") {
 		extra = append(extra, "--token-cache-storage="+f.cacheStorage)
 	}
+	if err := checkSecretStorage(f.secretStorage); err != nil {
+		return err
+	}
 	opts := kubeconfig.ConvertOptions{Paths: kubeconfig.Files(f.kubeconfig), ExtraArgs: extra, DryRun: f.dryRun}
+	if f.secretStorage == kubeconfig.SecretStorageKeyring {
+		opts.StoreSecret = login.StoreSecret
+	}
 	if home, err := os.UserHomeDir(); err == nil {
 		opts.KubeloginDefaultDir = tokencache.KubeloginDefaultDir(os.Getenv, home)
 	}

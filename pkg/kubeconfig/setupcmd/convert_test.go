@@ -2,12 +2,17 @@ package setupcmd
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/zalando/go-keyring"
+
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+	"github.com/kube-oidc/kube-oidc/pkg/login"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -111,5 +116,45 @@ func TestConvertRefusesMalformedKubeconfig(t *testing.T) {
 	_, _, err := execute(t, "convert", "--kubeconfig="+path, "--token-cache-storage=none")
 	if err == nil || !strings.Contains(err.Error(), "is not a valid kubeconfig") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestConvertStoresSecretsInTheKeyring(t *testing.T) {
+	keyring.MockInit()
+	t.Cleanup(keyring.MockInit)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	if err := os.WriteFile(path, []byte(legacyKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	item := login.ClientSecretItem("https://issuer.example.com", "kubectl")
+	stdout, stderr, err := execute(t, "convert", "--kubeconfig="+path, "--secret-storage=keyring", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "--oidc-client-secret-keyring="+item) {
+		t.Fatalf("dry run diff does not name the keyring item:\n%s", stdout)
+	}
+	if _, err := keyring.Get(login.SecretKeyringService, item); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("the dry run stored the client secret (%v)", err)
+	}
+
+	_, stderr, err = execute(t, "convert", "--kubeconfig="+path, "--secret-storage=keyring", "--token-cache-storage=disk", "--token-cache-dir="+filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "the-client-secret") {
+		t.Fatalf("the client secret is still in the kubeconfig:\n%s", raw)
+	}
+	u := loadUser(t, path, "alice")
+	if !slices.Contains(u.Exec.Args, "--oidc-client-secret-keyring="+item) || len(u.Exec.Env) != 0 {
+		t.Fatalf("args %q env %v, want the keyring item named and no env", u.Exec.Args, u.Exec.Env)
+	}
+	if got, err := keyring.Get(login.SecretKeyringService, item); err != nil || got != "the-client-secret" {
+		t.Fatalf("keyring item %q: %q, %v", item, got, err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
 // setupFlags are setup's own flags; the get-token login flags live in a
@@ -43,6 +44,8 @@ type setupFlags struct {
 	contextName       string
 	namespace         string
 	setCurrentContext bool
+
+	secretStorage string
 
 	overwrite      bool
 	yes            bool
@@ -74,7 +77,11 @@ The file is the one kubectl writes: --kubeconfig, else the first existing
 file of KUBECONFIG, else ~/.kube/config. Other entries are left alone, the
 file mode is kept and the file is replaced atomically. After writing, setup
 logs in and asks the cluster who you are (SelfSubjectReview) unless
---skip-validation.`,
+--skip-validation.
+
+A client secret or password never goes into the exec arguments (visible in
+ps): it goes into the exec stanza's env, or with --secret-storage=keyring
+into an OS keyring item whose name the stanza passes to get-token.`,
 		Example: `  # Everything from the proxy, trusting its certificate by fingerprint
   kubectl oidc setup https://proxy.example.com --ca-fingerprint sha256:6b0c...
 
@@ -83,6 +90,9 @@ logs in and asks the cluster who you are (SelfSubjectReview) unless
     --server-certificate-authority proxy-ca.pem \
     --oidc-issuer-url https://dex.example.com --oidc-client-id kubectl \
     --oidc-extra-scope email --oidc-extra-scope groups
+
+  # A confidential client whose secret stays in the OS keyring
+  kubectl oidc setup https://proxy.example.com --oidc-client-secret "$SECRET" --secret-storage=keyring
 
   # Show the result without writing it
   kubectl oidc setup https://proxy.example.com --dry-run -o yaml`,
@@ -113,6 +123,7 @@ logs in and asks the cluster who you are (SelfSubjectReview) unless
 	fs.BoolVarP(&f.yes, "yes", "y", false, "Do not ask before writing and logging in: you checked the server, issuer and client setup shows (required when stdin is not a terminal)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "Print the resulting kubeconfig instead of writing it")
 	fs.StringVarP(&f.output, "output", "o", "yaml", "Format of --dry-run output: yaml or json")
+	fs.StringVar(&f.secretStorage, "secret-storage", kubeconfig.SecretStorageKubeconfig, secretStorageHelp)
 	fs.BoolVar(&f.skipValidation, "skip-validation", false, "Do not log in and check the new context with a SelfSubjectReview")
 	fs.AddFlagSet(loginFlags)
 	return cmd
@@ -138,6 +149,9 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	}
 	serverCAPEM, err := readServerCA(f)
 	if err != nil {
+		return err
+	}
+	if err := checkSecretStorage(f.secretStorage); err != nil {
 		return err
 	}
 	if f.output != "yaml" && f.output != "json" {
@@ -188,7 +202,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	if !hasArg(args, "--oidc-issuer-url") || !hasArg(args, "--oidc-client-id") {
 		return errors.New("--oidc-issuer-url and --oidc-client-id are required (or give the proxy's URL to discover them)")
 	}
-	if hasArg(args, "--password") {
+	if hasArg(args, "--password") && f.secretStorage == kubeconfig.SecretStorageKubeconfig {
 		termsafe.Fprintf(stderr, "Warning: the password is written into the kubeconfig in clear text (the exec stanza's env %s, not its arguments); leave --password out to be asked when logging in.\n", kubeconfig.EnvPassword)
 	}
 
@@ -207,7 +221,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	if err != nil {
 		return err
 	}
-	issuer, clientID, audience := lastArg(args, "--oidc-issuer-url"), lastArg(args, "--oidc-client-id"), lastArg(args, "--oidc-audience")
+	issuer, clientID, audience := kubeconfig.ArgValue(args, "--oidc-issuer-url"), kubeconfig.ArgValue(args, "--oidc-client-id"), kubeconfig.ArgValue(args, "--oidc-audience")
 	twins := kubeconfig.TokenTwins(kubeconfig.Files(f.kubeconfig), issuer, clientID, audience, server)
 	for _, tw := range twins {
 		termsafe.Fprintf(stderr, "Warning: context %q (user %q in %s) already sends ID tokens of issuer %s for client %s to %s. "+
@@ -220,6 +234,9 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		}
 	}
 	user := kubeconfig.ExecUser(args)
+	if err := secretsToKeyring(user.Exec, f.secretStorage, f.dryRun); err != nil {
+		return err
+	}
 	// kubectl tells get-token the cluster's server, which binds the token
 	// cache entry to this cluster.
 	user.Exec.ProvideClusterInfo = true
@@ -299,14 +316,30 @@ func isTerminal(in io.Reader) bool {
 }
 
 // lastArg returns the value of the last --name=value in args.
-func lastArg(args []string, name string) string {
-	v := ""
-	for _, a := range args {
-		if s, ok := strings.CutPrefix(a, name+"="); ok {
-			v = s
-		}
+// secretStorageHelp is the help of setup's and convert's --secret-storage.
+const secretStorageHelp = "Where the client secret and password go: kubeconfig (the exec stanza's env, clear text in the file) or keyring (OS keyring items of service \"" + login.SecretKeyringService + "\"; the exec stanza names the item with --oidc-client-secret-keyring / --password-keyring)"
+
+func checkSecretStorage(s string) error {
+	if s != kubeconfig.SecretStorageKubeconfig && s != kubeconfig.SecretStorageKeyring {
+		return fmt.Errorf("unknown --secret-storage %q: use kubeconfig or keyring", s)
 	}
-	return v
+	return nil
+}
+
+// secretsToKeyring moves the secrets of e into the OS keyring with
+// --secret-storage=keyring (nothing is stored for a dry run).
+func secretsToKeyring(e *clientcmdapi.ExecConfig, storage string, dryRun bool) error {
+	if storage != kubeconfig.SecretStorageKeyring {
+		return nil
+	}
+	store := login.StoreSecret
+	if dryRun {
+		store = func(string, string) error { return nil }
+	}
+	if err := kubeconfig.SecretsToKeyring(e, store); err != nil {
+		return fmt.Errorf("--secret-storage=keyring: %w (or use --secret-storage=kubeconfig)", err)
+	}
+	return nil
 }
 
 func readServerCA(f *setupFlags) ([]byte, error) {

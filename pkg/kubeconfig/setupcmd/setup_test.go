@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,11 +14,13 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	"github.com/zalando/go-keyring"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
+	"github.com/kube-oidc/kube-oidc/pkg/login"
 )
 
 // testLoginFlags registers get-token's login flags as pkg/login does (the
@@ -335,5 +338,58 @@ func TestSetupWarnsWhenAnotherServerGetsTheSameTokens(t *testing.T) {
 	_, stderr, err = execute(t, "setup", append(flags, "--server=https://real.example.com")...)
 	if err != nil || strings.Contains(stderr, "Warning: context \"real.example.com\"") {
 		t.Errorf("re-running setup for the same server warns (%v):\n%s", err, stderr)
+	}
+}
+
+func TestSetupStoresSecretsInTheKeyring(t *testing.T) {
+	keyring.MockInit()
+	t.Cleanup(keyring.MockInit)
+	const issuer = "https://issuer.example.com"
+	secretItem, passwordItem := login.ClientSecretItem(issuer, "kubectl"), login.PasswordItem(issuer, "alice")
+	flags := []string{"--oidc-issuer-url=" + issuer, "--oidc-client-id=kubectl", "--oidc-client-secret=the-client-secret",
+		"--grant-type=password", "--username=alice", "--password=the-password", "--secret-storage=keyring"}
+
+	// A dry run shows the items and stores nothing.
+	stdout, stderr, err := execute(t, "setup", append([]string{"--server=https://api.example.com", "--dry-run"}, flags...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "--oidc-client-secret-keyring="+secretItem) || strings.Contains(stdout, "the-client-secret") {
+		t.Fatalf("dry run output:\n%s", stdout)
+	}
+	if _, err := keyring.Get(login.SecretKeyringService, secretItem); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("the dry run stored the client secret (%v)", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "config")
+	_, stderr, err = execute(t, "setup", append([]string{"--server=https://api.example.com", "--kubeconfig=" + path, "--skip-validation"}, flags...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "clear text") {
+		t.Errorf("setup warns of a clear-text password that is in the keyring:\n%s", stderr)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "the-client-secret") || strings.Contains(string(raw), "the-password") {
+		t.Fatalf("a secret is in the kubeconfig:\n%s", raw)
+	}
+	u := loadUser(t, path, "oidc-api.example.com")
+	want := "get-token --grant-type=password --oidc-client-id=kubectl --oidc-issuer-url=" + issuer + " --username=alice " +
+		"--oidc-client-secret-keyring=" + secretItem + " --password-keyring=" + passwordItem
+	if got := strings.Join(u.Exec.Args, " "); got != want || len(u.Exec.Env) != 0 {
+		t.Fatalf("args\n %s\nwant\n %s\nenv %v, want none", got, want, u.Exec.Env)
+	}
+	for item, want := range map[string]string{secretItem: "the-client-secret", passwordItem: "the-password"} {
+		if got, err := keyring.Get(login.SecretKeyringService, item); err != nil || got != want {
+			t.Errorf("keyring item %q: %q, %v", item, got, err)
+		}
+	}
+
+	_, _, err = execute(t, "setup", "--server=https://api.example.com", "--oidc-issuer-url="+issuer, "--oidc-client-id=kubectl", "--secret-storage=vault", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), `unknown --secret-storage "vault"`) {
+		t.Fatalf("unknown storage: %v", err)
 	}
 }

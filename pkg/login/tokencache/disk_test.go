@@ -28,6 +28,7 @@ func testEntry(n int) Entry {
 		IssuerURL:    "https://issuer.example.com",
 		ClientID:     "kubernetes",
 		Audiences:    []string{"cluster-a", "cluster-b"},
+		Resources:    []string{"https://a.example.com", "https://b.example.com"},
 	}
 }
 

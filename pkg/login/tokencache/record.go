@@ -26,6 +26,7 @@ type record struct {
 	TokenType    string    `json:"tokenType,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Audiences    []string  `json:"audiences,omitempty"`
+	Resources    []string  `json:"resources,omitempty"`
 }
 
 var errNoTokens = errors.New("entry holds no token")
@@ -45,6 +46,7 @@ func encodeRecord(id string, e Entry) ([]byte, error) {
 		TokenType:    e.TokenType,
 		Expiry:       e.Expiry,
 		Audiences:    e.Audiences,
+		Resources:    e.Resources,
 	})
 }
 
@@ -73,6 +75,7 @@ func decodeRecord(data []byte, wantID string) (Entry, error) {
 		IssuerURL:    r.IssuerURL,
 		ClientID:     r.ClientID,
 		Audiences:    r.Audiences,
+		Resources:    r.Resources,
 	}
 	if e.empty() {
 		return Entry{}, errNoTokens

@@ -25,6 +25,10 @@ type Entry struct {
 	// granted at login (Dex cross-client scopes): a refresh may narrow the
 	// ID token to any one of them without a new login.
 	Audiences []string
+	// Resources are the resource indicators (RFC 8707) the session's
+	// refresh token was granted at login: a refresh may ask for an access
+	// token of any one of them without a new login.
+	Resources []string
 }
 
 func (e Entry) empty() bool {

@@ -526,3 +526,21 @@ func TestClaimsIssuer(t *testing.T) {
 		}
 	}
 }
+
+// The resource-indicator audience method hands kubectl an RFC 9068 access
+// token (typ at+jwt) whose aud is the cluster's resource URI: the proxy
+// accepts it as kube-apiserver's JWT authenticator does, and refuses the
+// other cluster's.
+func TestAuthenticateToken_AcceptsJWTAccessTokensOfItsResource(t *testing.T) {
+	t.Parallel()
+	p := oidctest.New(t)
+	const resource = "https://prod.k8s.example.com"
+	o := legacyOptions(t, p)
+	o.ClientID = resource
+	o.UsernameClaim = "sub"
+	a, _ := newTestAuthenticator(t, o, true)
+	if name, _, _, _ := mustAuthenticate(t, a, p.ResourceAccessToken(p.User, []string{resource})); name != p.Issuer+"#"+p.User.Subject {
+		t.Fatalf("access token of the resource: username %q", name)
+	}
+	mustRefuse(t, a, p.ResourceAccessToken(p.User, []string{"https://staging.k8s.example.com"}))
+}
