@@ -109,7 +109,7 @@ func generatedCA(certDir string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return topCertificate(data)
+	return discovery.LastCertificate(data)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

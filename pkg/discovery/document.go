@@ -7,6 +7,7 @@ package discovery
 import (
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -120,4 +121,30 @@ func (d *Document) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encode discovery document: %w", err)
 	}
 	return append(data, '\n'), nil
+}
+
+// LastCertificate returns the last certificate of a PEM bundle: the CA of
+// a generated leaf+CA pair, or the leaf itself when it is alone; the one
+// `kubectl oidc setup --ca-fingerprint` pins.
+func LastCertificate(bundle []byte) (*x509.Certificate, error) {
+	var last *x509.Certificate
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		last = c
+	}
+	if last == nil {
+		return nil, errors.New("no certificate in PEM")
+	}
+	return last, nil
 }

@@ -51,6 +51,9 @@ type Server struct {
 	// self-signed certificate the proxy generated (leaf first, then its
 	// CA), nil when the administrator gave --tls-cert-file. An error stops Run.
 	PublicFor func(generatedChainPEM []byte) (map[string]http.Handler, error)
+	// Pages, when set, builds the browser pages (proxy.Config.Pages); New
+	// calls it after Complete has called PublicFor.
+	Pages func(api http.Handler) proxy.Pages
 	// OnServing, when set, is told the bound addresses once everything
 	// listens (readiness or metrics nil when disabled).
 	OnServing func(secure, readiness, metrics net.Addr)
@@ -209,7 +212,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	r.handler = proxy.NewHandler(proxy.Config{
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
-		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain,
+		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain, Pages: s.Pages,
 	})
 
 	if o.ReadinessProbePort > 0 {
