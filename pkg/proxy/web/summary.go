@@ -153,11 +153,12 @@ func (w *recorder) Write(p []byte) (int, error) {
 // apiClient is a clientset that sends token through the chain in process.
 func apiClient(rt inProcess, token string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(&rest.Config{
-		Host:        "https://oidc-proxy.invalid",
-		BearerToken: token,
-		UserAgent:   "oidc-proxy-web",
-		QPS:         -1,
-		Transport:   rt,
+		Host:          "https://oidc-proxy.invalid",
+		BearerToken:   token,
+		UserAgent:     "oidc-proxy-web",
+		QPS:           -1,
+		ContentConfig: rest.ContentConfig{ContentType: "application/json"},
+		Transport:     rt,
 	})
 }
 
