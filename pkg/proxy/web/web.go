@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,7 +240,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, cookie(loginCookie, sealed, int(loginTTL/time.Second)))
 	cfg := h.oauth
 	cfg.Endpoint = p.Endpoint()
-	http.Redirect(w, r, cfg.AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusFound)
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)}
+	// The document's extra parameters (a connector, a hosted domain) are
+	// the identity provider's for every client of this cluster.
+	for _, k := range slices.Sorted(maps.Keys(h.c.Document.ExtraParams)) {
+		opts = append(opts, oauth2.SetAuthURLParam(k, h.c.Document.ExtraParams[k]))
+	}
+	http.Redirect(w, r, cfg.AuthCodeURL(st.State, opts...), http.StatusFound)
 }
 
 // callback finishes a sign-in: the state must be the one this browser's

@@ -145,7 +145,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.srv.Close)
 	e.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw})
 	e.doc = &discovery.Document{APIVersion: discovery.APIVersion, Kind: discovery.Kind, IssuerURL: p.Issuer,
-		ClientID: "kubectl", Scopes: []string{"email", "groups"}, ClusterName: "prod",
+		ClientID: "kubectl", Scopes: []string{"email", "groups"}, ClusterName: "prod", ExtraParams: map[string]string{"connector_id": "local"},
 		CertificateAuthorityData: string(e.caPEM), IssuerCertificateAuthorityData: string(p.CAPEM())}
 	if err := e.doc.Validate(); err != nil {
 		t.Fatal(err)
@@ -309,6 +309,9 @@ func TestSignInRoundTripShowsIdentityPermissionsAndCommands(t *testing.T) {
 	}
 	if scope := auth.Get("scope"); scope != "openid email groups" {
 		t.Errorf("scope = %q, want the document's scopes", scope)
+	}
+	if auth.Get("connector_id") != "local" {
+		t.Errorf("the document's extra parameters are not sent: %v", auth)
 	}
 
 	// The API was asked with the ID token, which no answer of the page holds.
@@ -659,4 +662,3 @@ func between(s, start, end string) string {
 	v, _, _ := strings.Cut(after, end)
 	return v
 }
-
