@@ -144,7 +144,9 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 		}
 	}
 	if webOpts.Enabled() {
-		srv.Pages = func(api http.Handler) proxy.Pages { return pages.UseAPI(api) }
+		srv.Pages = func(api http.Handler, servingCert func() []byte) proxy.Pages {
+			return pages.UseAPI(api, servingCert)
+		}
 	}
 	return srv.Run(ctx)
 }

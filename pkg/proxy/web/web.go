@@ -70,23 +70,29 @@ type Config struct {
 	// what setup writes.
 	Document *discovery.Document
 	Log      *slog.Logger
+	// ServingCertificate returns the PEM chain the proxy serves now (nil:
+	// unknown; the document's CA stands in for it): the page's
+	// --ca-fingerprint and kubeconfig follow it as setup would.
+	ServingCertificate func() []byte
+	// SystemRoots verify the proxy's certificate without a fingerprint
+	// (nil: the system's).
+	SystemRoots *x509.CertPool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
 // Handler serves the page. Serves tells which requests are the page's.
 type Handler struct {
-	c           Config
-	oauth       oauth2.Config
-	issuer      *http.Client
-	seal        *sealer
-	proxyURL    string
-	setup       string
-	fingerprint string
-	kubeconfig  []byte
-	kubeName    string
-	tmpl        *template.Template
-	mux         *http.ServeMux
+	c        Config
+	oauth    oauth2.Config
+	issuer   *http.Client
+	seal     *sealer
+	proxyURL string
+	handouts *handouts
+	cluster  string
+	kubeName string
+	tmpl     *template.Template
+	mux      *http.ServeMux
 	// api is the proxy's complete handler chain (UseAPI); the page's API
 	// requests go through it with the person's ID token.
 	api http.Handler
@@ -111,24 +117,10 @@ func New(c Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxyURL := (&url.URL{Scheme: c.RedirectURL.Scheme, Host: c.RedirectURL.Host}).String()
-	var caPEM []byte
-	fingerprint := ""
-	if d := c.Document.CertificateAuthorityData; d != "" {
-		caPEM = []byte(d)
-		cert, err := discovery.LastCertificate(caPEM)
-		if err != nil {
-			return nil, fmt.Errorf("web: the discovery document's CA: %w", err)
-		}
-		fingerprint = discovery.Fingerprint(cert)
-	}
-	kc, err := kubeconfig.ProxyKubeconfig(proxyURL, caPEM, c.Document)
-	if err != nil {
-		return nil, fmt.Errorf("web: kubeconfig: %w", err)
-	}
-	setup := "kubectl oidc setup " + proxyURL
-	if fingerprint != "" {
-		setup += " --ca-fingerprint " + fingerprint
+	proxyURL := &url.URL{Scheme: c.RedirectURL.Scheme, Host: c.RedirectURL.Host}
+	hs := &handouts{proxyURL: proxyURL, doc: c.Document, servedPEM: c.ServingCertificate, systemPool: c.SystemRoots}
+	if _, err := hs.current(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	issuerClient, err := issuerHTTPClient(c.Document.IssuerCertificateAuthorityData)
 	if err != nil {
@@ -142,15 +134,15 @@ func New(c Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
-	cluster, _, _ := kubeconfig.SetupNames(proxyURL, c.Document.ClusterName, "", "")
+	cluster, _, _ := kubeconfig.SetupNames(proxyURL.String(), c.Document.ClusterName, "", "")
 	h := &Handler{
 		c: c,
 		oauth: oauth2.Config{
 			ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: c.RedirectURL.String(),
 			Scopes: append([]string{oidc.ScopeOpenID}, withoutOpenID(scopes)...),
 		},
-		issuer: issuerClient, seal: seal, proxyURL: proxyURL, setup: setup, fingerprint: fingerprint,
-		kubeconfig: kc, kubeName: fileName(cluster) + ".kubeconfig", tmpl: tmpl,
+		issuer: issuerClient, seal: seal, proxyURL: proxyURL.String(), handouts: hs,
+		cluster: cluster, kubeName: fileName(cluster) + ".kubeconfig", tmpl: tmpl,
 		used: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
@@ -164,9 +156,14 @@ func New(c Config) (*Handler, error) {
 	return h, nil
 }
 
-// UseAPI gives h the proxy's complete handler chain, before it serves.
-func (h *Handler) UseAPI(api http.Handler) *Handler {
+// UseAPI gives h, before it serves, the proxy's complete handler chain
+// and (when not nil) the certificate it serves, which then replaces
+// Config.ServingCertificate.
+func (h *Handler) UseAPI(api http.Handler, servingCert func() []byte) *Handler {
 	h.api = api
+	if servingCert != nil {
+		h.handouts.servedPEM = servingCert
+	}
 	return h
 }
 
@@ -398,7 +395,11 @@ type pageData struct {
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	d := h.data()
+	d, err := h.data()
+	if err != nil {
+		h.fail(w, r, http.StatusInternalServerError, "The page could not be prepared.")
+		return
+	}
 	if s := h.currentSession(r); s != nil {
 		d.Session = s
 		d.CSRF = h.seal.tag("logout", s.ID)
@@ -406,10 +407,16 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, "page.html", d)
 }
 
-func (h *Handler) data() pageData {
-	cluster, _, _ := kubeconfig.SetupNames(h.proxyURL, h.c.Document.ClusterName, "", "")
-	return pageData{ProxyURL: h.proxyURL, ClusterName: cluster, Krew: KrewCommand, Setup: h.setup,
-		Fingerprint: h.fingerprint, Kubeconfig: KubeconfigPath, FileName: h.kubeName}
+func (h *Handler) data() (pageData, error) {
+	d := pageData{ProxyURL: h.proxyURL, ClusterName: h.cluster, Krew: KrewCommand,
+		Kubeconfig: KubeconfigPath, FileName: h.kubeName}
+	ho, err := h.handouts.current()
+	if err != nil {
+		h.c.Log.Error("web: setup command and kubeconfig", "err", err)
+		return d, err
+	}
+	d.Setup, d.Fingerprint = ho.setup, ho.fingerprint
+	return d, nil
 }
 
 // logout ends the session (a form POST with the session's CSRF token, from
@@ -446,9 +453,14 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	ho, err := h.handouts.current()
+	if err != nil {
+		h.fail(w, r, http.StatusInternalServerError, "The kubeconfig could not be prepared.")
+		return
+	}
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+h.kubeName+`"`)
-	_, _ = w.Write(h.kubeconfig)
+	_, _ = w.Write(ho.kubeconfig)
 }
 
 func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
@@ -471,7 +483,7 @@ func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
 
 // fail renders the error page.
 func (h *Handler) fail(w http.ResponseWriter, _ *http.Request, code int, message string) {
-	d := h.data()
+	d, _ := h.data()
 	d.Code, d.Message = code, message
 	h.render(w, code, "error.html", d)
 }

@@ -134,7 +134,7 @@ type env struct {
 	responses []recorded
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, mods ...func(*discovery.Document)) *env {
 	t.Helper()
 	p := oidctest.New(t)
 	p.User.Groups = []string{"developers"}
@@ -147,6 +147,9 @@ func newEnv(t *testing.T) *env {
 	e.doc = &discovery.Document{APIVersion: discovery.APIVersion, Kind: discovery.Kind, IssuerURL: p.Issuer,
 		ClientID: "kubectl", Scopes: []string{"email", "groups"}, ClusterName: "prod", ExtraParams: map[string]string{"connector_id": "local"},
 		CertificateAuthorityData: string(e.caPEM), IssuerCertificateAuthorityData: string(p.CAPEM())}
+	for _, m := range mods {
+		m(e.doc)
+	}
 	if err := e.doc.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +158,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.h, err = New(Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret + "-long-enough", RedirectURL: redirect,
-		Document: e.doc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Document: e.doc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ServingCertificate: func() []byte { return e.caPEM }, SystemRoots: x509.NewCertPool()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.ClientSecret += "-long-enough"
-	e.h.UseAPI(e.api)
+	e.h.UseAPI(e.api, nil)
 	docHandler, err := discovery.Handler(e.doc)
 	if err != nil {
 		t.Fatal(err)
@@ -572,7 +576,7 @@ func TestRefusedIdentityIsShownNotSignedIn(t *testing.T) {
 	e.h.UseAPI(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure",
 			"message": "the identity's groups start with system:", "reason": "Forbidden", "code": 403})
-	}))
+	}), nil)
 	code, body := e.get(t, e.client, LoginPath)
 	if code != http.StatusForbidden || !strings.Contains(body, "does not accept this sign-in: the identity&#39;s groups start with system:") {
 		t.Fatalf("%d\n%s", code, body)
@@ -583,7 +587,19 @@ func TestRefusedIdentityIsShownNotSignedIn(t *testing.T) {
 // --ca-fingerprint ...` (the command the page shows) against the page's
 // server and compares the file it writes with the download, byte for byte.
 func TestKubeconfigIsWhatSetupWrites(t *testing.T) {
-	e := newEnv(t)
+	tests := []struct {
+		name string
+		mod  func(*discovery.Document)
+	}{
+		{name: "the document publishes the proxy's CA", mod: func(*discovery.Document) {}},
+		{name: "no CA published: setup pins the served certificate", mod: func(d *discovery.Document) { d.CertificateAuthorityData = "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { kubeconfigIsWhatSetupWrites(t, newEnv(t, tt.mod)) })
+	}
+}
+
+func kubeconfigIsWhatSetupWrites(t *testing.T, e *env) {
 	e.get(t, e.client, LoginPath)
 	code, download := e.get(t, e.client, KubeconfigPath)
 	if code != http.StatusOK {
@@ -600,7 +616,7 @@ func TestKubeconfigIsWhatSetupWrites(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "config")
-	args := append(strings.Fields(e.h.setup)[3:], "--kubeconfig="+path, "--yes", "--skip-validation")
+	args := append(strings.Fields(e.setupCommand(t))[3:], "--kubeconfig="+path, "--yes", "--skip-validation")
 	cmd := setupcmd.NewSetup(pflag.NewFlagSet("login", pflag.ContinueOnError))
 	var out bytes.Buffer
 	cmd.SetArgs(args)
@@ -622,6 +638,9 @@ func TestKubeconfigIsWhatSetupWrites(t *testing.T) {
 		if strings.Contains(download, secret) {
 			t.Errorf("the kubeconfig holds %q", secret)
 		}
+	}
+	if !strings.Contains(download, "certificate-authority-data: "+base64.StdEncoding.EncodeToString(e.caPEM)) {
+		t.Errorf("the kubeconfig does not trust the proxy's certificate:\n%s", download)
 	}
 	if !strings.Contains(download, "command: kubectl-oidc") {
 		t.Errorf("no exec stanza:\n%s", download)
@@ -652,6 +671,15 @@ func TestServesOnlyThePagesPaths(t *testing.T) {
 			t.Errorf("Serves(%s %s, auth %q) = %v, want %v", tt.method, tt.path, tt.auth, got, tt.want)
 		}
 	}
+}
+
+func (e *env) setupCommand(t *testing.T) string {
+	t.Helper()
+	h, err := e.h.handouts.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.setup
 }
 
 func between(s, start, end string) string {
