@@ -3,12 +3,15 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -689,4 +692,37 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(after, end)
 	return v
+}
+
+// TestLargeSummaryKeepsTheSessionWithinTheCookies: when the summary of
+// every namespace does not fit the session cookies, namespaces are dropped
+// from the end and counted, and the person is still signed in.
+func TestLargeSummaryKeepsTheSessionWithinTheCookies(t *testing.T) {
+	e := newEnv(t)
+	e.api.namespaces = nil
+	for i := range maxNamespaces {
+		ns := fmt.Sprintf("ns-%02d", i)
+		e.api.namespaces = append(e.api.namespaces, ns)
+		var rules []authorizationv1.ResourceRule
+		for range 40 {
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			rules = append(rules, authorizationv1.ResourceRule{Verbs: []string{"get"}, APIGroups: []string{"x.example.com"}, Resources: []string{hex.EncodeToString(b)}})
+		}
+		e.api.rules[ns] = rules
+	}
+	code, body := e.get(t, e.client, LoginPath)
+	if code != http.StatusOK || !strings.Contains(body, "Who the cluster sees") {
+		t.Fatalf("sign-in: %d\n%s", code, body)
+	}
+	if !strings.Contains(body, "more namespaces are not shown") || !strings.Contains(body, "Also in namespace <code>ns-00</code>") {
+		t.Errorf("the page does not say namespaces were left out, or shows none:\n%s", body)
+	}
+	for _, r := range e.recorded() {
+		for _, c := range r.header.Values("Set-Cookie") {
+			if len(c) > 4096 {
+				t.Errorf("a cookie of %d bytes", len(c))
+			}
+		}
+	}
 }
