@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -54,29 +52,17 @@ func TestWebPageAsksTheAPIThroughTheProxy(t *testing.T) {
 	port := freePort(t)
 	proxyURL := "https://127.0.0.1:" + strconv.Itoa(port)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		cmd := newRootCommand(&strings.Builder{}, &syncDiscard{})
-		cmd.SetArgs([]string{
-			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--cert-dir=" + certDir,
-			"--readiness-probe-port=0", "--metrics-serving-address=",
-			"--oidc-issuer-url=" + p.Issuer, "--oidc-client-id=" + p.ClientID, "--oidc-ca-file=" + p.CAFile(t),
-			"--oidc-username-claim=email", "--oidc-groups-claim=groups",
-			"--server=" + api.URL, "--token=proxy-token", "--certificate-authority=" + apiCA,
-			"--discovery-client-id=public-kubectl", "--discovery-scopes=email,groups",
-			"--web-client-id=" + p.ClientID, "--web-client-secret-file=" + secretFile,
-			"--web-redirect-url=" + proxyURL + "/web/callback",
-			"--shutdown-delay-duration=0",
-		})
-		done <- cmd.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("oidc-proxy: %v", err)
-		}
-	})
+	runProxy(t,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+certDir,
+		"--readiness-probe-port=0", "--metrics-serving-address=",
+		"--oidc-issuer-url="+p.Issuer, "--oidc-client-id="+p.ClientID, "--oidc-ca-file="+p.CAFile(t),
+		"--oidc-username-claim=email", "--oidc-groups-claim=groups",
+		"--server="+api.URL, "--token=proxy-token", "--certificate-authority="+apiCA,
+		"--discovery-client-id=public-kubectl", "--discovery-scopes=email,groups",
+		"--web-client-id="+p.ClientID, "--web-client-secret-file="+secretFile,
+		"--web-redirect-url="+proxyURL+"/web/callback",
+		"--shutdown-delay-duration=0",
+	)
 
 	// The browser trusts the generated CA and the provider.
 	var ca *x509.Certificate

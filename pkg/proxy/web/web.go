@@ -528,16 +528,25 @@ func (h *Handler) discover(ctx context.Context) (*oidc.Provider, error) {
 	return p, nil
 }
 
-// endSessionURL is the provider's logout (RP-initiated logout with
-// client_id, back to this page), "" when it offers none.
-func (h *Handler) endSessionURL() string {
+// endSession is the provider's end_session_endpoint, nil when it offers none.
+func (h *Handler) endSession() *url.URL {
 	h.mu.Lock()
 	end := h.endSess
 	h.mu.Unlock()
 	if end == "" {
-		return ""
+		return nil
 	}
 	u, _ := url.Parse(end)
+	return u
+}
+
+// endSessionURL is the provider's logout (RP-initiated logout with
+// client_id, back to this page), "" when it offers none.
+func (h *Handler) endSessionURL() string {
+	u := h.endSession()
+	if u == nil {
+		return ""
+	}
 	q := u.Query()
 	q.Set("client_id", h.c.ClientID)
 	q.Set("post_logout_redirect_uri", h.proxyURL+"/")
@@ -546,14 +555,10 @@ func (h *Handler) endSessionURL() string {
 }
 
 func (h *Handler) endSessionOrigin() string {
-	h.mu.Lock()
-	end := h.endSess
-	h.mu.Unlock()
-	if end == "" {
-		return ""
+	if u := h.endSession(); u != nil {
+		return u.Scheme + "://" + u.Host
 	}
-	u, _ := url.Parse(end)
-	return u.Scheme + "://" + u.Host
+	return ""
 }
 
 // markUsed records a callback's state until its login could have expired;
