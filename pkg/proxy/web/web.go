@@ -22,6 +22,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -255,10 +256,6 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	c, err := r.Cookie(loginCookie)
 	http.SetCookie(w, cookie(loginCookie, "", -1))
-	if e := q.Get("error"); e != "" {
-		h.fail(w, r, http.StatusForbidden, "The identity provider did not sign you in: "+e+" "+q.Get("error_description"))
-		return
-	}
 	var st loginState
 	if err != nil || h.seal.open(loginCookie, c.Value, &st) != nil {
 		h.fail(w, r, http.StatusBadRequest, "This sign-in was not started in this browser, or it took too long. Sign in again.")
@@ -266,6 +263,16 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 {
 		h.fail(w, r, http.StatusBadRequest, "The sign-in answer does not belong to this sign-in (state mismatch). Sign in again.")
+		return
+	}
+	// The provider's error, only for this browser's own sign-in (else the
+	// page would show any text a link puts there), and only its code.
+	if e := q.Get("error"); e != "" {
+		h.c.Log.Info("web: the identity provider refused a sign-in", "error", e, "description", q.Get("error_description"))
+		if !errorCode.MatchString(e) {
+			e = "unknown error"
+		}
+		h.fail(w, r, http.StatusForbidden, "The identity provider did not sign you in ("+e+"). Sign in again.")
 		return
 	}
 	if !h.markUsed(st.State) {
@@ -562,7 +569,9 @@ func (h *Handler) endSessionOrigin() string {
 }
 
 // markUsed records a callback's state until its login could have expired;
-// false when it was recorded already (a replayed callback).
+// false when it was recorded already (a replayed callback). Past maxUsed
+// states it records no more until some expire: a replay is then refused by
+// the provider, which redeems a code once.
 func (h *Handler) markUsed(state string) bool {
 	now := h.c.Now()
 	h.mu.Lock()
@@ -570,14 +579,24 @@ func (h *Handler) markUsed(state string) bool {
 	if exp, ok := h.used[state]; ok && now.Before(exp) {
 		return false
 	}
-	for s, exp := range h.used {
-		if !now.Before(exp) {
-			delete(h.used, s)
+	if len(h.used) >= maxUsed/2 {
+		for s, exp := range h.used {
+			if !now.Before(exp) {
+				delete(h.used, s)
+			}
 		}
 	}
-	h.used[state] = now.Add(loginTTL)
+	if len(h.used) < maxUsed {
+		h.used[state] = now.Add(loginTTL)
+	}
 	return true
 }
+
+// maxUsed bounds the states markUsed remembers.
+const maxUsed = 100000
+
+// errorCode is an OAuth 2.0 error code (RFC 6749 section 4.1.2.1).
+var errorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 // detached is a context without the request's values (the chain's
 // per-request state) that ends with the request or after d.

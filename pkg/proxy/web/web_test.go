@@ -421,8 +421,14 @@ func TestCallbackRefusals(t *testing.T) {
 		{name: "PKCE challenge changed on the way to the provider", auth: func(q url.Values) {
 			q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
 		}, want: "refused the sign-in&#39;s code", code: http.StatusBadGateway},
-		{name: "provider error", callback: func(u *url.URL) { u.RawQuery = "error=access_denied&state=" + u.Query().Get("state") },
-			want: "access_denied", code: http.StatusForbidden},
+		{name: "provider error", callback: func(u *url.URL) {
+			u.RawQuery = "error=access_denied&error_description=Call+us&state=" + u.Query().Get("state")
+		}, want: "did not sign you in (access_denied)", code: http.StatusForbidden},
+		{name: "provider error not of this sign-in", callback: func(u *url.URL) { u.RawQuery = "error=access_denied&state=other" },
+			want: "state mismatch", code: http.StatusBadRequest},
+		{name: "provider error that is not an error code", callback: func(u *url.URL) {
+			u.RawQuery = "error=Call+0800+now&state=" + u.Query().Get("state")
+		}, want: "did not sign you in (unknown error)", code: http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,6 +453,9 @@ func TestCallbackRefusals(t *testing.T) {
 			code, body := e.get(t, c, cb.RequestURI())
 			if code != tt.code || !strings.Contains(body, tt.want) {
 				t.Fatalf("callback: %d, want %d with %q:\n%s", code, tt.code, tt.want, body)
+			}
+			if strings.Contains(body, "Call") {
+				t.Errorf("the page shows text from the callback's query:\n%s", body)
 			}
 			if _, body := e.get(t, e.client, "/"); strings.Contains(body, "Who the cluster sees") {
 				t.Fatal("signed in after a refused callback")
