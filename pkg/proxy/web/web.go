@@ -104,9 +104,9 @@ type Handler struct {
 	used     map[string]time.Time // states of finished callbacks, until expiry
 }
 
-// New builds the page: the kubeconfig and commands it hands out are fixed
-// here; the identity provider is discovered at the first sign-in (and
-// again after a failure).
+// New builds the page. The setup command and kubeconfig it hands out
+// follow the served certificate (handouts); the identity provider is
+// discovered at the first sign-in (and again after a failure).
 func New(c Config) (*Handler, error) {
 	if c.Now == nil {
 		c.Now = time.Now
