@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -373,8 +374,17 @@ func TestEveryPageAnswerCarriesSecurityHeadersAndSafeCookies(t *testing.T) {
 				t.Errorf("%s (%d): %s = %q, want %q", r.url, r.status, k, got, want)
 			}
 		}
-		if strings.HasSuffix(r.header.Get("Content-Type"), "html; charset=utf-8") && bytes.Contains(r.body, []byte("<script>")) {
-			t.Errorf("%s: inline script", r.url)
+		if strings.HasSuffix(r.header.Get("Content-Type"), "html; charset=utf-8") {
+			// What the CSP would block: inline scripts, styles and handlers;
+			// and the copy buttons stay hidden until the script shows them.
+			if inline.Match(r.body) {
+				t.Errorf("%s: inline script, style or event handler: %s", r.url, inline.Find(r.body))
+			}
+			for _, b := range copyButton.FindAll(r.body, -1) {
+				if !bytes.Contains(b, []byte(" hidden")) {
+					t.Errorf("%s: a copy button shown without JavaScript: %s", r.url, b)
+				}
+			}
 		}
 		for _, c := range r.header.Values("Set-Cookie") {
 			cookies++
@@ -693,6 +703,11 @@ func (e *env) setupCommand(t *testing.T) string {
 	}
 	return h.setup
 }
+
+var (
+	inline     = regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
+	copyButton = regexp.MustCompile(`<button[^>]*data-copy[^>]*>`)
+)
 
 func between(s, start, end string) string {
 	_, after, ok := strings.Cut(s, start)
