@@ -109,7 +109,11 @@ web:
 			t.Fatal(err)
 		}
 		overlay := t.TempDir()
-		kustomization := "resources: [" + base + "]\ncomponents: [" + filepath.Join(base, "components", "web") + "]\n"
+		rel, err := filepath.Rel(overlay, base) // kustomize refuses absolute paths
+		if err != nil {
+			t.Fatal(err)
+		}
+		kustomization := "resources: [" + rel + "]\ncomponents: [" + filepath.Join(rel, "components", "web") + "]\n"
 		if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o600); err != nil {
 			t.Fatal(err)
 		}
