@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -100,7 +101,9 @@ func TestWebSignInThroughDex(t *testing.T) {
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: alice.Email}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	fp, err := harness.Fingerprint(caFile)
+	// setup pins a certificate the proxy serves: here its leaf (the CA is
+	// not in the served chain); the kubeconfig then trusts the published CA.
+	fp, err := harness.Fingerprint(env.proxy.ServingCertFile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +112,9 @@ func TestWebSignInThroughDex(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{env.dex.ServingSPKI, proxySPKI}})
+	// A second profile, made here: a subtest's temp dir is too long a path
+	// for Chromium's socket.
+	other := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{env.dex.ServingSPKI, proxySPKI}})
 	wantSetup := "kubectl oidc setup " + proxyURL + " --ca-fingerprint " + fp
 
 	var download []byte
@@ -221,6 +227,9 @@ func TestWebSignInThroughDex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !bytes.Contains(download, []byte(base64.StdEncoding.EncodeToString(ca.CertPEM))) {
+			t.Errorf("the kubeconfig does not trust the published CA:\n%s", download)
+		}
 		if !bytes.Equal(written, download) {
 			t.Fatalf("the download differs from what setup wrote\n--- download:\n%s\n--- setup:\n%s", download, written)
 		}
@@ -248,7 +257,6 @@ func TestWebSignInThroughDex(t *testing.T) {
 	})
 
 	t.Run("a browser without a session sees only the sign-in button", func(t *testing.T) {
-		other := harness.NewBrowser(t, harness.BrowserOptions{TrustSPKI: []string{env.dex.ServingSPKI, proxySPKI}})
 		tab, done := browserTab(ctx, other)
 		defer done()
 		for _, path := range []string{"/", "/web/kubeconfig"} {
