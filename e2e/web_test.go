@@ -199,6 +199,10 @@ func TestWebSignInThroughDex(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("wrote %s (%d bytes)", path, len(shot))
+		} else if path, err := harness.ShippedPath(webScreenshot); err != nil {
+			t.Fatal(err)
+		} else if old, err := os.ReadFile(path); err != nil || !bytes.HasPrefix(old, []byte("\x89PNG")) {
+			t.Errorf("%s is not the page's screenshot (%v): run this test with -update-screenshot", webScreenshot, err)
 		}
 
 		// The download, with the browser's session cookies.
