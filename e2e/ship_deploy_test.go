@@ -442,6 +442,9 @@ authenticationConfig:
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
+			{"sign-in page without discovery", chartMinimalValues + "web: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback, clientSecret: {secretName: s}}\n", "needs discovery.clientId"},
+			{"sign-in page without its secret", chartMinimalValues + "discovery: {clientId: kubectl}\nweb: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback}\n", "web.clientSecret.secretName"},
+			{"sign-in page redirect elsewhere", chartMinimalValues + "discovery: {clientId: kubectl}\nweb: {enabled: true, clientId: w, redirectUrl: https://k.example.com/callback, clientSecret: {secretName: s}}\n", "redirectUrl"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -33,27 +33,15 @@ func TestDiscoveryDocumentServedWithGeneratedCA(t *testing.T) {
 	writeFile(t, apiCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw}))
 	port := freePort(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		cmd := newRootCommand(&strings.Builder{}, &syncDiscard{})
-		cmd.SetArgs([]string{
-			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--cert-dir=" + certDir,
-			"--readiness-probe-port=0", "--metrics-serving-address=",
-			"--oidc-issuer-url=" + p.Issuer, "--oidc-client-id=" + p.ClientID, "--oidc-ca-file=" + issuerCA,
-			"--server=" + api.URL, "--token=proxy-token", "--certificate-authority=" + apiCA,
-			"--discovery-client-id=public-kubectl", "--discovery-scopes=email,groups",
-			"--discovery-grant-types=authcode,device-code", "--discovery-cluster-name=prod",
-			"--shutdown-delay-duration=0",
-		})
-		done <- cmd.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("oidc-proxy: %v", err)
-		}
-	})
+	runProxy(t,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+certDir,
+		"--readiness-probe-port=0", "--metrics-serving-address=",
+		"--oidc-issuer-url="+p.Issuer, "--oidc-client-id="+p.ClientID, "--oidc-ca-file="+issuerCA,
+		"--server="+api.URL, "--token=proxy-token", "--certificate-authority="+apiCA,
+		"--discovery-client-id=public-kubectl", "--discovery-scopes=email,groups",
+		"--discovery-grant-types=authcode,device-code", "--discovery-cluster-name=prod",
+		"--shutdown-delay-duration=0",
+	)
 
 	url := "https://127.0.0.1:" + strconv.Itoa(port)
 	var (
@@ -109,7 +97,7 @@ func generatedCA(certDir string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return topCertificate(data)
+	return discovery.LastCertificate(data)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -127,6 +115,24 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runProxy runs the command with args until the test ends.
+func runProxy(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCommand(&strings.Builder{}, &syncDiscard{})
+		cmd.SetArgs(args)
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("oidc-proxy: %v", err)
+		}
+	})
 }
 
 type syncDiscard struct{}

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/server"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/web"
 )
 
 func main() {
@@ -42,6 +42,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	proxyOpts := server.NewOptions()
 	authnOpts := authn.NewOptions()
 	discoveryOpts := discovery.NewOptions()
+	webOpts := web.NewOptions()
 	gcOpts := newGCOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
@@ -60,7 +61,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, webOpts, gcOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -76,6 +77,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	gcOpts.AddFlags(fss.FlagSet("operations"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
+	webOpts.AddFlags(fss.FlagSet("sign-in page (opt-in, needs discovery)"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
 	general.BoolP("help", "h", false, "Print this help and exit.")
@@ -95,11 +97,15 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, gcOpts *gcOptions, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, webOpts *web.Options, gcOpts *gcOptions, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
 	errs = append(errs, gcOpts.Validate()...)
+	errs = append(errs, webOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
 		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
+	}
+	if webOpts.Enabled() && !discoveryOpts.Enabled() {
+		errs = append(errs, errors.New("--web-client-id needs --discovery-client-id: the page hands out the setup command and kubeconfig of the discovery document"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid flags: %w", errors.Join(errs...))
@@ -122,26 +128,60 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 		Log:          log,
 		AccessLogOut: logOut,
 	}
+	var pages *web.Handler
 	if discoveryOpts.Enabled() {
 		srv.PublicFor = func(generatedChain []byte) (map[string]http.Handler, error) {
-			return discoveryHandlers(discoveryOpts, authnOpts, generatedChain, log)
+			doc, err := discoveryDocument(discoveryOpts, authnOpts, generatedChain, log)
+			if err != nil {
+				return nil, err
+			}
+			if webOpts.Enabled() {
+				if pages, err = newPages(webOpts, doc, log); err != nil {
+					return nil, err
+				}
+			}
+			return discoveryHandlers(doc, log)
+		}
+	}
+	if webOpts.Enabled() {
+		srv.Pages = func(api http.Handler, servingCert func() []byte) proxy.Pages {
+			return pages.UseAPI(api, servingCert)
 		}
 	}
 	return srv.Run(ctx)
 }
 
-// discoveryHandlers builds the public discovery document. Defaults: the
+// newPages builds the sign-in page for the discovery document.
+func newPages(o *web.Options, doc *discovery.Document, log *slog.Logger) (*web.Handler, error) {
+	secret, err := o.ClientSecret()
+	if err != nil {
+		return nil, err
+	}
+	redirect, err := web.ParseRedirectURL(o.RedirectURL)
+	if err != nil {
+		return nil, err
+	}
+	h, err := web.New(web.Config{ClientID: o.ClientID, ClientSecret: secret, RedirectURL: redirect,
+		ExtraScopes: o.ExtraScopes, Document: doc, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("web: serving the sign-in page", "url", redirect.Scheme+"://"+redirect.Host+"/", "clientID", o.ClientID)
+	return h, nil
+}
+
+// discoveryDocument builds the public discovery document. Defaults: the
 // issuer and its CA from --oidc-issuer-url and --oidc-ca-file, the proxy's
 // CA from the certificate the proxy generated itself (none when the
 // administrator gave --tls-cert-file: clients then use the system roots or
 // --discovery-ca-file).
-func discoveryHandlers(o *discovery.Options, a *authn.Options, generatedChain []byte, log *slog.Logger) (map[string]http.Handler, error) {
+func discoveryDocument(o *discovery.Options, a *authn.Options, generatedChain []byte, log *slog.Logger) (*discovery.Document, error) {
 	if o.IssuerCAFile == "" {
 		o.IssuerCAFile = a.CAFile
 	}
 	var ca []byte
 	if len(generatedChain) > 0 {
-		cert, err := topCertificate(generatedChain)
+		cert, err := discovery.LastCertificate(generatedChain)
 		if err != nil {
 			return nil, fmt.Errorf("discovery: generated serving certificate: %w", err)
 		}
@@ -149,39 +189,15 @@ func discoveryHandlers(o *discovery.Options, a *authn.Options, generatedChain []
 		log.Info("discovery: clients can pin the proxy's generated CA", "path", discovery.Path,
 			"fingerprint", discovery.Fingerprint(cert), "subject", cert.Subject.String())
 	}
-	doc, err := o.Document(a.IssuerURL, ca)
-	if err != nil {
-		return nil, err
-	}
+	return o.Document(a.IssuerURL, ca)
+}
+
+// discoveryHandlers serves doc at its public path.
+func discoveryHandlers(doc *discovery.Document, log *slog.Logger) (map[string]http.Handler, error) {
 	h, err := discovery.Handler(doc)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("discovery: serving the public document", "path", discovery.Path, "issuer", doc.IssuerURL, "clientID", doc.ClientID)
 	return map[string]http.Handler{discovery.Path: h}, nil
-}
-
-// topCertificate returns the last certificate of a PEM chain (the CA of a
-// generated leaf+CA pair, or the leaf itself when it is alone).
-func topCertificate(chain []byte) (*x509.Certificate, error) {
-	var last *x509.Certificate
-	for rest := chain; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		last = c
-	}
-	if last == nil {
-		return nil, errors.New("no certificate in PEM")
-	}
-	return last, nil
 }

@@ -44,6 +44,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		// discovery (pkg/discovery)
 		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
 		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",
+		// sign-in page (pkg/proxy/web)
+		"--web-client-id", "--web-client-secret-file", "--web-redirect-url", "--web-extra-scopes",
 	} {
 		if !strings.Contains(out, flag+" ") {
 			t.Errorf("--help does not document %s", flag)
@@ -84,6 +86,13 @@ func TestBadFlagsFailWithOneClearError(t *testing.T) {
 		{"huge heap floor", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=2Ti"}, "--gc-heap-floor must be at most 1Ti"},
 		{"heap floor not a quantity", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--gc-heap-floor=lots"}, "not a quantity"},
 		{"bad trusted proxy CIDR", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--trusted-proxy-cidrs=nope"}, "--trusted-proxy-cidrs"},
+		{"sign-in page without discovery", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--web-client-id=w",
+			"--web-client-secret-file=/s", "--web-redirect-url=https://p.example.com/web/callback"}, "--web-client-id needs --discovery-client-id"},
+		{"sign-in page without its secret", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--discovery-client-id=k", "--web-client-id=w",
+			"--web-redirect-url=https://p.example.com/web/callback"}, "--web-client-id needs --web-client-secret-file"},
+		{"sign-in page redirect elsewhere", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--discovery-client-id=k", "--web-client-id=w",
+			"--web-client-secret-file=/s", "--web-redirect-url=https://p.example.com/callback"}, "--web-redirect-url"},
+		{"sign-in page settings without the page", []string{"--oidc-issuer-url=https://a", "--oidc-client-id=c", "--web-redirect-url=https://p.example.com/web/callback"}, "need --web-client-id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

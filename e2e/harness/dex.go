@@ -68,6 +68,16 @@ type DexOptions struct {
 	// Host is the IP address Dex listens on and its issuer URL names
 	// (default 127.0.0.1); a node's gateway makes Dex reachable from pods.
 	Host net.IP
+	// WebClient, when set, is a confidential client (a web application
+	// such as oidc-proxy's sign-in page) that DexClientID lists in its
+	// trustedPeers: it may request audience:server:client_id:DexClientID,
+	// so its ID tokens carry the proxy's audience too.
+	WebClient *DexClient
+}
+
+// DexClient is a confidential static client with one redirect URI.
+type DexClient struct {
+	ID, Secret, RedirectURI string
 }
 
 // DefaultDexUsers are the static password users when DexOptions.Users is empty.
@@ -198,6 +208,10 @@ func (d *DexServer) config(port int, certFile, keyFile string, opts DexOptions) 
 		for _, u := range opts.RedirectURIs {
 			fmt.Fprintf(&b, "  - %s\n", q(u))
 		}
+	}
+	if w := opts.WebClient; w != nil {
+		fmt.Fprintf(&b, "  trustedPeers: [%s]\n", q(w.ID))
+		fmt.Fprintf(&b, "- id: %s\n  name: %s\n  secret: %s\n  redirectURIs: [%s]\n", q(w.ID), q(w.ID), q(w.Secret), q(w.RedirectURI))
 	}
 	for _, peer := range opts.PeerClients {
 		fmt.Fprintf(&b, "- id: %s\n  name: %s\n  secret: %s\n  redirectURIs: [\"http://localhost:1/callback\"]\n  trustedPeers: [%s]\n", q(peer), q(peer), q(d.OtherClientSecret+"-"+peer), q(DexClientID))

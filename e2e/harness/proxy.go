@@ -28,6 +28,12 @@ type ProxyOptions struct {
 	// NoWaitReady returns as soon as the proxy serves /healthz, without
 	// waiting for /readyz (for the issuer-down scenario).
 	NoWaitReady bool
+	// Port is the secure port (0: a free one), for a URL known before the
+	// proxy starts (a redirect URI registered at Dex).
+	Port int
+	// CA signs the serving certificate (nil: a new CA), for a CA file
+	// given in ExtraArgs before the proxy starts.
+	CA *CA
 }
 
 // Proxy is a running oidc-proxy binary.
@@ -85,10 +91,16 @@ func newProxy(t testing.TB, dir, caName string, dex *DexServer, opts ProxyOption
 
 func newProxyFor(t testing.TB, dir, caName, issuerURL, clientID, caFile string, opts ProxyOptions) (*Proxy, []string) {
 	t.Helper()
-	port, readyPort, metricsPort := freePort(t), freePort(t), freePort(t)
-	ca, err := NewCA(caName)
-	if err != nil {
-		t.Fatal(err)
+	port, readyPort, metricsPort := opts.Port, freePort(t), freePort(t)
+	if port == 0 {
+		port = freePort(t)
+	}
+	ca := opts.CA
+	if ca == nil {
+		var err error
+		if ca, err = NewCA(caName); err != nil {
+			t.Fatal(err)
+		}
 	}
 	certFile, keyFile, err := ca.WriteServingCert(dir, "proxy")
 	if err != nil {

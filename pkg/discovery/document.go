@@ -7,6 +7,7 @@ package discovery
 import (
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -142,4 +143,30 @@ func (d *Document) Marshal() ([]byte, error) {
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// LastCertificate returns the last certificate of a PEM bundle: the CA of
+// a generated leaf+CA pair, or the leaf itself when it is alone; the one
+// `kubectl oidc setup --ca-fingerprint` pins.
+func LastCertificate(bundle []byte) (*x509.Certificate, error) {
+	var last *x509.Certificate
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		last = c
+	}
+	if last == nil {
+		return nil, errors.New("no certificate in PEM")
+	}
+	return last, nil
 }

@@ -39,13 +39,25 @@ type Config struct {
 	// Drain is done when the server starts draining: watches then end
 	// cleanly at their next event boundary. Nil ends none.
 	Drain context.Context
+	// Pages, when set, builds the browser pages (pkg/proxy/web), served
+	// like the public handlers without API authentication and forwarding
+	// nothing themselves. It is given the complete chain (api), through
+	// which the pages make their API requests with a person's own token.
+	Pages func(api http.Handler) Pages
+}
+
+// Pages are browser pages served next to the API.
+type Pages interface {
+	http.Handler
+	// Serves reports whether r is a page request (else the API's).
+	Serves(r *http.Request) bool
 }
 
 // NewHandler builds the handler chain, outermost first:
 //
 //	client address (X-Forwarded-For resolved or dropped) -> access log
 //	(the record, with kube-apiserver's RequestInfo) -> metrics -> panic
-//	recovery -> /healthz /livez /readyz -> public paths -> RequestInfo
+//	recovery -> /healthz /livez /readyz -> public paths -> [pages] -> RequestInfo
 //	(when no record computed it) -> [audit init] -> authenticate (+ audit
 //	of failures; the user in request.UserFrom) -> [audit] -> decide the
 //	forward plan (withPlanDecision):
@@ -62,6 +74,10 @@ type Config struct {
 // sits inside the log and the metrics so a panic is logged and counted as
 // the 500 the client gets.
 func NewHandler(c Config) http.Handler {
+	// chain is the complete handler, for the pages' own API requests.
+	var chain http.Handler
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { chain.ServeHTTP(w, r) })
+
 	var rt http.RoundTripper = c.Upstream.Transport()
 	if c.Metrics != nil {
 		rt = instrumentedTransport{next: rt, m: c.Metrics}
@@ -76,6 +92,9 @@ func NewHandler(c Config) http.Handler {
 	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), audit.wrapFailed())
 	h = audit.wrapOuter(h)
 	h = WithRequestInfo(h)
+	if c.Pages != nil {
+		h = withPages(h, c.Pages(api))
+	}
 	h = WithPublic(h, c.Public)
 	h = WithHealth(h, ReadyHandler(c.Readiness, c.Log))
 	h = WithRecovery(h, c.Log)
@@ -85,7 +104,8 @@ func NewHandler(c Config) http.Handler {
 	if c.AccessLog != nil {
 		h = WithAccessLog(h, c.AccessLog)
 	}
-	return WithClientAddress(h, c.ClientIP)
+	chain = WithClientAddress(h, c.ClientIP)
+	return chain
 }
 
 // requestInfoFactory is kube-apiserver's: prefixes "api" and "apis",
@@ -122,6 +142,18 @@ func WithPublic(next http.Handler, public map[string]http.Handler) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := public[r.URL.Path]; ok {
 			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withPages serves the requests pages says are theirs and passes every
+// other to next.
+func withPages(next http.Handler, pages Pages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if pages.Serves(r) {
+			pages.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

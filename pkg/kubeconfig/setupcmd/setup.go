@@ -8,11 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -191,7 +188,7 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 		if f.serverCA == "" {
 			cluster.CertificateAuthorityData = res.ServerCAPEM
 		}
-		args = mergeArgs(args, documentArgs(res.Document))
+		args = kubeconfig.MergeArgs(args, kubeconfig.DocumentArgs(res.Document))
 		if clusterName == "" {
 			clusterName = res.Document.ClusterName
 		}
@@ -199,24 +196,14 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 	} else if f.caFingerprint != "" {
 		return errors.New("--ca-fingerprint needs PROXY_URL (it checks the proxy on first contact)")
 	}
-	if !hasArg(args, "--oidc-issuer-url") || !hasArg(args, "--oidc-client-id") {
+	if !kubeconfig.HasArg(args, "--oidc-issuer-url") || !kubeconfig.HasArg(args, "--oidc-client-id") {
 		return errors.New("--oidc-issuer-url and --oidc-client-id are required (or give the proxy's URL to discover them)")
 	}
-	if hasArg(args, "--password") && f.secretStorage == kubeconfig.SecretStorageKubeconfig {
+	if kubeconfig.HasArg(args, "--password") && f.secretStorage == kubeconfig.SecretStorageKubeconfig {
 		termsafe.Fprintf(stderr, "Warning: the password is written into the kubeconfig in clear text (the exec stanza's env %s, not its arguments); leave --password out to be asked when logging in.\n", kubeconfig.EnvPassword)
 	}
 
-	if clusterName == "" {
-		clusterName = kubeconfig.DefaultClusterName(server)
-	}
-	userName := f.userName
-	if userName == "" {
-		userName = kubeconfig.DefaultUserName(clusterName)
-	}
-	contextName := f.contextName
-	if contextName == "" {
-		contextName = clusterName
-	}
+	clusterName, userName, contextName := kubeconfig.SetupNames(server, clusterName, f.userName, f.contextName)
 	path, err := kubeconfig.Target(f.kubeconfig)
 	if err != nil {
 		return err
@@ -233,13 +220,10 @@ func runSetup(ctx context.Context, cmd *cobra.Command, f *setupFlags, loginFlags
 			return err
 		}
 	}
-	user := kubeconfig.ExecUser(args)
+	user := kubeconfig.SetupUser(args)
 	if err := secretsToKeyring(user.Exec, f.secretStorage, f.dryRun); err != nil {
 		return err
 	}
-	// kubectl tells get-token the cluster's server, which binds the token
-	// cache entry to this cluster.
-	user.Exec.ProvideClusterInfo = true
 	res, err := kubeconfig.Setup(kubeconfig.SetupOptions{
 		Path: path,
 		Entries: kubeconfig.Entries{
@@ -315,7 +299,6 @@ func isTerminal(in io.Reader) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
-// lastArg returns the value of the last --name=value in args.
 // secretStorageHelp is the help of setup's and convert's --secret-storage.
 const secretStorageHelp = "Where the client secret and password go: kubeconfig (the exec stanza's env, clear text in the file) or keyring (OS keyring items of service \"" + login.SecretKeyringService + "\"; the exec stanza names the item with --oidc-client-secret-keyring / --password-keyring)"
 
@@ -358,78 +341,6 @@ func readServerCA(f *setupFlags) ([]byte, error) {
 		return data, nil
 	}
 	return nil, nil
-}
-
-// documentArgs turns a discovery document into get-token flags.
-func documentArgs(d *discovery.Document) []string {
-	args := []string{
-		"--oidc-issuer-url=" + d.IssuerURL,
-		"--oidc-client-id=" + d.ClientID,
-	}
-	for _, s := range d.Scopes {
-		args = append(args, "--oidc-extra-scope="+s)
-	}
-	if len(d.ExtraParams) > 0 {
-		for _, k := range slices.Sorted(maps.Keys(d.ExtraParams)) {
-			args = append(args, "--oidc-auth-request-extra-params="+csvQuoteIfNeeded(k+"="+d.ExtraParams[k]))
-		}
-	}
-	if len(d.GrantTypes) > 0 {
-		args = append(args, "--grant-type="+d.GrantTypes[0])
-	}
-	if d.Audience != "" && d.Audience != d.ClientID {
-		args = append(args, "--oidc-audience="+d.Audience)
-		if d.AudienceMethod != "" {
-			args = append(args, "--oidc-audience-method="+d.AudienceMethod)
-		}
-	}
-	if d.RedirectURLHostname != "" {
-		args = append(args, "--oidc-redirect-url-hostname="+d.RedirectURLHostname)
-	}
-	if d.IssuerCertificateAuthorityData != "" {
-		args = append(args, "--certificate-authority-data="+base64.StdEncoding.EncodeToString([]byte(d.IssuerCertificateAuthorityData)))
-	}
-	return args
-}
-
-func csvQuoteIfNeeded(s string) string {
-	if strings.ContainsAny(s, ",\"") {
-		return flagargs.CSVQuote(s)
-	}
-	return s
-}
-
-// mergeArgs adds the discovered flags the person did not give (a flag
-// given by the person replaces every discovered value of it; an explicit
-// CA file replaces discovered CA data) and sorts by flag name, keeping the
-// order of values within a flag.
-func mergeArgs(given, discovered []string) []string {
-	out := append([]string(nil), given...)
-	for _, a := range discovered {
-		name := argName(a)
-		if hasArg(given, name) || (name == "--certificate-authority-data" && hasArg(given, "--certificate-authority")) {
-			continue
-		}
-		out = append(out, a)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return argName(out[i]) < argName(out[j]) })
-	return out
-}
-
-func argName(a string) string {
-	if i := strings.IndexByte(a, '='); i >= 0 {
-		return a[:i]
-	}
-	return a
-}
-
-func hasArg(args []string, name string) bool {
-	for _, a := range args {
-		if argName(a) == name {
-			return true
-		}
-	}
-	return false
 }
 
 // terminalConfirm returns a Confirm that shows the certificate and asks on

@@ -51,6 +51,10 @@ type Server struct {
 	// self-signed certificate the proxy generated (leaf first, then its
 	// CA), nil when the administrator gave --tls-cert-file. An error stops Run.
 	PublicFor func(generatedChainPEM []byte) (map[string]http.Handler, error)
+	// Pages, when set, builds the browser pages (proxy.Config.Pages) with
+	// the proxy's chain and its current serving certificate (PEM, leaf
+	// first); New calls it after Complete has called PublicFor.
+	Pages func(api http.Handler, servingCert func() []byte) proxy.Pages
 	// OnServing, when set, is told the bound addresses once everything
 	// listens (readiness or metrics nil when disabled).
 	OnServing func(secure, readiness, metrics net.Addr)
@@ -209,7 +213,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	r.handler = proxy.NewHandler(proxy.Config{
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
-		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain,
+		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain, Pages: c.pages(),
 	})
 
 	if o.ReadinessProbePort > 0 {
@@ -322,6 +326,21 @@ func listenPlain(addr string, h http.Handler, log *slog.Logger) (*http.Server, n
 		}
 	}()
 	return srv, ln.Addr(), nil
+}
+
+// pages binds Server.Pages to the serving certificate (nil without pages).
+func (c *CompletedServer) pages() func(api http.Handler) proxy.Pages {
+	if c.s.Pages == nil {
+		return nil
+	}
+	cert := func() []byte {
+		if c.serving.Cert == nil {
+			return nil
+		}
+		pem, _ := c.serving.Cert.CurrentCertKeyContent()
+		return pem
+	}
+	return func(api http.Handler) proxy.Pages { return c.s.Pages(api, cert) }
 }
 
 func closeAll(servers []*http.Server) {

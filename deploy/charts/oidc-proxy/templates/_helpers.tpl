@@ -98,6 +98,19 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- if and .Values.service.nodePort (not (or (eq .Values.service.type "NodePort") (eq .Values.service.type "LoadBalancer"))) -}}
 {{- fail "oidc-proxy: service.nodePort needs service.type NodePort or LoadBalancer" -}}
 {{- end -}}
+{{- if and .Values.authenticationConfig .Values.discovery.clientId (not .Values.discovery.issuerUrl) -}}
+{{- fail "oidc-proxy: discovery.clientId with authenticationConfig needs discovery.issuerUrl" -}}
+{{- end -}}
+{{- with .Values.web -}}
+{{- if .enabled -}}
+{{- if not $.Values.discovery.clientId -}}
+{{- fail "oidc-proxy: web.enabled needs discovery.clientId (the page hands out the discovery document's setup command and kubeconfig)" -}}
+{{- end -}}
+{{- if not (and .clientId .redirectUrl .clientSecret.secretName) -}}
+{{- fail "oidc-proxy: web.enabled needs web.clientId, web.redirectUrl and web.clientSecret.secretName" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -169,6 +182,22 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- if $au.logMaxBackup }}{{ $a = append $a (printf "--audit-log-maxbackup=%v" $au.logMaxBackup) }}{{ end -}}
 {{- if $au.logMaxSize }}{{ $a = append $a (printf "--audit-log-maxsize=%v" $au.logMaxSize) }}{{ end -}}
 {{- if $au.webhookConfig }}{{ $a = append $a "--audit-webhook-config-file=/etc/oidc-proxy/audit-webhook/kubeconfig" }}{{ end -}}
+{{- end -}}
+{{- with $v.discovery -}}
+{{- if .clientId -}}
+{{- $a = append $a (printf "--discovery-client-id=%s" .clientId) -}}
+{{- with .issuerUrl }}{{ $a = append $a (printf "--discovery-issuer-url=%s" .) }}{{ end -}}
+{{- with .scopes }}{{ $a = append $a (printf "--discovery-scopes=%s" (join "," .)) }}{{ end -}}
+{{- with .grantTypes }}{{ $a = append $a (printf "--discovery-grant-types=%s" (join "," .)) }}{{ end -}}
+{{- with .clusterName }}{{ $a = append $a (printf "--discovery-cluster-name=%s" .) }}{{ end -}}
+{{- if .caPEM }}{{ $a = append $a "--discovery-ca-file=/etc/oidc-proxy/discovery-ca/ca.crt" }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.web.enabled -}}
+{{- $a = append $a (printf "--web-client-id=%s" $v.web.clientId) -}}
+{{- $a = append $a "--web-client-secret-file=/etc/oidc-proxy/web/client-secret" -}}
+{{- $a = append $a (printf "--web-redirect-url=%s" $v.web.redirectUrl) -}}
+{{- with $v.web.extraScopes }}{{ $a = append $a (printf "--web-extra-scopes=%s" (join "," .)) }}{{ end -}}
 {{- end -}}
 {{- $a = append $a (printf "--readiness-probe-port=%v" $v.readinessProbePort) -}}
 {{- $a = append $a (printf "--metrics-serving-address=:%v" $v.metrics.port) -}}
