@@ -31,6 +31,13 @@ oidc:
   issuerUrl: https://dex.example.com
   clientId: kubernetes
 `
+	chartAnonymousValues = `
+authenticationConfig:
+  apiVersion: apiserver.config.k8s.io/v1
+  kind: AuthenticationConfiguration
+  jwt: [{issuer: {url: https://dex.example.com, audiences: [kubernetes]}, claimMappings: {username: {claim: sub, prefix: "dex:"}}}]
+  anonymous: {enabled: true, conditions: [{path: /openid/v1/jwks}]}
+`
 	chartFullOIDCValues = `
 replicaCount: 3
 image: {repository: registry.example.com/oidc-proxy, tag: v9.9.9, pullPolicy: Always}
@@ -354,6 +361,13 @@ func TestShipHelmChartValues(t *testing.T) {
 				absentRules: []string{"/users=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 			},
 			{
+				name:      "authentication config with anonymous paths: system:anonymous is impersonated",
+				values:    chartAnonymousValues,
+				wantArgs:  []string{"--authentication-config=/etc/oidc-proxy/authentication/config.yaml"},
+				notArgs:   []string{"--disable-impersonation"},
+				wantRules: []string{"/users=impersonate", "/groups=impersonate"},
+			},
+			{
 				name: "authentication config extras are impersonated",
 				values: `
 authenticationConfig:
@@ -442,6 +456,9 @@ authenticationConfig:
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
+			{"anonymous without impersonation", "disableImpersonation: true\n" + chartAnonymousValues, "conflicts with disableImpersonation"},
+			{"anonymous on every path", strings.Replace(chartAnonymousValues, "conditions: [{path: /openid/v1/jwks}]", "", 1), "conditions"},
+			{"anonymous relative path", strings.Replace(chartAnonymousValues, "path: /openid", "path: openid", 1), "path"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
@@ -52,6 +53,10 @@ type tokenAuthenticator struct {
 	cacheTTL    time.Duration
 	now         func() time.Time
 	configPath  string
+	// anonymous is built from the first configuration file and never
+	// changes (a reload that changes the section is refused); nil: off.
+	anonymous       authenticator.Request
+	anonymousConfig *apiserver.AnonymousAuthConfig
 
 	active atomic.Pointer[issuerSet]
 
@@ -117,6 +122,7 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		}
 		a.activeHash = hash
+		a.anonymous, a.anonymousConfig = newAnonymous(cfg), cfg.Anonymous
 	} else {
 		cfg, err := o.legacyConfig()
 		if err != nil {
@@ -210,6 +216,11 @@ type responseCopy struct {
 	groups [inlineGroups]string
 }
 
+// Anonymous implements AnonymousAuthenticator.
+func (a *tokenAuthenticator) Anonymous() authenticator.Request {
+	return a.anonymous
+}
+
 // HealthCheck implements Authenticator.
 func (a *tokenAuthenticator) HealthCheck() error {
 	return a.active.Load().healthCheck()
@@ -261,6 +272,9 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 
 	a.dropPending()
 	cfg, err := parseConfig(data)
+	if err == nil {
+		err = anonymousChanged(a.anonymousConfig, cfg.Anonymous)
+	}
 	if err != nil {
 		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		a.rejectedHash, a.rejectedErr = hash, err

@@ -274,6 +274,10 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 			authErr <- err
 			return
 		}
+		if err := checkAnonymous(a, c.modes); err != nil {
+			authErr <- err
+			return
+		}
 		r.pending.Set(a)
 		log.Info("authenticator ready to verify tokens")
 	}()
@@ -299,6 +303,17 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	}
 	log.Info("oidc-proxy stopped")
 	return runErr
+}
+
+// checkAnonymous refuses an anonymous section with --disable-impersonation:
+// anonymous requests are forwarded by impersonating system:anonymous, which
+// that mode turns off.
+func checkAnonymous(a authn.Authenticator, m *proxy.Modes) error {
+	anon, ok := a.(authn.AnonymousAuthenticator)
+	if !ok || anon.Anonymous() == nil || !m.DisableImpersonation {
+		return nil
+	}
+	return errors.New("the authentication configuration's anonymous section needs impersonation (the proxy forwards system:anonymous with Impersonate-User), which --disable-impersonation turns off: remove the anonymous section or --disable-impersonation")
 }
 
 // listenPlain serves h over plain HTTP on addr with inbound limits.

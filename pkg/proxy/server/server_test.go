@@ -547,3 +547,44 @@ func TestServingCertificateReloadsWithoutRestart(t *testing.T) {
 	second := writePair("second.example")
 	waitFor(t, "the new certificate to be served", func() bool { return bytes.Equal(served(), second) })
 }
+
+// anonymousTokens is noTokens with an anonymous authenticator for every path.
+type anonymousTokens struct{ noTokens }
+
+func (anonymousTokens) Anonymous() authenticator.Request {
+	return authenticator.RequestFunc(func(*http.Request) (*authenticator.Response, bool, error) {
+		return nil, false, nil
+	})
+}
+
+// An anonymous section forwards system:anonymous by impersonation, which
+// --disable-impersonation turns off: Run stops with an error saying so
+// instead of forwarding anonymous requests some other way.
+func TestServerRefusesAnonymousWithoutImpersonation(t *testing.T) {
+	up := apiservertest.New(t, nil)
+	o := NewOptions()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SecureServing.Listener = ln
+	o.SecureServing.ServerCert.CertDirectory = t.TempDir()
+	o.Kubeconfig = writeKubeconfig(t, up)
+	o.MetricsServingAddress = ""
+	o.ShutdownTimeout = time.Second
+	o.Modes.DisableImpersonation = true
+	srv := &Server{
+		Options: o,
+		NewAuthenticator: func(context.Context) (authn.Authenticator, error) {
+			return anonymousTokens{}, nil
+		},
+		Registry: prometheus.NewRegistry(),
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "anonymous") || !strings.Contains(err.Error(), "--disable-impersonation") {
+		t.Fatalf("Run: %v, want an error naming the anonymous section and --disable-impersonation", err)
+	}
+}

@@ -79,6 +79,9 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- end -}}
 {{- end -}}
 {{- if .Values.disableImpersonation -}}
+{{- if and .Values.authenticationConfig .Values.authenticationConfig.anonymous .Values.authenticationConfig.anonymous.enabled -}}
+{{- fail "oidc-proxy: authenticationConfig.anonymous needs impersonation (system:anonymous is impersonated); it conflicts with disableImpersonation" -}}
+{{- end -}}
 {{- if or .Values.impersonation.originalUserExtraPrefix .Values.impersonation.reviewTimeout -}}
 {{- fail "oidc-proxy: impersonation.* settings conflict with disableImpersonation (client Impersonate-* headers then go to the API server as they are)" -}}
 {{- end -}}
