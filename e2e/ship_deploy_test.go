@@ -361,10 +361,15 @@ func TestShipHelmChartValues(t *testing.T) {
 				absentRules: []string{"/users=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 			},
 			{
+				name:     "PROXY protocol",
+				values:   chartMinimalValues + "proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8, 192.0.2.10]}\n",
+				wantArgs: []string{"--proxy-protocol", "--proxy-protocol-trusted-cidrs=10.0.0.0/8,192.0.2.10"},
+			},
+			{
 				name:      "authentication config with anonymous paths: system:anonymous is impersonated",
 				values:    chartAnonymousValues,
 				wantArgs:  []string{"--authentication-config=/etc/oidc-proxy/authentication/config.yaml"},
-				notArgs:   []string{"--disable-impersonation"},
+				notArgs:   []string{"--disable-impersonation", "--proxy-protocol"},
 				wantRules: []string{"/users=impersonate", "/groups=impersonate"},
 			},
 			{
@@ -456,6 +461,8 @@ authenticationConfig:
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
+			{"PROXY protocol without trusted CIDRs", chartMinimalValues + "proxyProtocol: {enabled: true}\n", "proxyProtocol.trustedCIDRs"},
+			{"PROXY protocol without the probe port", chartMinimalValues + "proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8]}\nreadinessProbePort: 0\n", "readinessProbePort"},
 			{"anonymous without impersonation", "disableImpersonation: true\n" + chartAnonymousValues, "conflicts with disableImpersonation"},
 			{"anonymous on every path", strings.Replace(chartAnonymousValues, "conditions: [{path: /openid/v1/jwks}]", "", 1), "conditions"},
 			{"anonymous relative path", strings.Replace(chartAnonymousValues, "path: /openid", "path: openid", 1), "path"},

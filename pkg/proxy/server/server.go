@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -83,6 +84,8 @@ type CompletedServer struct {
 	format    accesslog.Format
 	accessOut io.Writer
 	clientIP  *proxy.ClientIPResolver
+	// proxyProtocol is the --proxy-protocol connection policy (nil: off).
+	proxyProtocol proxyproto.ConnPolicyFunc
 }
 
 // Complete builds and checks everything the flags describe, so that a
@@ -110,6 +113,10 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	clientIP, err := proxy.NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
+	proxyProtocol, err := o.proxyProtocolPolicy()
+	if err != nil {
+		return nil, err
 	}
 
 	hadCert := o.SecureServing.ServerCert.CertKey.CertFile != ""
@@ -152,7 +159,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 		accessOut = os.Stderr
 	}
 	return &CompletedServer{s: s, up: up, modes: modes, serving: serving, public: public,
-		format: format, accessOut: accessOut, clientIP: clientIP}, nil
+		format: format, accessOut: accessOut, clientIP: clientIP, proxyProtocol: proxyProtocol}, nil
 }
 
 // RunnableServer is a CompletedServer with its metrics registered, its
@@ -215,6 +222,9 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	if o.ReadinessProbePort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/ready", proxy.ReadyHandler(checks, log))
+		// Liveness without the secure port, which --proxy-protocol closes
+		// to the kubelet.
+		mux.Handle("/livez", proxy.WithHealth(http.NotFoundHandler(), nil))
 		srv, addr, err := listenPlain(net.JoinHostPort("", strconv.Itoa(o.ReadinessProbePort)), mux, log)
 		if err != nil {
 			return nil, fmt.Errorf("--readiness-probe-port: %w", err)
@@ -257,7 +267,7 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 
 	certCtx, stopCerts := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCerts()
-	secure, err := serveSecure(certCtx, c.serving, r.handler, log)
+	secure, err := serveSecure(certCtx, c.serving, c.proxyProtocol, r.handler, log)
 	if err != nil {
 		_ = c.serving.Listener.Close()
 		return fmt.Errorf("serve: %w", err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ type runningServer struct {
 	secure, ready, metrics string
 	client                 *http.Client
 	certDir                string
+	accessLog              *lockedBuffer
 	cancel                 context.CancelFunc
 	done                   chan error
 }
@@ -114,6 +116,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	ao.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
 	addrs := make(chan [3]net.Addr, 1)
+	accessLog := &lockedBuffer{}
 	srv := &Server{
 		Options: o,
 		NewAuthenticator: func(ctx context.Context) (authn.Authenticator, error) {
@@ -121,7 +124,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 		},
 		Registry:     reg,
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AccessLogOut: io.Discard,
+		AccessLogOut: accessLog,
 		OnServing:    func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,7 +139,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	}
 	rs := &runningServer{
 		secure: "https://" + a[0].String(), ready: "http://" + a[1].String(), metrics: "http://" + a[2].String(),
-		certDir: certDir, cancel: cancel, done: done,
+		certDir: certDir, cancel: cancel, done: done, accessLog: accessLog,
 	}
 	t.Cleanup(func() { rs.stop(t) })
 	if o.SecureServing.ServerCert.CertKey.CertFile != filepath.Join(certDir, "oidc-proxy.crt") {
@@ -153,6 +156,24 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	}
 	rs.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	return rs
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (rs *runningServer) stop(t *testing.T) {

@@ -89,6 +89,12 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- fail "oidc-proxy: extraUserHeaders and extraUserHeaderClientIP need impersonation; they conflict with disableImpersonation" -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.proxyProtocol.enabled (not .Values.proxyProtocol.trustedCIDRs) -}}
+{{- fail "oidc-proxy: proxyProtocol.enabled needs proxyProtocol.trustedCIDRs (your load balancers' addresses)" -}}
+{{- end -}}
+{{- if and .Values.proxyProtocol.enabled (not .Values.readinessProbePort) -}}
+{{- fail "oidc-proxy: proxyProtocol.enabled needs readinessProbePort: the kubelet's probes cannot use the secure port" -}}
+{{- end -}}
 {{- if and .Values.tokenPassthrough.audiences (not .Values.tokenPassthrough.enabled) -}}
 {{- fail "oidc-proxy: tokenPassthrough.audiences is set but tokenPassthrough.enabled is false" -}}
 {{- end -}}
@@ -161,6 +167,7 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- end -}}
 {{- if $v.extraUserHeaderClientIP }}{{ $a = append $a "--extra-user-header-client-ip" }}{{ end -}}
 {{- with $v.trustedProxyCIDRs }}{{ $a = append $a (printf "--trusted-proxy-cidrs=%s" (join "," .)) }}{{ end -}}
+{{- if $v.proxyProtocol.enabled }}{{ $a = concat $a (list "--proxy-protocol" (printf "--proxy-protocol-trusted-cidrs=%s" (join "," $v.proxyProtocol.trustedCIDRs))) }}{{ end -}}
 {{- with $v.impersonation.originalUserExtraPrefix }}{{ $a = append $a (printf "--impersonation-original-user-extra-prefix=%s" .) }}{{ end -}}
 {{- with $v.impersonation.reviewTimeout }}{{ $a = append $a (printf "--impersonation-review-timeout=%s" .) }}{{ end -}}
 {{- if $v.audit.enabled -}}
