@@ -361,6 +361,11 @@ func TestShipHelmChartValues(t *testing.T) {
 				absentRules: []string{"/users=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 			},
 			{
+				name:     "issuer client certificate",
+				values:   chartMinimalValues + "issuerClientCert: {secretName: issuer-client}\n",
+				wantArgs: []string{"--oidc-client-cert-file=/etc/oidc-proxy/issuer-client/tls.crt", "--oidc-client-key-file=/etc/oidc-proxy/issuer-client/tls.key"},
+			},
+			{
 				name:     "PROXY protocol",
 				values:   chartMinimalValues + "proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8, 192.0.2.10]}\n",
 				wantArgs: []string{"--proxy-protocol", "--proxy-protocol-trusted-cidrs=10.0.0.0/8,192.0.2.10"},

@@ -57,6 +57,8 @@ type tokenAuthenticator struct {
 	// changes (a reload that changes the section is refused); nil: off.
 	anonymous       authenticator.Request
 	anonymousConfig *apiserver.AnonymousAuthConfig
+	// clientCert is for the issuer connections (nil: none).
+	clientCert *clientCert
 
 	active atomic.Pointer[issuerSet]
 
@@ -112,13 +114,18 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	if a.now == nil {
 		a.now = time.Now
 	}
+	cert, err := newClientCert(ctx, o.ClientCertFile, o.ClientKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	a.clientCert = cert
 	var set *issuerSet
 	if a.configPath != "" {
 		cfg, hash, err := loadConfigFile(a.configPath)
 		if err != nil {
 			return nil, err
 		}
-		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert); err != nil {
 			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		}
 		a.activeHash = hash
@@ -128,7 +135,7 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 		if err != nil {
 			return nil, err
 		}
-		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert); err != nil {
 			return nil, fmt.Errorf("oidc authenticator: %w", err)
 		}
 	}
@@ -283,7 +290,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.metrics.reloads.WithLabelValues("failure").Inc()
 		return false, err
 	}
-	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now)
+	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert)
 	if err != nil {
 		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		a.rejectedHash, a.rejectedErr = hash, err

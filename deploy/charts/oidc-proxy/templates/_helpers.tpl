@@ -139,6 +139,9 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- else -}}
 {{- $a = concat $a (list "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt" "--tls-private-key-file=/etc/oidc-proxy/tls/tls.key") -}}
 {{- end -}}
+{{- if $v.issuerClientCert.secretName -}}
+{{- $a = concat $a (list "--oidc-client-cert-file=/etc/oidc-proxy/issuer-client/tls.crt" "--oidc-client-key-file=/etc/oidc-proxy/issuer-client/tls.key") -}}
+{{- end -}}
 {{- if $v.authenticationConfig -}}
 {{- $a = append $a "--authentication-config=/etc/oidc-proxy/authentication/config.yaml" -}}
 {{- else -}}
