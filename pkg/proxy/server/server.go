@@ -272,6 +272,7 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 		_ = c.serving.Listener.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	go c.up.RunCredentialReload(certCtx, credentialReloadInterval, log)
 	log.Info("oidc-proxy serving", "address", c.serving.Listener.Addr().String(), "apiserver", c.up.URL.String())
 	if s.OnServing != nil {
 		s.OnServing(c.serving.Listener.Addr(), r.readyAddr, r.metricsAddr)
@@ -314,6 +315,10 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	log.Info("oidc-proxy stopped")
 	return runErr
 }
+
+// credentialReloadInterval is how often the files of the proxy's own API
+// server credential are checked for changes.
+const credentialReloadInterval = 10 * time.Second
 
 // checkAnonymous refuses an anonymous section with --disable-impersonation:
 // anonymous requests are forwarded by impersonating system:anonymous, which
