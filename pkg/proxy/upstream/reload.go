@@ -48,7 +48,9 @@ func credentialFiles(cfg *rest.Config) []string {
 }
 
 // swappable is a RoundTripper whose delegate is replaced atomically.
-type swappable struct{ rt atomic.Pointer[http.RoundTripper] }
+type swappable struct {
+	rt atomic.Pointer[http.RoundTripper]
+}
 
 func newSwappable(rt http.RoundTripper) *swappable {
 	s := &swappable{}
