@@ -80,7 +80,7 @@ func TestProxyAnonymousDiscoveryPaths(t *testing.T) {
 		env.fatalf(t, "anonymous GET /api: %d %s, want the proxy's 401", code, body)
 	}
 	// A token still works on a listed path, as its user.
-	code, _, body = env.rawGet(t, ctx, jwks, bearer(iss.IDToken(t, "eve@example.com", nil)))
+	code, _, body = env.rawGet(t, ctx, jwks, bearer(iss.IDToken(t, "eve@example.com", []string{"dev"})))
 	if code != http.StatusForbidden {
 		env.fatalf(t, "GET %s as eve (not bound to the discovery role): %d %s, want kube-apiserver's 403", jwks, code, body)
 	}
