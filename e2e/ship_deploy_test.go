@@ -62,6 +62,8 @@ tokenPassthrough: {enabled: true, audiences: [kubernetes, sts.amazonaws.com]}
 extraUserHeaders: {team: platform, cluster: prod}
 extraUserHeaderClientIP: true
 trustedProxyCIDRs: [10.0.0.0/8]
+proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8]}
+issuerClientCert: {secretName: issuer-client}
 impersonation: {originalUserExtraPrefix: example.com/original-, reviewTimeout: 5s}
 audit:
   enabled: true
