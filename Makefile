@@ -155,13 +155,15 @@ bench-gettoken:
 ## windows/amd64) and oidc-proxy (linux amd64+arm64), CGO off, -trimpath, version stamped,
 ## one .tar.gz (.zip on Windows) each with LICENSE, SHA256SUMS, and the krew manifest
 ## $(DIST)/oidc.yaml rendered from krew/oidc.yaml. Reproducible archives (SOURCE_DATE_EPOCH
-## or the last commit's time). See docs/install.md.
+## or the last commit's time). FIPS=1 adds oidc-proxy-fips archives (oidc-proxy built with
+## GOFIPS140=v1.0.0, FIPS 140-3 mode). See docs/install.md.
 .PHONY: dist
 DIST ?= dist
 DIST_BASE_URL ?= https://github.com/kube-oidc/kube-oidc/releases/download/$(VERSION)
 DIST_JOBS ?= 2
+FIPS ?=
 dist:
-	$(GO) run ./hack/dist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -base-url '$(DIST_BASE_URL)' -out '$(DIST)' -jobs $(DIST_JOBS)
+	$(GO) run ./hack/dist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -base-url '$(DIST_BASE_URL)' -out '$(DIST)' -jobs $(DIST_JOBS)$(if $(FIPS), -fips)
 
 ## image: the oidc-proxy container image built without Docker (hack/image, with
 ## go-containerregistry): static binary, CA bundle, user 65532, as an OCI layout tar

@@ -31,6 +31,13 @@ oidc:
   issuerUrl: https://dex.example.com
   clientId: kubernetes
 `
+	chartAnonymousValues = `
+authenticationConfig:
+  apiVersion: apiserver.config.k8s.io/v1
+  kind: AuthenticationConfiguration
+  jwt: [{issuer: {url: https://dex.example.com, audiences: [kubernetes]}, claimMappings: {username: {claim: sub, prefix: "dex:"}}}]
+  anonymous: {enabled: true, conditions: [{path: /openid/v1/jwks}]}
+`
 	chartFullOIDCValues = `
 replicaCount: 3
 image: {repository: registry.example.com/oidc-proxy, tag: v9.9.9, pullPolicy: Always}
@@ -55,6 +62,8 @@ tokenPassthrough: {enabled: true, audiences: [kubernetes, sts.amazonaws.com]}
 extraUserHeaders: {team: platform, cluster: prod}
 extraUserHeaderClientIP: true
 trustedProxyCIDRs: [10.0.0.0/8]
+proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8]}
+issuerClientCert: {secretName: issuer-client}
 impersonation: {originalUserExtraPrefix: example.com/original-, reviewTimeout: 5s}
 audit:
   enabled: true
@@ -354,6 +363,23 @@ func TestShipHelmChartValues(t *testing.T) {
 				absentRules: []string{"/users=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 			},
 			{
+				name:     "issuer client certificate",
+				values:   chartMinimalValues + "issuerClientCert: {secretName: issuer-client}\n",
+				wantArgs: []string{"--oidc-client-cert-file=/etc/oidc-proxy/issuer-client/tls.crt", "--oidc-client-key-file=/etc/oidc-proxy/issuer-client/tls.key"},
+			},
+			{
+				name:     "PROXY protocol",
+				values:   chartMinimalValues + "proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8, 192.0.2.10]}\n",
+				wantArgs: []string{"--proxy-protocol", "--proxy-protocol-trusted-cidrs=10.0.0.0/8,192.0.2.10"},
+			},
+			{
+				name:      "authentication config with anonymous paths: system:anonymous is impersonated",
+				values:    chartAnonymousValues,
+				wantArgs:  []string{"--authentication-config=/etc/oidc-proxy/authentication/config.yaml"},
+				notArgs:   []string{"--disable-impersonation", "--proxy-protocol"},
+				wantRules: []string{"/users=impersonate", "/groups=impersonate"},
+			},
+			{
 				name: "authentication config extras are impersonated",
 				values: `
 authenticationConfig:
@@ -445,6 +471,11 @@ authenticationConfig:
 			{"sign-in page without discovery", chartMinimalValues + "web: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback, clientSecret: {secretName: s}}\n", "needs discovery.clientId"},
 			{"sign-in page without its secret", chartMinimalValues + "discovery: {clientId: kubectl}\nweb: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback}\n", "web.clientSecret.secretName"},
 			{"sign-in page redirect elsewhere", chartMinimalValues + "discovery: {clientId: kubectl}\nweb: {enabled: true, clientId: w, redirectUrl: https://k.example.com/callback, clientSecret: {secretName: s}}\n", "redirectUrl"},
+			{"PROXY protocol without trusted CIDRs", chartMinimalValues + "proxyProtocol: {enabled: true}\n", "proxyProtocol.trustedCIDRs"},
+			{"PROXY protocol without the probe port", chartMinimalValues + "proxyProtocol: {enabled: true, trustedCIDRs: [10.0.0.0/8]}\nreadinessProbePort: 0\n", "readinessProbePort"},
+			{"anonymous without impersonation", "disableImpersonation: true\n" + chartAnonymousValues, "conflicts with disableImpersonation"},
+			{"anonymous on every path", strings.Replace(chartAnonymousValues, "conditions: [{path: /openid/v1/jwks}]", "", 1), "conditions"},
+			{"anonymous relative path", strings.Replace(chartAnonymousValues, "path: /openid", "path: openid", 1), "path"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

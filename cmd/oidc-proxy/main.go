@@ -66,7 +66,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	}
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.SetVersionTemplate("oidc-proxy {{.Version}}\n")
+	cmd.SetVersionTemplate(versionLine() + "\n")
 
 	var fss cliflag.NamedFlagSets
 	proxyOpts.AddServingFlags(fss.FlagSet("secure serving"))
@@ -91,7 +91,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "oidc-proxy %s\n", version.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 		},
 	})
 	return cmd
@@ -117,6 +117,7 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 	defer logOut.Flush()
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	authnOpts.Logger = log
+	logFIPSMode(log)
 	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
 	srv := &server.Server{

@@ -35,6 +35,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--disable-impersonation", "--token-passthrough", "--token-passthrough-audiences", "--extra-user-headers",
 		"--extra-user-header-client-ip", "--trusted-proxy-cidrs", "--flush-interval", "--impersonation-original-user-extra-prefix",
 		"--impersonation-review-timeout",
+		// load balancers, issuer client certificate
+		"--proxy-protocol", "--proxy-protocol-trusted-cidrs", "--oidc-client-cert-file", "--oidc-client-key-file",
 		// audit (kube-apiserver names)
 		"--audit-policy-file", "--audit-log-path", "--audit-log-maxage", "--audit-log-maxbackup", "--audit-log-maxsize",
 		"--audit-log-format", "--audit-webhook-config-file", "--audit-log-mode", "--audit-webhook-mode",

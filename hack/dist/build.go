@@ -9,7 +9,7 @@ import (
 )
 
 // buildAll runs `go build` for every target (each of its Builds), c.jobs
-// at a time, into dir/OS_ARCH/FILE, then then(target) in the same slot (packing overlaps
+// at a time, into dir/NAME[-fips]_OS_ARCH/FILE, then then(target) in the same slot (packing overlaps
 // the other builds). The first failure cancels the rest.
 func buildAll(ctx context.Context, c config, dir string, targets []Target, then func(Target) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -28,12 +28,12 @@ func buildAll(ctx context.Context, c config, dir string, targets []Target, then 
 			}
 			defer func() { <-sem }()
 			for _, b := range t.Builds() {
-				out, err := filepath.Abs(filepath.Join(dir, t.OS+"_"+t.Arch, b.File))
+				out, err := filepath.Abs(filepath.Join(dir, t.buildDir(), b.File))
 				if err != nil {
 					cancel(err)
 					return
 				}
-				if err := release.Build(ctx, c.root, t.Name, t.OS, t.Arch, c.ldflags, out, b.Flags...); err != nil {
+				if err := release.BuildEnv(ctx, c.root, t.Name, t.OS, t.Arch, c.ldflags, out, b.Env, b.Flags...); err != nil {
 					cancel(err)
 					return
 				}

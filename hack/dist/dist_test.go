@@ -7,11 +7,15 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/hack/internal/release"
 )
 
 func TestVersionMustBeKrewSemver(t *testing.T) {
@@ -224,4 +228,50 @@ func readArchive(t *testing.T, path string) (entries map[string]entry, order []s
 		order = append(order, h.Name)
 	}
 	return out, order
+}
+
+// With -fips, oidc-proxy gets a FIPS variant per platform, built with
+// GOFIPS140 and archived as oidc-proxy-fips_OS_ARCH; without it, none.
+func TestFIPSTargets(t *testing.T) {
+	plain, _ := targetsIn("../..", false)
+	withFIPS, _ := targetsIn("../..", true)
+	var fips []Target
+	for _, tg := range withFIPS {
+		if tg.FIPS {
+			fips = append(fips, tg)
+		}
+	}
+	if len(withFIPS) != len(plain)+len(defaultPlatforms["oidc-proxy"]) || len(fips) != len(defaultPlatforms["oidc-proxy"]) {
+		t.Fatalf("%d targets with -fips (%d FIPS), %d without", len(withFIPS), len(fips), len(plain))
+	}
+	for _, tg := range fips {
+		if tg.Name != "oidc-proxy" || tg.Archive() != "oidc-proxy-fips_"+tg.OS+"_"+tg.Arch+".tar.gz" {
+			t.Errorf("FIPS target %+v, archive %s", tg, tg.Archive())
+		}
+		if b := tg.Builds(); len(b) != 1 || !reflect.DeepEqual(b[0].Env, []string{"GOFIPS140=v1.0.0"}) || b[0].File != "oidc-proxy" {
+			t.Errorf("FIPS builds %+v", b)
+		}
+		plainDir := Target{Name: tg.Name, OS: tg.OS, Arch: tg.Arch}.buildDir()
+		if tg.buildDir() == plainDir {
+			t.Errorf("FIPS and plain builds share %s", plainDir)
+		}
+	}
+}
+
+// The FIPS build of oidc-proxy (as `make dist FIPS=1` makes it) runs in
+// FIPS 140-3 mode with the frozen module: `oidc-proxy version` says so.
+func TestFIPSBuildReportsFIPSMode(t *testing.T) {
+	tg := Target{Name: "oidc-proxy", OS: runtime.GOOS, Arch: runtime.GOARCH, Binary: "oidc-proxy", FIPS: true}
+	b := tg.Builds()[0]
+	bin := filepath.Join(t.TempDir(), b.File)
+	if err := release.BuildEnv(t.Context(), "../..", tg.Name, tg.OS, tg.Arch, "", bin, b.Env, b.Flags...); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("%s version: %v", bin, err)
+	}
+	if want := "oidc-proxy dev (FIPS 140-3 mode on: Go Cryptographic Module v1.0.0)\n"; string(out) != want {
+		t.Fatalf("version: %q, want %q", out, want)
+	}
 }

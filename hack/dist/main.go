@@ -38,6 +38,22 @@ type Target struct {
 	OS     string
 	Arch   string
 	Binary string // built file name: Name, plus .exe on Windows
+	// FIPS builds with GOFIPS140=fipsModule: the binary runs in FIPS
+	// 140-3 mode with the frozen, validated Go Cryptographic Module; its
+	// archive is NAME-fips_OS_ARCH.
+	FIPS bool
+}
+
+// fipsModule is the GOFIPS140 value of the FIPS builds: the Go
+// Cryptographic Module v1.0.0, frozen in GOROOT/lib/fips140 (no download).
+const fipsModule = "v1.0.0"
+
+// variant is the target's name in archive and build directory names.
+func (t Target) variant() string {
+	if t.FIPS {
+		return t.Name + "-fips"
+	}
+	return t.Name
 }
 
 // Archive is the file name of the target's release archive.
@@ -46,14 +62,18 @@ func (t Target) Archive() string {
 	if t.OS == "windows" {
 		ext = ".zip"
 	}
-	return fmt.Sprintf("%s_%s_%s%s", t.Name, t.OS, t.Arch, ext)
+	return fmt.Sprintf("%s_%s_%s%s", t.variant(), t.OS, t.Arch, ext)
 }
 
+// buildDir is the target's directory under the build directory.
+func (t Target) buildDir() string { return t.variant() + "_" + t.OS + "_" + t.Arch }
+
 // built is one executable of a target's archive: ./cmd/NAME built with
-// Flags into File.
+// Flags and Env into File.
 type built struct {
 	File  string
 	Flags []string
+	Env   []string
 }
 
 // Builds are the executables of the target's archive. kubectl-oidc is two:
@@ -61,6 +81,9 @@ type built struct {
 // built without it, kubectl-oidc-kubeconfig, for setup, convert and whoami,
 // so that get-token does not link client-go (cmd/kubectl-oidc/sibling.go).
 func (t Target) Builds() []built {
+	if t.FIPS {
+		return []built{{File: t.Binary, Env: []string{"GOFIPS140=" + fipsModule}}}
+	}
 	if t.Name != "kubectl-oidc" {
 		return []built{{File: t.Binary}}
 	}
@@ -83,6 +106,7 @@ var semver = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-
 type config struct {
 	root, out, version, ldflags, baseURL, manifest string
 	jobs                                           int
+	fips                                           bool
 	mtime                                          time.Time
 }
 
@@ -96,6 +120,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.baseURL, "base-url", "", "URL the archives are published under (default: the GitHub release of -version)")
 	fs.StringVar(&c.manifest, "krew-template", "krew/oidc.yaml", "krew manifest template, relative to -root")
 	fs.IntVar(&c.jobs, "jobs", runtime.NumCPU(), "go builds run at once")
+	fs.BoolVar(&c.fips, "fips", false, "also build oidc-proxy-fips archives: oidc-proxy with GOFIPS140="+fipsModule+" (FIPS 140-3 mode)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +137,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	c.mtime = mtime
 
-	targets, missing := targetsIn(c.root)
+	targets, missing := targetsIn(c.root, c.fips)
 	if len(targets) == 0 {
 		return fmt.Errorf("nothing to build: no cmd/kubectl-oidc or cmd/oidc-proxy in %s", c.root)
 	}
@@ -130,7 +155,7 @@ func run(ctx context.Context, args []string) error {
 	pack := func(t Target) error {
 		var files []File
 		for _, b := range t.Builds() {
-			bin, err := os.ReadFile(filepath.Join(buildDir, t.OS+"_"+t.Arch, b.File))
+			bin, err := os.ReadFile(filepath.Join(buildDir, t.buildDir(), b.File))
 			if err != nil {
 				return fmt.Errorf("built %s: %w", b.File, err)
 			}
@@ -183,9 +208,10 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// targetsIn lists the targets whose cmd/NAME directory exists; missing
-// names a binary whose directory is absent.
-func targetsIn(root string) (targets []Target, missing string) {
+// targetsIn lists the targets whose cmd/NAME directory exists, with the
+// FIPS variants of oidc-proxy when fips is set; missing names a binary
+// whose directory is absent.
+func targetsIn(root string, fips bool) (targets []Target, missing string) {
 	for _, name := range []string{"kubectl-oidc", "oidc-proxy"} {
 		if _, err := os.Stat(filepath.Join(root, "cmd", name)); err != nil {
 			missing = fmt.Sprintf("cmd/%s does not exist", name)
@@ -198,6 +224,9 @@ func targetsIn(root string) (targets []Target, missing string) {
 				bin += ".exe"
 			}
 			targets = append(targets, Target{Name: name, OS: goos, Arch: goarch, Binary: bin})
+			if fips && name == "oidc-proxy" {
+				targets = append(targets, Target{Name: name, OS: goos, Arch: goarch, Binary: bin, FIPS: true})
+			}
 		}
 	}
 	return targets, missing

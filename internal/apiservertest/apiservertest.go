@@ -3,6 +3,8 @@
 package apiservertest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -34,6 +36,19 @@ type Server struct {
 // each request after it is recorded (nil: 200 with an empty PodList).
 func New(t testing.TB, h http.HandlerFunc) *Server {
 	t.Helper()
+	return newServer(t, h, nil)
+}
+
+// NewWithClientCA is New with TLS client authentication required: every
+// connection must present a client certificate signed by one of clientCAs
+// (as kube-apiserver's --client-ca-file).
+func NewWithClientCA(t testing.TB, h http.HandlerFunc, clientCAs *x509.CertPool) *Server {
+	t.Helper()
+	return newServer(t, h, &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs})
+}
+
+func newServer(t testing.TB, h http.HandlerFunc, tlsConfig *tls.Config) *Server {
+	t.Helper()
 	u := &Server{handler: h}
 	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
@@ -47,6 +62,7 @@ func New(t testing.TB, h http.HandlerFunc) *Server {
 		_, _ = io.WriteString(w, `{"kind":"PodList","apiVersion":"v1","items":[]}`)
 	}))
 	u.EnableHTTP2 = true
+	u.TLS = tlsConfig
 	u.StartTLS()
 	t.Cleanup(u.Close)
 	return u

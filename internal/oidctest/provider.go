@@ -125,6 +125,24 @@ type deviceGrant struct {
 // New starts a provider on 127.0.0.1 with TLS and stops it when the test ends.
 func New(t testing.TB) *Provider {
 	t.Helper()
+	return newProvider(t, nil)
+}
+
+// NewWithClientCA is New with TLS client authentication required: every
+// connection must present a client certificate signed by one of
+// clientCAs. Count("client-cert:CN") counts the requests made with the
+// client certificate whose common name is CN.
+func NewWithClientCA(t testing.TB, clientCAs *x509.CertPool) *Provider {
+	t.Helper()
+	return newProvider(t, &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs})
+}
+
+// CloseClientConnections closes every open connection to the provider, so
+// that clients connect (and hand over their client certificate) again.
+func (p *Provider) CloseClientConnections() { p.server.CloseClientConnections() }
+
+func newProvider(t testing.TB, tlsConfig *tls.Config) *Provider {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatalf("oidctest: generate key: %v", err)
@@ -157,6 +175,7 @@ func New(t testing.TB) *Provider {
 	mux.HandleFunc("/revoke", p.revoke)
 	mux.HandleFunc("/userinfo", p.userinfo)
 	p.server = httptest.NewUnstartedServer(p.gate(mux))
+	p.server.TLS = tlsConfig
 	p.server.StartTLS()
 	t.Cleanup(p.server.Close)
 	p.Issuer = p.server.URL
@@ -267,6 +286,9 @@ func (p *Provider) gate(next http.Handler) http.Handler {
 		if down {
 			http.Error(w, "provider is down", http.StatusServiceUnavailable)
 			return
+		}
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			p.count("client-cert:" + r.TLS.PeerCertificates[0].Subject.CommonName)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -27,15 +27,21 @@ import (
 // decide the forward plan; otherwise the
 // client gets a Status: 401 with WWW-Authenticate (also while the token's
 // issuer has not been discovered yet), or the Status that the
-// authenticator's typed refusal means (writeAuthFailure).
+// authenticator's typed refusal means (writeAuthFailure). A request that
+// carries no token at all is authenticated by a's anonymous authenticator
+// when a has one (authn.AnonymousAuthenticator: system:anonymous on the
+// listed paths), as kube-apiserver's union.NewFailOnError does: a refused
+// token is never anonymous.
 func WithAuthentication(next http.Handler, a authn.Authenticator) http.Handler {
-	return withAuthentication(next, a, nil)
+	anon, _ := a.(authn.AnonymousAuthenticator)
+	return withAuthentication(next, a, anon, nil)
 }
 
-// withAuthentication is WithAuthentication where the answer to a failed
-// authentication is served by wrapFailed(the Status writer) when given
-// (the audit of failed authentications).
-func withAuthentication(next http.Handler, a authn.Authenticator, wrapFailed func(http.Handler) http.Handler) http.Handler {
+// withAuthentication is WithAuthentication where the token authenticator
+// a and the anonymous one (anon, may be nil) are given apart, and the
+// answer to a failed authentication is served by wrapFailed(the Status
+// writer) when given (the audit of failed authentications).
+func withAuthentication(next http.Handler, a authn.Authenticator, anon authn.AnonymousAuthenticator, wrapFailed func(http.Handler) http.Handler) http.Handler {
 	bearer := bearertoken.New(a)
 	ws := websocket.NewProtocolAuthenticator(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +49,11 @@ func withAuthentication(next http.Handler, a authn.Authenticator, wrapFailed fun
 		resp, ok, err := bearer.AuthenticateRequest(r)
 		if !ok && err == nil {
 			resp, ok, err = ws.AuthenticateRequest(r)
+		}
+		if !ok && err == nil && anon != nil {
+			if ar := anon.Anonymous(); ar != nil {
+				resp, ok, err = ar.AuthenticateRequest(r)
+			}
 		}
 		if ok && (resp == nil || resp.User == nil || resp.User.GetName() == "") {
 			ok, err = false, errors.New("the token maps to an empty username")
@@ -219,6 +230,15 @@ func (p *PendingAuthenticator) AuthenticateToken(ctx context.Context, token stri
 func (p *PendingAuthenticator) ClaimsIssuer(token string) bool {
 	c, ok := p.get().(IssuerClaimer)
 	return ok && c.ClaimsIssuer(token)
+}
+
+// Anonymous implements authn.AnonymousAuthenticator: the real
+// authenticator's, nil before Set (a request without a token is a 401 then).
+func (p *PendingAuthenticator) Anonymous() authenticator.Request {
+	if a, ok := p.get().(authn.AnonymousAuthenticator); ok {
+		return a.Anonymous()
+	}
+	return nil
 }
 
 // HealthCheck implements authn.Authenticator.

@@ -58,8 +58,9 @@ type Pages interface {
 //	client address (X-Forwarded-For resolved or dropped) -> access log
 //	(the record, with kube-apiserver's RequestInfo) -> metrics -> panic
 //	recovery -> /healthz /livez /readyz -> public paths -> [pages] -> RequestInfo
-//	(when no record computed it) -> [audit init] -> authenticate (+ audit
-//	of failures; the user in request.UserFrom) -> [audit] -> decide the
+//	(when no record computed it) -> [audit init] -> authenticate (the
+//	bearer token, or none: system:anonymous on the anonymous paths; +
+//	audit of failures; the user in request.UserFrom) -> [audit] -> decide the
 //	forward plan (withPlanDecision):
 //	passthrough (the client's token) | client Impersonate-* authorised by
 //	kube-apiserver's impersonation filter, or refused without Modes | the
@@ -89,7 +90,8 @@ func NewHandler(c Config) http.Handler {
 	h := withPlanHeaders(NewReverseProxy(c.Drain, c.Upstream.URL, rt, c.Log))
 	h = withPlanDecision(h, c.Modes)
 	h = audit.wrapAuthenticated(h)
-	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), audit.wrapFailed())
+	anon, _ := c.Authenticator.(authn.AnonymousAuthenticator)
+	h = withAuthentication(h, c.Modes.authenticator(c.Authenticator), anon, audit.wrapFailed())
 	h = audit.wrapOuter(h)
 	h = WithRequestInfo(h)
 	if c.Pages != nil {

@@ -44,7 +44,12 @@ func GoCommand() string {
 // Build builds ./cmd/NAME of the module in root for goos/goarch into out:
 // CGO off, -trimpath, with ldflags and any further go build flags.
 func Build(ctx context.Context, root, name, goos, goarch, ldflags, out string, flags ...string) error {
-	env := []string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + goarch}
+	return BuildEnv(ctx, root, name, goos, goarch, ldflags, out, nil, flags...)
+}
+
+// BuildEnv is Build with more environment for go build (e.g. GOFIPS140).
+func BuildEnv(ctx context.Context, root, name, goos, goarch, ldflags, out string, extraEnv []string, flags ...string) error {
+	env := append([]string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + goarch}, extraEnv...)
 	args := append([]string{"build", "-trimpath", "-ldflags", ldflags}, flags...)
 	args = append(args, "-o", out, "./cmd/"+name)
 	if _, err := Command(ctx, root, env, GoCommand(), args...); err != nil {

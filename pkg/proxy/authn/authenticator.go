@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
@@ -52,6 +53,12 @@ type tokenAuthenticator struct {
 	cacheTTL    time.Duration
 	now         func() time.Time
 	configPath  string
+	// anonymous is built from the first configuration file and never
+	// changes (a reload that changes the section is refused); nil: off.
+	anonymous       authenticator.Request
+	anonymousConfig *apiserver.AnonymousAuthConfig
+	// clientCert is for the issuer connections (nil: none).
+	clientCert *clientCert
 
 	active atomic.Pointer[issuerSet]
 
@@ -107,22 +114,28 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	if a.now == nil {
 		a.now = time.Now
 	}
+	cert, err := newClientCert(ctx, o.ClientCertFile, o.ClientKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	a.clientCert = cert
 	var set *issuerSet
 	if a.configPath != "" {
 		cfg, hash, err := loadConfigFile(a.configPath)
 		if err != nil {
 			return nil, err
 		}
-		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert); err != nil {
 			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		}
 		a.activeHash = hash
+		a.anonymous, a.anonymousConfig = newAnonymous(cfg), cfg.Anonymous
 	} else {
 		cfg, err := o.legacyConfig()
 		if err != nil {
 			return nil, err
 		}
-		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
+		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert); err != nil {
 			return nil, fmt.Errorf("oidc authenticator: %w", err)
 		}
 	}
@@ -210,6 +223,11 @@ type responseCopy struct {
 	groups [inlineGroups]string
 }
 
+// Anonymous implements AnonymousAuthenticator.
+func (a *tokenAuthenticator) Anonymous() authenticator.Request {
+	return a.anonymous
+}
+
 // HealthCheck implements Authenticator.
 func (a *tokenAuthenticator) HealthCheck() error {
 	return a.active.Load().healthCheck()
@@ -261,6 +279,9 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 
 	a.dropPending()
 	cfg, err := parseConfig(data)
+	if err == nil {
+		err = anonymousChanged(a.anonymousConfig, cfg.Anonymous)
+	}
 	if err != nil {
 		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		a.rejectedHash, a.rejectedErr = hash, err
@@ -269,7 +290,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.metrics.reloads.WithLabelValues("failure").Inc()
 		return false, err
 	}
-	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now)
+	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert)
 	if err != nil {
 		err = fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		a.rejectedHash, a.rejectedErr = hash, err

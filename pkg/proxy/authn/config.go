@@ -63,18 +63,15 @@ func parseConfig(data []byte) (*apiserver.AuthenticationConfiguration, error) {
 }
 
 // validateConfig applies kube-apiserver's validation, then the proxy's own
-// restrictions: at least one JWT authenticator, no anonymous authentication
-// (the proxy never forwards an unauthenticated request), no egress selector
-// (the proxy has no konnectivity egress).
+// restrictions: at least one JWT authenticator, anonymous authentication
+// only on listed paths (validateAnonymous), no egress selector (the proxy
+// has no konnectivity egress).
 func validateConfig(cfg *apiserver.AuthenticationConfiguration) error {
 	errs := apiservervalidation.ValidateAuthenticationConfiguration(celCompiler, cfg, nil)
 	if len(cfg.JWT) == 0 {
 		errs = append(errs, field.Required(field.NewPath("jwt"), "oidc-proxy needs at least one JWT authenticator"))
 	}
-	if cfg.Anonymous != nil && cfg.Anonymous.Enabled {
-		errs = append(errs, field.Forbidden(field.NewPath("anonymous", "enabled"),
-			"oidc-proxy does not support anonymous authentication: every forwarded request carries an authenticated identity"))
-	}
+	errs = append(errs, validateAnonymous(cfg.Anonymous)...)
 	for i, j := range cfg.JWT {
 		if j.Issuer.EgressSelectorType != "" {
 			errs = append(errs, field.Forbidden(field.NewPath("jwt").Index(i).Child("issuer", "egressSelectorType"),

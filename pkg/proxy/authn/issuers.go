@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -71,12 +72,24 @@ func (i *issuerAuthenticator) source(err *identity.Error) string {
 // background until parent ends or close is called; an unreachable issuer is
 // not an error here.
 func newIssuerSet(parent context.Context, cfg *apiserver.AuthenticationConfiguration, algs []string,
-	cacheTTL time.Duration, now func() time.Time) (*issuerSet, error) {
+	cacheTTL time.Duration, now func() time.Time, cert *clientCert) (*issuerSet, error) {
 	ctx, cancel := context.WithCancel(parent)
 	s := &issuerSet{cancel: cancel, cache: newTokenCache(cacheTTL, now)}
 	for i, jwt := range cfg.JWT {
-		var ca oidc.CAContentProvider
-		if jwt.Issuer.CertificateAuthority != "" {
+		var (
+			ca     oidc.CAContentProvider
+			client *http.Client
+		)
+		if cert != nil {
+			// With a client certificate the client is ours (the library
+			// takes a client or a CA, not both).
+			c, err := cert.issuerClient(jwt.Issuer.CertificateAuthority)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("jwt[%d].issuer: %w", i, err)
+			}
+			client = c
+		} else if jwt.Issuer.CertificateAuthority != "" {
 			p, err := dynamiccertificates.NewStaticCAContent("oidc-authenticator", []byte(jwt.Issuer.CertificateAuthority))
 			if err != nil {
 				cancel()
@@ -87,6 +100,7 @@ func newIssuerSet(parent context.Context, cfg *apiserver.AuthenticationConfigura
 		a, err := oidc.New(ctx, oidc.Options{
 			JWTAuthenticator:     jwt,
 			CAContentProvider:    ca,
+			Client:               client,
 			SupportedSigningAlgs: algs,
 			Compiler:             celCompiler,
 		})

@@ -55,6 +55,11 @@ type Options struct {
 
 	AuthenticationConfigFile string
 
+	// ClientCertFile and ClientKeyFile are the client certificate for the
+	// connections to every issuer (discovery, keys), for issuers that
+	// require TLS client authentication; re-read when the files change.
+	ClientCertFile, ClientKeyFile string
+
 	// TokenCacheTTL is how long a successful authentication is cached
 	// (--token-cache-ttl, default 10s); never past the token's exp. 0 disables the cache.
 	TokenCacheTTL time.Duration
@@ -124,6 +129,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"one or more JWT authenticators with CEL claim mappings and validation rules. "+
 		"The file is re-read when it changes; a new configuration is used once it is valid and its issuers answer. "+
 		"This flag is mutually exclusive with the --oidc-* flags.")
+	fs.StringVar(&o.ClientCertFile, flagClientCertFile, o.ClientCertFile, ""+
+		"Client certificate (PEM) presented to the OpenID issuers (discovery and key fetches) that require TLS client authentication; "+
+		"with --oidc-client-key-file. Works with --oidc-issuer-url and --authentication-config (every issuer). The files are re-read when they change.")
+	fs.StringVar(&o.ClientKeyFile, flagClientKeyFile, o.ClientKeyFile, ""+
+		"Private key (PEM) of --oidc-client-cert-file.")
 	fs.DurationVar(&o.TokenCacheTTL, flagTokenCacheTTL, o.TokenCacheTTL, ""+
 		"The duration to cache successful token authentications, keyed by the SHA-256 of the token. "+
 		"An entry never outlives the token's expiry. Failures are not cached. 0 disables the cache.")
@@ -158,6 +168,9 @@ func (o *Options) Validate() []error {
 	}
 	if o.ConfigReloadInterval < 0 {
 		errs = append(errs, fmt.Errorf("config reload interval must not be negative, got %s", o.ConfigReloadInterval))
+	}
+	if err := o.checkClientCert(); err != nil {
+		errs = append(errs, err)
 	}
 	legacy := o.legacyFlagsSet()
 	if o.AuthenticationConfigFile != "" {

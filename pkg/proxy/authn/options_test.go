@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 		{name: "missing config file", args: []string{"--authentication-config=" + filepath.Join(dir, "nope.yaml")},
 			wantErr: "no such file"},
 		{name: "anonymous in config file", args: []string{"--authentication-config=" + anonFile},
-			wantErr: "does not support anonymous authentication"},
+			wantErr: "anonymous.conditions: Required value"},
 		{name: "egress selector in config file", args: []string{"--authentication-config=" + egressFile},
 			wantErr: "egressSelectorType"},
 		{name: "duplicate issuer in config file", args: []string{"--authentication-config=" + dupFile},

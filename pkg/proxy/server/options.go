@@ -43,6 +43,12 @@ type Options struct {
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 
+	// ProxyProtocol requires a PROXY protocol (v1 or v2) header on every
+	// connection to the secure port, from peers in ProxyProtocolTrustedCIDRs
+	// only; its source address is the client's.
+	ProxyProtocol             bool
+	ProxyProtocolTrustedCIDRs []string
+
 	// AccessLogFormat is the access log's line format (pkg/proxy/accesslog).
 	AccessLogFormat string
 	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
@@ -93,6 +99,10 @@ func clientFlagNames() clientcmd.ConfigOverrideFlags {
 // AddServingFlags registers the secure serving flags.
 func (o *Options) AddServingFlags(fs *pflag.FlagSet) {
 	o.SecureServing.AddFlags(fs)
+	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", o.ProxyProtocol,
+		"Require a PROXY protocol header (v1 or v2, as TCP load balancers send it) on every connection to the secure port, and take the client address from it (access log, audit sourceIPs, the remote-client-ip extra, the start of X-Forwarded-For resolution). Connections from peers outside --proxy-protocol-trusted-cidrs, and connections without a header, are closed. Probes must use --readiness-probe-port.")
+	fs.StringSliceVar(&o.ProxyProtocolTrustedCIDRs, "proxy-protocol-trusted-cidrs", o.ProxyProtocolTrustedCIDRs,
+		"With --proxy-protocol: the CIDRs (or single IPs) of the load balancers allowed to connect and send PROXY headers, e.g. 10.0.0.0/8,fd00::/8. Required with --proxy-protocol.")
 }
 
 // AddUpstreamFlags registers --kubeconfig, kubectl's client flags and the
@@ -161,6 +171,7 @@ func (o *Options) Validate() []error {
 	if _, err := accesslog.ParseFormat(o.AccessLogFormat); err != nil {
 		errs = append(errs, fmt.Errorf("--access-log-format: %w", err))
 	}
+	errs = append(errs, o.validateProxyProtocol()...)
 	if o.ShutdownDelay < 0 || o.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-delay-duration and --shutdown-timeout must not be negative"))
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -87,6 +88,8 @@ type CompletedServer struct {
 	format    accesslog.Format
 	accessOut io.Writer
 	clientIP  *proxy.ClientIPResolver
+	// proxyProtocol is the --proxy-protocol connection policy (nil: off).
+	proxyProtocol proxyproto.ConnPolicyFunc
 }
 
 // Complete builds and checks everything the flags describe, so that a
@@ -114,6 +117,10 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	clientIP, err := proxy.NewClientIPResolver(o.Modes.TrustedProxyCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
+	proxyProtocol, err := o.proxyProtocolPolicy()
+	if err != nil {
+		return nil, err
 	}
 
 	hadCert := o.SecureServing.ServerCert.CertKey.CertFile != ""
@@ -156,7 +163,7 @@ func (s *Server) Complete() (*CompletedServer, error) {
 		accessOut = os.Stderr
 	}
 	return &CompletedServer{s: s, up: up, modes: modes, serving: serving, public: public,
-		format: format, accessOut: accessOut, clientIP: clientIP}, nil
+		format: format, accessOut: accessOut, clientIP: clientIP, proxyProtocol: proxyProtocol}, nil
 }
 
 // RunnableServer is a CompletedServer with its metrics registered, its
@@ -219,6 +226,9 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	if o.ReadinessProbePort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/ready", proxy.ReadyHandler(checks, log))
+		// Liveness without the secure port, which --proxy-protocol closes
+		// to the kubelet.
+		mux.Handle("/livez", proxy.WithHealth(http.NotFoundHandler(), nil))
 		srv, addr, err := listenPlain(net.JoinHostPort("", strconv.Itoa(o.ReadinessProbePort)), mux, log)
 		if err != nil {
 			return nil, fmt.Errorf("--readiness-probe-port: %w", err)
@@ -261,11 +271,12 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 
 	certCtx, stopCerts := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCerts()
-	secure, err := serveSecure(certCtx, c.serving, r.handler, log)
+	secure, err := serveSecure(certCtx, c.serving, c.proxyProtocol, r.handler, log)
 	if err != nil {
 		_ = c.serving.Listener.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	go c.up.RunCredentialReload(certCtx, credentialReloadInterval, log)
 	log.Info("oidc-proxy serving", "address", c.serving.Listener.Addr().String(), "apiserver", c.up.URL.String())
 	if s.OnServing != nil {
 		s.OnServing(c.serving.Listener.Addr(), r.readyAddr, r.metricsAddr)
@@ -275,6 +286,10 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	go func() {
 		a, err := s.NewAuthenticator(ctx)
 		if err != nil {
+			authErr <- err
+			return
+		}
+		if err := checkAnonymous(a, c.modes); err != nil {
 			authErr <- err
 			return
 		}
@@ -303,6 +318,21 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	}
 	log.Info("oidc-proxy stopped")
 	return runErr
+}
+
+// credentialReloadInterval is how often the files of the proxy's own API
+// server credential are checked for changes.
+const credentialReloadInterval = 10 * time.Second
+
+// checkAnonymous refuses an anonymous section with --disable-impersonation:
+// anonymous requests are forwarded by impersonating system:anonymous, which
+// that mode turns off.
+func checkAnonymous(a authn.Authenticator, m *proxy.Modes) error {
+	anon, ok := a.(authn.AnonymousAuthenticator)
+	if !ok || anon.Anonymous() == nil || !m.DisableImpersonation {
+		return nil
+	}
+	return errors.New("the authentication configuration's anonymous section needs impersonation (the proxy forwards system:anonymous with Impersonate-User), which --disable-impersonation turns off: remove the anonymous section or --disable-impersonation")
 }
 
 // listenPlain serves h over plain HTTP on addr with inbound limits.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ type runningServer struct {
 	secure, ready, metrics string
 	client                 *http.Client
 	certDir                string
+	accessLog              *lockedBuffer
 	cancel                 context.CancelFunc
 	done                   chan error
 }
@@ -114,6 +116,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	ao.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
 	addrs := make(chan [3]net.Addr, 1)
+	accessLog := &lockedBuffer{}
 	srv := &Server{
 		Options: o,
 		NewAuthenticator: func(ctx context.Context) (authn.Authenticator, error) {
@@ -121,7 +124,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 		},
 		Registry:     reg,
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AccessLogOut: io.Discard,
+		AccessLogOut: accessLog,
 		OnServing:    func(s, r, m net.Addr) { addrs <- [3]net.Addr{s, r, m} },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,7 +139,7 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	}
 	rs := &runningServer{
 		secure: "https://" + a[0].String(), ready: "http://" + a[1].String(), metrics: "http://" + a[2].String(),
-		certDir: certDir, cancel: cancel, done: done,
+		certDir: certDir, cancel: cancel, done: done, accessLog: accessLog,
 	}
 	t.Cleanup(func() { rs.stop(t) })
 	if o.SecureServing.ServerCert.CertKey.CertFile != filepath.Join(certDir, "oidc-proxy.crt") {
@@ -153,6 +156,24 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	}
 	rs.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	return rs
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (rs *runningServer) stop(t *testing.T) {
@@ -546,4 +567,45 @@ func TestServingCertificateReloadsWithoutRestart(t *testing.T) {
 	}
 	second := writePair("second.example")
 	waitFor(t, "the new certificate to be served", func() bool { return bytes.Equal(served(), second) })
+}
+
+// anonymousTokens is noTokens with an anonymous authenticator for every path.
+type anonymousTokens struct{ noTokens }
+
+func (anonymousTokens) Anonymous() authenticator.Request {
+	return authenticator.RequestFunc(func(*http.Request) (*authenticator.Response, bool, error) {
+		return nil, false, nil
+	})
+}
+
+// An anonymous section forwards system:anonymous by impersonation, which
+// --disable-impersonation turns off: Run stops with an error saying so
+// instead of forwarding anonymous requests some other way.
+func TestServerRefusesAnonymousWithoutImpersonation(t *testing.T) {
+	up := apiservertest.New(t, nil)
+	o := NewOptions()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SecureServing.Listener = ln
+	o.SecureServing.ServerCert.CertDirectory = t.TempDir()
+	o.Kubeconfig = writeKubeconfig(t, up)
+	o.MetricsServingAddress = ""
+	o.ShutdownTimeout = time.Second
+	o.Modes.DisableImpersonation = true
+	srv := &Server{
+		Options: o,
+		NewAuthenticator: func(context.Context) (authn.Authenticator, error) {
+			return anonymousTokens{}, nil
+		},
+		Registry: prometheus.NewRegistry(),
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "anonymous") || !strings.Contains(err.Error(), "--disable-impersonation") {
+		t.Fatalf("Run: %v, want an error naming the anonymous section and --disable-impersonation", err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pires/go-proxyproto"
 	"k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 )
@@ -28,8 +29,10 @@ const (
 // SecureServingInfo.Serve does), but on Go's own HTTP/1.1 and HTTP/2
 // servers: SecureServingInfo.Serve uses golang.org/x/net/http2's server,
 // which measured markedly slower for a proxy (docs/benchmarks.md).
+// With a PROXY protocol policy (nil: off), each connection is read through
+// its PROXY header first (withProxyProtocol), below TLS.
 // The server stops accepting when ctx ends; Shutdown drains it.
-func serveSecure(ctx context.Context, info *server.SecureServingInfo, h http.Handler, log *slog.Logger) (*http.Server, error) {
+func serveSecure(ctx context.Context, info *server.SecureServingInfo, proxyProtocol proxyproto.ConnPolicyFunc, h http.Handler, log *slog.Logger) (*http.Server, error) {
 	if info.Listener == nil {
 		return nil, errors.New("secure serving has no listener")
 	}
@@ -90,7 +93,7 @@ func serveSecure(ctx context.Context, info *server.SecureServingInfo, h http.Han
 	if info.DisableHTTP2 {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	ln := keepAliveListener{info.Listener}
+	ln := withProxyProtocol(keepAliveListener{info.Listener}, proxyProtocol)
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("secure server stopped", "err", err)

@@ -36,6 +36,10 @@ type APIServer struct {
 	// Upgrade carries upgrade requests (SPDY, WebSocket): HTTP/1.1 only,
 	// because an HTTP/1.1 101 response is what can be hijacked and spliced.
 	Upgrade http.RoundTripper
+
+	// reload switches Normal and Upgrade to new transports when the
+	// credential's files change (nil: no files).
+	reload *credentialReload
 }
 
 // New builds both transports from a client-go rest.Config: TLS from
@@ -46,23 +50,42 @@ func New(cfg *rest.Config, t Timeouts) (*APIServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API server URL: %w", err)
 	}
+	normal, upgrade, bases, err := build(cfg, t)
+	if err != nil {
+		return nil, err
+	}
+	a := &APIServer{URL: u, Normal: normal, Upgrade: upgrade}
+	if files := credentialFiles(cfg); len(files) > 0 {
+		sum, err := hashFiles(files)
+		if err != nil {
+			return nil, fmt.Errorf("API server credentials: %w", err)
+		}
+		a.reload = &credentialReload{cfg: cfg, t: t, files: files, hash: sum, old: bases,
+			normal: newSwappable(normal), upgrade: newSwappable(upgrade)}
+		a.Normal, a.Upgrade = a.reload.normal, a.reload.upgrade
+	}
+	return a, nil
+}
+
+// build makes the ordinary and the upgrade transport with the credential
+// (and the base transports under them).
+func build(cfg *rest.Config, t Timeouts) (normal, upgrade http.RoundTripper, bases []*http.Transport, err error) {
 	tlsConf, err := rest.TLSConfigFor(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("API server TLS configuration: %w", err)
+		return nil, nil, nil, fmt.Errorf("API server TLS configuration: %w", err)
 	}
 	var upgradeTLS *tls.Config
 	if tlsConf != nil {
 		upgradeTLS = tlsConf.Clone()
 	}
-	normal, err := withCredentials(cfg, baseTransport(cfg, tlsConf, t, true))
-	if err != nil {
-		return nil, fmt.Errorf("API server credentials: %w", err)
+	nb, ub := baseTransport(cfg, tlsConf, t, true), baseTransport(cfg, upgradeTLS, t, false)
+	if normal, err = withCredentials(cfg, nb); err != nil {
+		return nil, nil, nil, fmt.Errorf("API server credentials: %w", err)
 	}
-	upgrade, err := withCredentials(cfg, baseTransport(cfg, upgradeTLS, t, false))
-	if err != nil {
-		return nil, fmt.Errorf("API server credentials: %w", err)
+	if upgrade, err = withCredentials(cfg, ub); err != nil {
+		return nil, nil, nil, fmt.Errorf("API server credentials: %w", err)
 	}
-	return &APIServer{URL: u, Normal: normal, Upgrade: upgrade}, nil
+	return normal, upgrade, []*http.Transport{nb, ub}, nil
 }
 
 // withCredentials wraps rt with the proxy's own credential from cfg,

@@ -79,12 +79,21 @@ Conflicting or incomplete values fail here, at render time, with the reason.
 {{- end -}}
 {{- end -}}
 {{- if .Values.disableImpersonation -}}
+{{- if and .Values.authenticationConfig .Values.authenticationConfig.anonymous .Values.authenticationConfig.anonymous.enabled -}}
+{{- fail "oidc-proxy: authenticationConfig.anonymous needs impersonation (system:anonymous is impersonated); it conflicts with disableImpersonation" -}}
+{{- end -}}
 {{- if or .Values.impersonation.originalUserExtraPrefix .Values.impersonation.reviewTimeout -}}
 {{- fail "oidc-proxy: impersonation.* settings conflict with disableImpersonation (client Impersonate-* headers then go to the API server as they are)" -}}
 {{- end -}}
 {{- if or .Values.extraUserHeaders .Values.extraUserHeaderClientIP -}}
 {{- fail "oidc-proxy: extraUserHeaders and extraUserHeaderClientIP need impersonation; they conflict with disableImpersonation" -}}
 {{- end -}}
+{{- end -}}
+{{- if and .Values.proxyProtocol.enabled (not .Values.proxyProtocol.trustedCIDRs) -}}
+{{- fail "oidc-proxy: proxyProtocol.enabled needs proxyProtocol.trustedCIDRs (your load balancers' addresses)" -}}
+{{- end -}}
+{{- if and .Values.proxyProtocol.enabled (not .Values.readinessProbePort) -}}
+{{- fail "oidc-proxy: proxyProtocol.enabled needs readinessProbePort: the kubelet's probes cannot use the secure port" -}}
 {{- end -}}
 {{- if and .Values.tokenPassthrough.audiences (not .Values.tokenPassthrough.enabled) -}}
 {{- fail "oidc-proxy: tokenPassthrough.audiences is set but tokenPassthrough.enabled is false" -}}
@@ -143,6 +152,9 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- else -}}
 {{- $a = concat $a (list "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt" "--tls-private-key-file=/etc/oidc-proxy/tls/tls.key") -}}
 {{- end -}}
+{{- if $v.issuerClientCert.secretName -}}
+{{- $a = concat $a (list "--oidc-client-cert-file=/etc/oidc-proxy/issuer-client/tls.crt" "--oidc-client-key-file=/etc/oidc-proxy/issuer-client/tls.key") -}}
+{{- end -}}
 {{- if $v.authenticationConfig -}}
 {{- $a = append $a "--authentication-config=/etc/oidc-proxy/authentication/config.yaml" -}}
 {{- else -}}
@@ -171,6 +183,7 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- end -}}
 {{- if $v.extraUserHeaderClientIP }}{{ $a = append $a "--extra-user-header-client-ip" }}{{ end -}}
 {{- with $v.trustedProxyCIDRs }}{{ $a = append $a (printf "--trusted-proxy-cidrs=%s" (join "," .)) }}{{ end -}}
+{{- if $v.proxyProtocol.enabled }}{{ $a = concat $a (list "--proxy-protocol" (printf "--proxy-protocol-trusted-cidrs=%s" (join "," $v.proxyProtocol.trustedCIDRs))) }}{{ end -}}
 {{- with $v.impersonation.originalUserExtraPrefix }}{{ $a = append $a (printf "--impersonation-original-user-extra-prefix=%s" .) }}{{ end -}}
 {{- with $v.impersonation.reviewTimeout }}{{ $a = append $a (printf "--impersonation-review-timeout=%s" .) }}{{ end -}}
 {{- if $v.audit.enabled -}}
