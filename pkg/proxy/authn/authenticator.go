@@ -66,6 +66,7 @@ type tokenAuthenticator struct {
 // discovery before it replaces the active one.
 type pendingConfig struct {
 	hash [sha256.Size]byte
+	data []byte
 	set  *issuerSet
 }
 
@@ -109,14 +110,16 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	}
 	var set *issuerSet
 	if a.configPath != "" {
-		cfg, hash, err := loadConfigFile(a.configPath)
+		cfg, data, err := loadConfigFile(a.configPath)
 		if err != nil {
 			return nil, err
 		}
+		hash := sha256.Sum256(data)
 		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now); err != nil {
 			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		}
 		a.activeHash = hash
+		configLoaded(data)
 	} else {
 		cfg, err := o.legacyConfig()
 		if err != nil {
@@ -245,7 +248,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		// Possibly transient (file being replaced): keep retrying.
 		a.log.Error("authentication config: cannot read the file; keeping the current configuration",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, fmt.Errorf("authentication-config: %w", err)
 	}
 	hash := sha256.Sum256(data)
@@ -266,7 +269,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.rejectedHash, a.rejectedErr = hash, err
 		a.log.Error("authentication config: the new file is invalid; keeping the current configuration",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, err
 	}
 	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now)
@@ -275,10 +278,10 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.rejectedHash, a.rejectedErr = hash, err
 		a.log.Error("authentication config: cannot build the new configuration; keeping the current one",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, err
 	}
-	a.pending = &pendingConfig{hash: hash, set: set}
+	a.pending = &pendingConfig{hash: hash, data: data, set: set}
 	a.log.Info("authentication config: new configuration is valid; waiting for its issuers before using it",
 		"path", a.configPath)
 	return a.promotePending(), nil
@@ -295,7 +298,7 @@ func (a *tokenAuthenticator) promotePending() bool {
 	a.activeHash = p.hash
 	a.pending = nil
 	old.close()
-	a.metrics.reloads.WithLabelValues("success").Inc()
+	a.metrics.reloaded(p.data)
 	a.log.Info("authentication config: reloaded", "path", a.configPath, "issuers", len(p.set.issuers))
 	return true
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apiserver/pkg/server"
 
@@ -39,7 +38,8 @@ type Server struct {
 	// listens (and answers 503 / not ready) while it runs. An error stops Run.
 	NewAuthenticator func(ctx context.Context) (authn.Authenticator, error)
 	// Registry receives the proxy's metrics (and should hold the
-	// authenticator's); /metrics serves it.
+	// authenticator's); /metrics serves it with the metrics of the
+	// Kubernetes libraries (gatherer).
 	Registry *prometheus.Registry
 	Log      *slog.Logger
 	// AccessLogOut receives the access log lines (os.Stderr when nil).
@@ -191,8 +191,6 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	_ = s.Registry.Register(collectors.NewGoCollector())
-	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	r := &RunnableServer{c: c, pending: proxy.NewPendingAuthenticator(), draining: new(atomic.Bool)}
 	r.drain, r.startDrain = context.WithCancel(context.Background())
@@ -223,7 +221,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	}
 	if o.MetricsServingAddress != "" {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherer(s.Registry), promhttp.HandlerOpts{}))
 		srv, addr, err := listenPlain(o.MetricsServingAddress, mux, log)
 		if err != nil {
 			closeAll(r.side)
