@@ -74,6 +74,7 @@ audit:
 extraArgs: [--upstream-response-header-timeout=90s]
 readinessProbePort: 9080
 metrics: {port: 9081}
+logging: {format: text, verbosity: 3}
 shutdownDelaySeconds: 10
 resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {memory: 512Mi}}
 service: {type: LoadBalancer, port: 8443, nodePort: 30443, annotations: {example.com/lb: internal}, loadBalancerSourceRanges: [192.0.2.0/24]}
@@ -327,7 +328,8 @@ func TestShipHelmChartValues(t *testing.T) {
 			{
 				name:     "minimal: impersonation and SubjectAccessReviews, no TokenReviews",
 				values:   chartMinimalValues,
-				wantArgs: []string{"--oidc-issuer-url=https://dex.example.com", "--oidc-client-id=kubernetes", "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt", "--readiness-probe-port=8080"},
+				wantArgs: []string{"--oidc-issuer-url=https://dex.example.com", "--oidc-client-id=kubernetes", "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt", "--readiness-probe-port=8080", "--log-format=json"},
+				notArgs:  []string{"--v=0"},
 				wantRules: []string{"/users=impersonate", "/groups=impersonate", "/serviceaccounts=impersonate", "authentication.k8s.io/uids=impersonate",
 					"authentication.k8s.io/userextras/originaluser.jetstack.io-user=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 				absentRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/remote-client-ip=impersonate"},
@@ -339,7 +341,8 @@ func TestShipHelmChartValues(t *testing.T) {
 					"--oidc-groups-prefix=oidc:", "--oidc-ca-file=/etc/oidc-proxy/oidc-ca/ca.crt", "--token-passthrough", "--token-passthrough-audiences=kubernetes,sts.amazonaws.com",
 					"--extra-user-headers=cluster=prod,team=platform", "--extra-user-header-client-ip", "--trusted-proxy-cidrs=10.0.0.0/8",
 					"--audit-log-path=/var/log/oidc-proxy/audit.log", "--audit-webhook-config-file=/etc/oidc-proxy/audit-webhook/kubeconfig",
-					"--impersonation-original-user-extra-prefix=example.com/original-", "--impersonation-review-timeout=5s", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081"},
+					"--impersonation-original-user-extra-prefix=example.com/original-", "--impersonation-review-timeout=5s", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081",
+					"--log-format=text", "--v=3"},
 				wantRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/team=impersonate", "authentication.k8s.io/userextras/cluster=impersonate",
 					"authentication.k8s.io/userextras/remote-client-ip=impersonate", "authentication.k8s.io/userextras/reason=impersonate",
 					"authentication.k8s.io/userextras/example.com/original-user=impersonate", "authentication.k8s.io/userextras/example.com/original-extra=impersonate"},
@@ -441,6 +444,8 @@ authenticationConfig:
 			{"passthrough audiences without passthrough", chartMinimalValues + "tokenPassthrough: {audiences: [x]}\n", "tokenPassthrough.enabled"},
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
+			{"verbosity above 5", chartMinimalValues + "logging: {verbosity: 6}\n", "verbosity"},
+			{"unknown log format", chartMinimalValues + "logging: {format: xml}\n", "format"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
 		}
 		for _, tt := range tests {

@@ -26,6 +26,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/logging"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/server"
 )
 
@@ -43,6 +44,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	authnOpts := authn.NewOptions()
 	discoveryOpts := discovery.NewOptions()
 	gcOpts := newGCOptions()
+	logOpts := logging.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
 		Short: "Authenticate OIDC tokens for a Kubernetes API server and forward requests with impersonation",
@@ -60,7 +62,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, logOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -75,6 +77,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	gcOpts.AddFlags(fss.FlagSet("operations"))
+	logOpts.AddFlags(fss.FlagSet("logging"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
@@ -95,9 +98,11 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, gcOpts *gcOptions, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options,
+	gcOpts *gcOptions, logOpts *logging.Options, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
 	errs = append(errs, gcOpts.Validate()...)
+	errs = append(errs, logOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
 		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
 	}
@@ -109,7 +114,9 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 	// the program's own log share it, each line written whole.
 	logOut := proxy.NewDelayedWriter(stderr, 64<<10, 100*time.Millisecond)
 	defer logOut.Flush()
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	// The program's log, with the Kubernetes libraries' klog lines.
+	log, restoreKlog := logOpts.New(logOut)
+	defer restoreKlog()
 	authnOpts.Logger = log
 	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
