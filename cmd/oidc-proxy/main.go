@@ -28,6 +28,7 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/logging"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/server"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	discoveryOpts := discovery.NewOptions()
 	gcOpts := newGCOptions()
 	logOpts := logging.NewOptions()
+	tracingOpts := tracing.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
 		Short: "Authenticate OIDC tokens for a Kubernetes API server and forward requests with impersonation",
@@ -62,7 +64,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, logOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, gcOpts, logOpts, tracingOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -78,6 +80,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	gcOpts.AddFlags(fss.FlagSet("operations"))
 	logOpts.AddFlags(fss.FlagSet("logging"))
+	tracingOpts.AddFlags(fss.FlagSet("tracing"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	general := fss.FlagSet("general")
 	general.Bool("version", false, "Print the version and exit.")
@@ -99,10 +102,11 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 }
 
 func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options,
-	gcOpts *gcOptions, logOpts *logging.Options, stderr io.Writer) error {
+	gcOpts *gcOptions, logOpts *logging.Options, tracingOpts *tracing.Options, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
 	errs = append(errs, gcOpts.Validate()...)
 	errs = append(errs, logOpts.Validate()...)
+	errs = append(errs, tracingOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
 		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
 	}
@@ -118,6 +122,21 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 	log, restoreKlog := logOpts.New(logOut)
 	defer restoreKlog()
 	authnOpts.Logger = log
+	tp, err := tracingOpts.New(ctx)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(ctx, tp); err != nil {
+				log.Warn("tracing: spans not exported at exit", "err", err)
+			}
+		}()
+		proxyOpts.TracerProvider, authnOpts.TracerProvider = tp, tp
+		log.Info("tracing on", "config", tracingOpts.ConfigFile)
+	}
 	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
 	srv := &server.Server{

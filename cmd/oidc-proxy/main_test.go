@@ -43,6 +43,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		"--gc-heap-floor",
 		// logging (pkg/proxy/logging)
 		"--log-format", "-v, --v",
+		// tracing (pkg/proxy/tracing)
+		"--tracing-config-file",
 		// discovery (pkg/discovery)
 		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
 		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",

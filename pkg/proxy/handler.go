@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -39,11 +40,14 @@ type Config struct {
 	// Drain is done when the server starts draining: watches then end
 	// cleanly at their next event boundary. Nil ends none.
 	Drain context.Context
+	// Tracer, when set, gives each request a span (withTracing); nil adds
+	// no step.
+	Tracer trace.Tracer
 }
 
 // NewHandler builds the handler chain, outermost first:
 //
-//	client address (X-Forwarded-For resolved or dropped) -> access log
+//	[tracing: the request span] -> client address (X-Forwarded-For resolved or dropped) -> access log
 //	(the record, with kube-apiserver's RequestInfo) -> metrics -> panic
 //	recovery -> /healthz /livez /readyz -> public paths -> RequestInfo
 //	(when no record computed it) -> [audit init] -> authenticate (+ audit
@@ -85,7 +89,11 @@ func NewHandler(c Config) http.Handler {
 	if c.AccessLog != nil {
 		h = WithAccessLog(h, c.AccessLog)
 	}
-	return WithClientAddress(h, c.ClientIP)
+	h = WithClientAddress(h, c.ClientIP)
+	if c.Tracer != nil {
+		h = withTracing(h, c.Tracer, c.ClientIP)
+	}
+	return h
 }
 
 // requestInfoFactory is kube-apiserver's: prefixes "api" and "apis",

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 )
 
 // Authenticator verifies bearer tokens. Safe for concurrent use.
@@ -46,6 +49,7 @@ var _ Reloader = (*tokenAuthenticator)(nil)
 type tokenAuthenticator struct {
 	ctx         context.Context
 	log         *slog.Logger
+	tracer      trace.Tracer // nil: no spans
 	metrics     *metrics
 	allowSystem bool
 	algs        []string
@@ -102,6 +106,9 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 		now:         o.now,
 		configPath:  o.AuthenticationConfigFile,
 	}
+	if o.TracerProvider != nil {
+		a.tracer = o.TracerProvider.Tracer("oidc-proxy/authn")
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -144,11 +151,31 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	return a, nil
 }
 
-// AuthenticateToken implements Authenticator.
+// How a token was judged, for the "authenticate" span (besides the
+// refusal results of the metrics).
+const (
+	judgedCacheHit = "cache_hit"
+	judgedVerified = "verified"
+)
+
+// AuthenticateToken implements Authenticator. With a tracer, it is the
+// span "authenticate", whose attribute says how the token was judged.
 func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	if a.tracer == nil {
+		resp, _, ok, err := a.authenticateToken(ctx, token)
+		return resp, ok, err
+	}
+	ctx, span := a.tracer.Start(ctx, "authenticate")
+	defer span.End()
+	resp, judged, ok, err := a.authenticateToken(ctx, token)
+	span.SetAttributes(tracing.AuthenticationKey.String(judged))
+	return resp, ok, err
+}
+
+func (a *tokenAuthenticator) authenticateToken(ctx context.Context, token string) (*authenticator.Response, string, bool, error) {
 	if token == "" {
 		a.metrics.result(resultNoToken)
-		return nil, false, ErrNoToken
+		return nil, resultNoToken, false, ErrNoToken
 	}
 	set := a.active.Load()
 	key := cacheKey(token)
@@ -156,24 +183,24 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 		if resp, ok := set.cache.get(key); ok {
 			a.metrics.cacheHit.Inc()
 			a.metrics.result(resultSuccess)
-			return copyResponse(resp), true, nil
+			return copyResponse(resp), judgedCacheHit, true, nil
 		}
 		a.metrics.cacheMiss.Inc()
 	}
 	resp, result, err := set.authenticate(ctx, token)
 	if err != nil {
 		a.metrics.result(result)
-		return nil, false, err
+		return nil, result, false, err
 	}
 	if !a.allowSystem {
 		if err := checkIdentity(resp.User.GetName(), resp.User.GetGroups()); err != nil {
 			a.metrics.result(resultForbiddenIdentity)
-			return nil, false, err
+			return nil, resultForbiddenIdentity, false, err
 		}
 	}
 	set.cache.put(key, token, resp)
 	a.metrics.result(resultSuccess)
-	return copyResponse(resp), true, nil
+	return copyResponse(resp), judgedVerified, true, nil
 }
 
 // copyResponse gives each caller its own user info, so that a caller adding

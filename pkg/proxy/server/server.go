@@ -20,10 +20,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apiserver/pkg/server"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 
@@ -94,6 +96,10 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	cfg, err := o.RESTConfig()
 	if err != nil {
 		return nil, err
+	}
+	if o.TracerProvider != nil {
+		// Forwarded requests, SubjectAccessReviews and TokenReviews.
+		cfg.Wrap(tracing.Transport(o.TracerProvider))
 	}
 	up, err := upstream.New(cfg, o.UpstreamTimeouts)
 	if err != nil {
@@ -208,6 +214,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
 		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain,
+		Tracer: tracer(o.TracerProvider),
 	})
 
 	if o.ReadinessProbePort > 0 {
@@ -297,6 +304,14 @@ func (r *RunnableServer) Run(ctx context.Context) error {
 	}
 	log.Info("oidc-proxy stopped")
 	return runErr
+}
+
+// tracer is the request spans' tracer, nil when tracing is off.
+func tracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		return nil
+	}
+	return tp.Tracer(tracing.ServiceName)
 }
 
 // listenPlain serves h over plain HTTP on addr with inbound limits.

@@ -1,0 +1,141 @@
+package tracing
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestAllowListExportsNothingElse(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := NewProvider(exp, 1_000_000)
+	linked := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
+	_, span := tp.Tracer("test").Start(context.Background(), "s",
+		trace.WithLinks(trace.Link{SpanContext: linked, Attributes: []attribute.KeyValue{attribute.String("user.name", "alice")}}))
+	span.SetAttributes(
+		attribute.String("url.full", "https://api/api/v1/pods?token=secret-token"),
+		attribute.String("user_agent.original", "kubectl alice@example.com"),
+		attribute.String("http.request.method", "GET"),
+		attribute.Int("http.response.status_code", 200),
+		AuthenticationKey.String("cache_hit"),
+	)
+	span.AddEvent("claims", trace.WithAttributes(attribute.String("email", "alice@example.com")))
+	span.SetStatus(codes.Error, "token secret-token refused")
+	span.End()
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	s := spans[0]
+	var keys []string
+	for _, kv := range s.Attributes {
+		keys = append(keys, string(kv.Key))
+	}
+	if got := strings.Join(keys, ","); got != "http.request.method,http.response.status_code,oidc_proxy.authentication" {
+		t.Errorf("exported attributes %s", got)
+	}
+	if len(s.Events) != 0 || s.Status.Description != "" || s.Status.Code != codes.Error {
+		t.Errorf("events %v, status %+v: want no events, the code without its description", s.Events, s.Status)
+	}
+	if len(s.Links) != 1 || len(s.Links[0].Attributes) != 0 || s.Links[0].SpanContext.TraceID() != linked.TraceID() {
+		t.Errorf("links %+v: want the link without its attributes", s.Links)
+	}
+	if got := s.Resource.Attributes(); len(got) != 1 || got[0].Value.AsString() != ServiceName {
+		t.Errorf("resource %v", got)
+	}
+}
+
+func TestSamplingFollowsATrustedParentElseTheRate(t *testing.T) {
+	parent := func(sampled bool) context.Context {
+		cfg := trace.SpanContextConfig{TraceID: trace.TraceID{9}, SpanID: trace.SpanID{9}, Remote: true}
+		if sampled {
+			cfg.TraceFlags = trace.FlagsSampled
+		}
+		return trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(cfg))
+	}
+	tests := []struct {
+		name string
+		rate int32
+		ctx  context.Context
+		want bool
+	}{
+		{"rate 0, no parent", 0, context.Background(), false},
+		{"rate 0, sampled parent", 0, parent(true), true},
+		{"every request, no parent", 1_000_000, context.Background(), true},
+		{"every request, unsampled parent", 1_000_000, parent(false), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := NewProvider(tracetest.NewNoopExporter(), tt.rate)
+			_, span := tp.Tracer("t").Start(tt.ctx, "s")
+			if got := span.SpanContext().IsSampled(); got != tt.want {
+				t.Errorf("sampled %v, want %v", got, tt.want)
+			}
+			span.End()
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	dir := t.TempDir()
+	file := func(content string) string {
+		p := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".yaml")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, config, wantErr string
+	}{
+		{"v1beta1", "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: TracingConfiguration\nendpoint: 127.0.0.1:4317\nsamplingRatePerMillion: 100\n", ""},
+		{"v1alpha1", "apiVersion: apiserver.config.k8s.io/v1alpha1\nkind: TracingConfiguration\n", ""},
+		{"rate above a million", "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: TracingConfiguration\nsamplingRatePerMillion: 1000001\n", "samplingRatePerMillion"},
+		{"http endpoint", "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: TracingConfiguration\nendpoint: http://collector:4318\n", "unsupported scheme"},
+		{"unknown field", "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: TracingConfiguration\nendpont: x:1\n", "endpont"},
+		{"another kind", "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n", "--tracing-config-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &Options{ConfigFile: file(tt.config)}
+			errs := o.Validate()
+			if tt.wantErr == "" {
+				if len(errs) > 0 {
+					t.Fatal(errs)
+				}
+				tp, err := o.New(context.Background())
+				if err != nil || tp == nil {
+					t.Fatalf("New: %v, %v", tp, err)
+				}
+				if err := Shutdown(context.Background(), tp); err != nil {
+					t.Errorf("Shutdown with nothing exported: %v", err)
+				}
+				return
+			}
+			if len(errs) != 1 || !strings.Contains(errs[0].Error(), tt.wantErr) {
+				t.Errorf("errors %v, want one mentioning %q", errs, tt.wantErr)
+			}
+		})
+	}
+	t.Run("off without a file", func(t *testing.T) {
+		tp, err := NewOptions().New(context.Background())
+		if tp != nil || err != nil {
+			t.Errorf("New = %v, %v; want nil, nil", tp, err)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		if errs := (&Options{ConfigFile: filepath.Join(dir, "none")}).Validate(); len(errs) != 1 {
+			t.Errorf("errors %v", errs)
+		}
+	})
+}
