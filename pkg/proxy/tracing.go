@@ -10,6 +10,8 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 )
 
+var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
+
 // traceHeaders are the W3C trace context headers a client may send.
 var traceHeaders = []string{"Traceparent", "Tracestate"}
 
@@ -30,8 +32,12 @@ func withTracing(next http.Handler, tracer trace.Tracer, peers *ClientIPResolver
 				r.Header.Del(h)
 			}
 		}
-		ctx, span := tracer.Start(ctx, tracing.ServiceName, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), tracing.VerbKey.String(rec.verb)))
+		ctx, span := tracer.Start(ctx, tracing.ServiceName, serverSpan)
+		if !span.IsRecording() { // not sampled: only its context travels on
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		span.SetAttributes(attribute.String("http.request.method", r.Method), tracing.VerbKey.String(rec.verb))
 		defer func() {
 			code := rec.code
 			if code == 0 {

@@ -166,6 +166,10 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 		return resp, ok, err
 	}
 	ctx, span := a.tracer.Start(ctx, "authenticate")
+	if !span.IsRecording() { // not sampled
+		resp, _, ok, err := a.authenticateToken(ctx, token)
+		return resp, ok, err
+	}
 	defer span.End()
 	resp, judged, ok, err := a.authenticateToken(ctx, token)
 	span.SetAttributes(tracing.AuthenticationKey.String(judged))

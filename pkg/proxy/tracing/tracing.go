@@ -181,16 +181,27 @@ func (s filteredSpan) Status() sdktrace.Status {
 }
 
 // Transport returns a client-go transport wrapper (rest.Config.Wrap) that
-// gives each call to the API server a client span, named for what it is
-// (SubjectAccessReview, TokenReview, or "upstream METHOD" for a forwarded
-// request), and sends its traceparent.
+// gives each call of a sampled request to the API server a client span,
+// named for what it is (SubjectAccessReview, TokenReview, or "upstream
+// METHOD" for a forwarded request), and sends its traceparent. A call of a
+// request that is not sampled goes out untouched (no span, no traceparent:
+// the API server samples it at its own rate), at no cost.
 func Transport(tp trace.TracerProvider) func(http.RoundTripper) http.RoundTripper {
 	return func(rt http.RoundTripper) http.RoundTripper {
-		return otelhttp.NewTransport(rt,
+		return sampledOnly{plain: rt, traced: otelhttp.NewTransport(rt,
 			otelhttp.WithTracerProvider(tp),
 			otelhttp.WithPropagators(Propagator),
-			otelhttp.WithSpanNameFormatter(spanName))
+			otelhttp.WithSpanNameFormatter(spanName))}
 	}
+}
+
+type sampledOnly struct{ plain, traced http.RoundTripper }
+
+func (s sampledOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if trace.SpanContextFromContext(r.Context()).IsSampled() {
+		return s.traced.RoundTrip(r)
+	}
+	return s.plain.RoundTrip(r)
 }
 
 func spanName(_ string, r *http.Request) string {

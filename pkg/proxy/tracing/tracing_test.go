@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,3 +140,42 @@ func TestOptions(t *testing.T) {
 		}
 	})
 }
+
+func TestTransportTracesSampledRequestsOnly(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := NewProvider(exp, 0)
+	var got []string
+	rt := Transport(tp)(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Header.Get("Traceparent"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	}))
+	for _, sampled := range []bool{false, true} {
+		cfg := trace.SpanContextConfig{TraceID: trace.TraceID{7}, SpanID: trace.SpanID{7}, Remote: true}
+		if sampled {
+			cfg.TraceFlags = trace.FlagsSampled
+		}
+		ctx, span := tp.Tracer("t").Start(trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(cfg)), "request")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api/apis/authorization.k8s.io/v1/subjectaccessreviews", nil)
+		res, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		span.End()
+	}
+	_ = tp.ForceFlush(context.Background())
+	if len(got) != 2 || got[0] != "" || !strings.HasPrefix(got[1], "00-07000000000000000000000000000000-") {
+		t.Errorf("traceparents sent %q: want none unsampled, the sampled trace's", got)
+	}
+	var names []string
+	for _, s := range exp.GetSpans() {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "SubjectAccessReview,request" {
+		t.Errorf("spans %v, want the sampled request's SubjectAccessReview and request", names)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
