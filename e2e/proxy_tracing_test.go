@@ -11,7 +11,9 @@ import (
 
 // TestProxyTracingOneTraceAcrossProxyAndAPIServer: kube-apiserver and the
 // proxy both export to an OTLP receiver in the test; the proxy samples every
-// request, kube-apiserver only those whose parent was sampled. One `kubectl
+// request, kube-apiserver only those whose parent was sampled (and it
+// continues the proxy's trace because the proxy's identity is in
+// system:monitoring, see StartAPIServerWithTracing). One `kubectl
 // get` through the proxy yields, for its list request, one trace holding the
 // proxy's spans (the request, authenticate, the upstream round trip) and the
 // API server's, whose root is a child of the proxy's upstream span; no
@@ -19,7 +21,7 @@ import (
 // token or a claim value.
 func TestProxyTracingOneTraceAcrossProxyAndAPIServer(t *testing.T) {
 	receiver := harness.StartOTLPReceiver(t)
-	api := harness.StartAPIServerWithArgs(t, harness.TracingConfigFile(t, receiver.Endpoint, 0))
+	api := harness.StartAPIServerWithTracing(t, receiver.Endpoint)
 	dex := harness.StartDex(t, harness.DexOptions{})
 	admin := api.AdminClient(t)
 	user := dex.Users[0]
