@@ -77,7 +77,7 @@ extraArgs: [--upstream-response-header-timeout=90s]
 readinessProbePort: 9080
 metrics: {port: 9081}
 logging: {format: text, verbosity: 3}
-tracing: {enabled: true, endpoint: "otel-collector.monitoring:4317", samplingRatePerMillion: 100}
+tracing: {enabled: true, endpoint: "otel-collector.monitoring:4318", protocol: http/protobuf, samplingRatePerMillion: 100}
 shutdownDelaySeconds: 10
 resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {memory: 512Mi}}
 service: {type: LoadBalancer, port: 8443, nodePort: 30443, annotations: {example.com/lb: internal}, loadBalancerSourceRanges: [192.0.2.0/24]}
@@ -332,7 +332,7 @@ func TestShipHelmChartValues(t *testing.T) {
 				name:     "minimal: impersonation and SubjectAccessReviews, no TokenReviews",
 				values:   chartMinimalValues,
 				wantArgs: []string{"--oidc-issuer-url=https://dex.example.com", "--oidc-client-id=kubernetes", "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt", "--readiness-probe-port=8080", "--log-format=json"},
-				notArgs:  []string{"--v=0", "--tracing-config-file=/etc/oidc-proxy/tracing/config.yaml"},
+				notArgs:  []string{"--v=0", "--tracing-config-file=/etc/oidc-proxy/tracing/config.yaml", "--tracing-protocol=http/protobuf"},
 				wantRules: []string{"/users=impersonate", "/groups=impersonate", "/serviceaccounts=impersonate", "authentication.k8s.io/uids=impersonate",
 					"authentication.k8s.io/userextras/originaluser.jetstack.io-user=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 				absentRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/remote-client-ip=impersonate"},
@@ -440,7 +440,7 @@ authenticationConfig:
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, cm.Data["tracing-config.yaml"])
 		}
-		if cfg.Endpoint == nil || *cfg.Endpoint != "otel-collector.monitoring:4317" || cfg.SamplingRatePerMillion == nil || *cfg.SamplingRatePerMillion != 100 {
+		if cfg.Endpoint == nil || *cfg.Endpoint != "otel-collector.monitoring:4318" || cfg.SamplingRatePerMillion == nil || *cfg.SamplingRatePerMillion != 100 {
 			t.Errorf("tracing configuration %+v", cfg)
 		}
 	})
@@ -467,6 +467,7 @@ authenticationConfig:
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
 			{"tracing endpoint with a scheme", chartMinimalValues + "tracing: {enabled: true, endpoint: http://collector:4318}\n", "endpoint"},
+			{"unknown tracing protocol", chartMinimalValues + "tracing: {enabled: true, protocol: zipkin}\n", "protocol"},
 			{"sampling rate above a million", chartMinimalValues + "tracing: {enabled: true, samplingRatePerMillion: 1000001}\n", "samplingRatePerMillion"},
 			{"verbosity above 5", chartMinimalValues + "logging: {verbosity: 6}\n", "verbosity"},
 			{"unknown log format", chartMinimalValues + "logging: {format: xml}\n", "format"},

@@ -44,7 +44,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		// logging (pkg/proxy/logging)
 		"--log-format", "-v, --v",
 		// tracing (pkg/proxy/tracing)
-		"--tracing-config-file",
+		"--tracing-config-file", "--tracing-protocol",
 		// discovery (pkg/discovery)
 		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
 		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",

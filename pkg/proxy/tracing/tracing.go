@@ -1,7 +1,7 @@
 // Package tracing is oidc-proxy's OpenTelemetry tracing: the tracer
 // provider from a kube-apiserver TracingConfiguration file
-// (--tracing-config-file: OTLP over gRPC, samplingRatePerMillion, off
-// without the file), the attribute allow-list every exported span passes
+// (--tracing-config-file: endpoint and samplingRatePerMillion, off without
+// the file; OTLP over gRPC or HTTP, --tracing-protocol), the attribute allow-list every exported span passes
 // through, and the transport wrapper that traces the proxy's calls to the
 // API server and propagates W3C traceparent to it.
 package tracing
@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -32,13 +33,22 @@ const ServiceName = "oidc-proxy"
 // from a client is never carried on.
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
-// Options is --tracing-config-file.
+// OTLP protocols of --tracing-protocol (the values of the OpenTelemetry
+// variable OTEL_EXPORTER_OTLP_PROTOCOL).
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http/protobuf"
+)
+
+// Options are --tracing-config-file and --tracing-protocol.
 type Options struct {
 	ConfigFile string
+	// Protocol is ProtocolGRPC (kube-apiserver's) or ProtocolHTTP.
+	Protocol string
 }
 
-// NewOptions returns the defaults: tracing off.
-func NewOptions() *Options { return &Options{} }
+// NewOptions returns the defaults: tracing off, OTLP over gRPC.
+func NewOptions() *Options { return &Options{Protocol: ProtocolGRPC} }
 
 // AddFlags registers --tracing-config-file.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
@@ -46,17 +56,22 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"File with a TracingConfiguration (apiVersion apiserver.config.k8s.io/v1beta1 or v1alpha1, as kube-apiserver's --tracing-config-file): "+
 			"endpoint (OTLP gRPC, default localhost:4317) and samplingRatePerMillion (default 0: only requests whose trusted caller sampled them). "+
 			"Without it tracing is off.")
+	fs.StringVar(&o.Protocol, "tracing-protocol", o.Protocol,
+		"OTLP protocol to the endpoint of --tracing-config-file: 'grpc' (kube-apiserver's) or 'http/protobuf' (POST http://ENDPOINT/v1/traces). Plaintext, as kube-apiserver's.")
 }
 
 // Validate reports an unreadable or invalid config file.
 func (o *Options) Validate() []error {
-	if o.ConfigFile == "" {
-		return nil
+	var errs []error
+	if o.Protocol != ProtocolGRPC && o.Protocol != ProtocolHTTP {
+		errs = append(errs, fmt.Errorf("--tracing-protocol %q: must be %s or %s", o.Protocol, ProtocolGRPC, ProtocolHTTP))
 	}
-	if _, err := o.config(); err != nil {
-		return []error{err}
+	if o.ConfigFile != "" {
+		if _, err := o.config(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errs
 }
 
 func (o *Options) config() (*tracingapi.TracingConfiguration, error) {
@@ -71,8 +86,8 @@ func (o *Options) config() (*tracingapi.TracingConfiguration, error) {
 }
 
 // New returns the tracer provider the config file describes, exporting
-// over OTLP gRPC, or nil when tracing is off. Shut it down at exit: that
-// exports the spans still buffered.
+// over OTLP with Protocol, or nil when tracing is off. Shut it down at
+// exit: that exports the spans still buffered.
 func (o *Options) New(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	if o.ConfigFile == "" {
 		return nil, nil
@@ -81,11 +96,20 @@ func (o *Options) New(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []otlptracegrpc.Option{otlptracegrpc.WithInsecure()}
-	if cfg.Endpoint != nil {
-		opts = append(opts, otlptracegrpc.WithEndpoint(*cfg.Endpoint))
+	var exp sdktrace.SpanExporter
+	if o.Protocol == ProtocolHTTP {
+		opts := []otlptracehttp.Option{otlptracehttp.WithInsecure()}
+		if cfg.Endpoint != nil {
+			opts = append(opts, otlptracehttp.WithEndpoint(*cfg.Endpoint))
+		}
+		exp, err = otlptracehttp.New(ctx, opts...)
+	} else {
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithInsecure()}
+		if cfg.Endpoint != nil {
+			opts = append(opts, otlptracegrpc.WithEndpoint(*cfg.Endpoint))
+		}
+		exp, err = otlptracegrpc.New(ctx, opts...)
 	}
-	exp, err := otlptracegrpc.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}

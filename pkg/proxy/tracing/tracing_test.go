@@ -2,7 +2,9 @@ package tracing
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestAllowListExportsNothingElse(t *testing.T) {
@@ -108,7 +112,8 @@ func TestOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := &Options{ConfigFile: file(tt.config)}
+			o := NewOptions()
+			o.ConfigFile = file(tt.config)
 			errs := o.Validate()
 			if tt.wantErr == "" {
 				if len(errs) > 0 {
@@ -135,7 +140,7 @@ func TestOptions(t *testing.T) {
 		}
 	})
 	t.Run("missing file", func(t *testing.T) {
-		if errs := (&Options{ConfigFile: filepath.Join(dir, "none")}).Validate(); len(errs) != 1 {
+		if errs := (&Options{ConfigFile: filepath.Join(dir, "none"), Protocol: ProtocolGRPC}).Validate(); len(errs) != 1 {
 			t.Errorf("errors %v", errs)
 		}
 	})
@@ -179,3 +184,59 @@ func TestTransportTracesSampledRequestsOnly(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestOTLPOverHTTP(t *testing.T) {
+	got := make(chan []string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req collectortrace.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "not OTLP/HTTP protobuf", http.StatusBadRequest)
+			return
+		}
+		var names []string
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				for _, s := range ss.GetSpans() {
+					names = append(names, s.GetName())
+				}
+			}
+		}
+		got <- names
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer srv.Close()
+	config := filepath.Join(t.TempDir(), "tracing.yaml")
+	endpoint := strings.TrimPrefix(srv.URL, "http://")
+	if err := os.WriteFile(config, []byte("apiVersion: apiserver.config.k8s.io/v1beta1\nkind: TracingConfiguration\nendpoint: "+endpoint+"\nsamplingRatePerMillion: 1000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{ConfigFile: config, Protocol: ProtocolHTTP}
+	if errs := o.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	tp, err := o.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("t").Start(context.Background(), "over-http")
+	span.End()
+	if err := Shutdown(context.Background(), tp); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case names := <-got:
+		if strings.Join(names, ",") != "over-http" {
+			t.Errorf("received spans %v", names)
+		}
+	default:
+		t.Fatal("nothing exported over OTLP/HTTP")
+	}
+}
+
+func TestProtocolValidation(t *testing.T) {
+	o := &Options{Protocol: "thrift"}
+	if errs := o.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), `--tracing-protocol "thrift": must be grpc or http/protobuf`) {
+		t.Errorf("errors %v", errs)
+	}
+}
