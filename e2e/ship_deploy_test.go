@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -83,6 +85,8 @@ audit:
 extraArgs: [--upstream-response-header-timeout=90s]
 readinessProbePort: 9080
 metrics: {port: 9081}
+logging: {format: text, verbosity: 3}
+tracing: {enabled: true, endpoint: "otel-collector.monitoring:4318", protocol: http/protobuf, samplingRatePerMillion: 100}
 shutdownDelaySeconds: 10
 resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {memory: 512Mi}}
 service: {type: LoadBalancer, port: 8443, nodePort: 30443, annotations: {example.com/lb: internal}, loadBalancerSourceRanges: [192.0.2.0/24]}
@@ -336,7 +340,8 @@ func TestShipHelmChartValues(t *testing.T) {
 			{
 				name:     "minimal: impersonation and SubjectAccessReviews, no TokenReviews",
 				values:   chartMinimalValues,
-				wantArgs: []string{"--oidc-issuer-url=https://dex.example.com", "--oidc-client-id=kubernetes", "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt", "--readiness-probe-port=8080"},
+				wantArgs: []string{"--oidc-issuer-url=https://dex.example.com", "--oidc-client-id=kubernetes", "--tls-cert-file=/etc/oidc-proxy/tls/tls.crt", "--readiness-probe-port=8080", "--log-format=json"},
+				notArgs:  []string{"--v=0", "--tracing-config-file=/etc/oidc-proxy/tracing/config.yaml", "--tracing-protocol=http/protobuf"},
 				wantRules: []string{"/users=impersonate", "/groups=impersonate", "/serviceaccounts=impersonate", "authentication.k8s.io/uids=impersonate",
 					"authentication.k8s.io/userextras/originaluser.jetstack.io-user=impersonate", "authorization.k8s.io/subjectaccessreviews=create"},
 				absentRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/remote-client-ip=impersonate"},
@@ -348,7 +353,8 @@ func TestShipHelmChartValues(t *testing.T) {
 					"--oidc-groups-prefix=oidc:", "--oidc-ca-file=/etc/oidc-proxy/oidc-ca/ca.crt", "--token-passthrough", "--token-passthrough-audiences=kubernetes,sts.amazonaws.com",
 					"--extra-user-headers=cluster=prod,team=platform", "--extra-user-header-client-ip", "--trusted-proxy-cidrs=10.0.0.0/8",
 					"--audit-log-path=/var/log/oidc-proxy/audit.log", "--audit-webhook-config-file=/etc/oidc-proxy/audit-webhook/kubeconfig",
-					"--impersonation-original-user-extra-prefix=example.com/original-", "--impersonation-review-timeout=5s", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081"},
+					"--impersonation-original-user-extra-prefix=example.com/original-", "--impersonation-review-timeout=5s", "--upstream-response-header-timeout=90s", "--readiness-probe-port=9080", "--metrics-serving-address=:9081",
+					"--log-format=text", "--v=3", "--tracing-config-file=/etc/oidc-proxy/tracing/config.yaml"},
 				wantRules: []string{"authentication.k8s.io/tokenreviews=create", "authentication.k8s.io/userextras/team=impersonate", "authentication.k8s.io/userextras/cluster=impersonate",
 					"authentication.k8s.io/userextras/remote-client-ip=impersonate", "authentication.k8s.io/userextras/reason=impersonate",
 					"authentication.k8s.io/userextras/example.com/original-user=impersonate", "authentication.k8s.io/userextras/example.com/original-extra=impersonate"},
@@ -446,6 +452,25 @@ authenticationConfig:
 		}
 	})
 
+	t.Run("tracing config is a TracingConfiguration kube-apiserver reads", func(t *testing.T) {
+		objs := splitObjects(t, renderShipped(t, "helm", chartFullOIDCValues, "kube-oidc"))
+		var cm struct {
+			Data map[string]string `json:"data"`
+		}
+		findObject(t, objs, "ConfigMap", &cm)
+		path := filepath.Join(t.TempDir(), "tracing.yaml")
+		if err := os.WriteFile(path, []byte(cm.Data["tracing-config.yaml"]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := apiserveroptions.ReadTracingConfiguration(path)
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, cm.Data["tracing-config.yaml"])
+		}
+		if cfg.Endpoint == nil || *cfg.Endpoint != "otel-collector.monitoring:4318" || cfg.SamplingRatePerMillion == nil || *cfg.SamplingRatePerMillion != 100 {
+			t.Errorf("tracing configuration %+v", cfg)
+		}
+	})
+
 	t.Run("refused values", func(t *testing.T) {
 		dir, err := harness.ShippedPath(harness.ChartDir)
 		if err != nil {
@@ -467,6 +492,11 @@ authenticationConfig:
 			{"passthrough audiences without passthrough", chartMinimalValues + "tokenPassthrough: {audiences: [x]}\n", "tokenPassthrough.enabled"},
 			{"ingress without hosts", chartMinimalValues + "ingress: {enabled: true}\n", "ingress.hosts"},
 			{"impersonation settings without impersonation", chartMinimalValues + "disableImpersonation: true\nimpersonation: {reviewTimeout: 5s}\n", "conflict with disableImpersonation"},
+			{"tracing endpoint with a scheme", chartMinimalValues + "tracing: {enabled: true, endpoint: http://collector:4318}\n", "endpoint"},
+			{"unknown tracing protocol", chartMinimalValues + "tracing: {enabled: true, protocol: zipkin}\n", "protocol"},
+			{"sampling rate above a million", chartMinimalValues + "tracing: {enabled: true, samplingRatePerMillion: 1000001}\n", "samplingRatePerMillion"},
+			{"verbosity above 5", chartMinimalValues + "logging: {verbosity: 6}\n", "verbosity"},
+			{"unknown log format", chartMinimalValues + "logging: {format: xml}\n", "format"},
 			{"signing alg none", "oidc: {issuerUrl: https://dex.example.com, clientId: k, signingAlgs: [none]}\n", "signingAlgs"},
 			{"sign-in page without discovery", chartMinimalValues + "web: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback, clientSecret: {secretName: s}}\n", "needs discovery.clientId"},
 			{"sign-in page without its secret", chartMinimalValues + "discovery: {clientId: kubectl}\nweb: {enabled: true, clientId: w, redirectUrl: https://k.example.com/web/callback}\n", "web.clientSecret.secretName"},

@@ -25,7 +25,9 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/logging"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/server"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/web"
 )
 
@@ -44,6 +46,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	discoveryOpts := discovery.NewOptions()
 	webOpts := web.NewOptions()
 	gcOpts := newGCOptions()
+	logOpts := logging.NewOptions()
+	tracingOpts := tracing.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "oidc-proxy",
 		Short: "Authenticate OIDC tokens for a Kubernetes API server and forward requests with impersonation",
@@ -61,7 +65,7 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, webOpts, gcOpts, stderr)
+			return run(cmd.Context(), proxyOpts, authnOpts, discoveryOpts, webOpts, gcOpts, logOpts, tracingOpts, stderr)
 		},
 	}
 	cmd.SetOut(stdout)
@@ -76,6 +80,8 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	proxyOpts.Modes.AddAuditFlags(fss.FlagSet("audit (kube-apiserver flags)"))
 	proxyOpts.AddOperationsFlags(fss.FlagSet("operations"))
 	gcOpts.AddFlags(fss.FlagSet("operations"))
+	logOpts.AddFlags(fss.FlagSet("logging"))
+	tracingOpts.AddFlags(fss.FlagSet("tracing"))
 	discoveryOpts.AddFlags(fss.FlagSet("discovery (public settings for kubectl oidc setup)"))
 	webOpts.AddFlags(fss.FlagSet("sign-in page (opt-in, needs discovery)"))
 	general := fss.FlagSet("general")
@@ -97,10 +103,13 @@ names follow kube-apiserver and jetstack's kube-oidc-proxy.`,
 	return cmd
 }
 
-func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options, webOpts *web.Options, gcOpts *gcOptions, stderr io.Writer) error {
+func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Options, discoveryOpts *discovery.Options,
+	webOpts *web.Options, gcOpts *gcOptions, logOpts *logging.Options, tracingOpts *tracing.Options, stderr io.Writer) error {
 	errs := append(proxyOpts.Validate(), authnOpts.Validate()...)
 	errs = append(errs, gcOpts.Validate()...)
 	errs = append(errs, webOpts.Validate()...)
+	errs = append(errs, logOpts.Validate()...)
+	errs = append(errs, tracingOpts.Validate()...)
 	if discoveryOpts.Enabled() && discoveryOpts.IssuerURL == "" && authnOpts.IssuerURL == "" {
 		errs = append(errs, errors.New("--discovery-client-id needs --discovery-issuer-url when the issuer is not given with --oidc-issuer-url"))
 	}
@@ -115,9 +124,26 @@ func run(ctx context.Context, proxyOpts *server.Options, authnOpts *authn.Option
 	// the program's own log share it, each line written whole.
 	logOut := proxy.NewDelayedWriter(stderr, 64<<10, 100*time.Millisecond)
 	defer logOut.Flush()
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	// The program's log, with the Kubernetes libraries' klog lines.
+	log, restoreKlog := logOpts.New(logOut)
+	defer restoreKlog()
 	authnOpts.Logger = log
 	logFIPSMode(log)
+	tp, err := tracingOpts.New(ctx)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(ctx, tp); err != nil {
+				log.Warn("tracing: spans not exported at exit", "err", err)
+			}
+		}()
+		proxyOpts.TracerProvider, authnOpts.TracerProvider = tp, tp
+		log.Info("tracing on", "config", tracingOpts.ConfigFile)
+	}
 	defer gcOpts.start(log)()
 	reg := prometheus.NewRegistry()
 	srv := &server.Server{

@@ -43,6 +43,10 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		// operations
 		"--readiness-probe-port", "--metrics-serving-address", "--shutdown-delay-duration", "--shutdown-timeout", "--version",
 		"--gc-heap-floor",
+		// logging (pkg/proxy/logging)
+		"--log-format", "-v, --v",
+		// tracing (pkg/proxy/tracing)
+		"--tracing-config-file", "--tracing-protocol",
 		// discovery (pkg/discovery)
 		"--discovery-client-id", "--discovery-issuer-url", "--discovery-scopes", "--discovery-extra-params", "--discovery-grant-types",
 		"--discovery-cluster-name", "--discovery-ca-file", "--discovery-issuer-ca-file",

@@ -63,6 +63,25 @@ func StartAPIServer(t testing.TB) *APIServer {
 // (for example --oidc-* so that the API server accepts Dex tokens itself).
 func StartAPIServerWithArgs(t testing.TB, extraArgs ...string) *APIServer {
 	t.Helper()
+	return startAPIServer(t, "", extraArgs)
+}
+
+// StartAPIServerWithTracing is StartAPIServer with kube-apiserver's tracing
+// on (--tracing-config-file), exporting to the OTLP endpoint (host:port),
+// sampling only requests whose caller sent a sampled traceparent. The
+// proxy's identity is also in the group system:monitoring: kube-apiserver
+// continues a caller's trace only for system:masters and system:monitoring
+// (k8s.io/apiserver's WithTracing); for anyone else it starts a new trace
+// that links to the caller's span.
+func StartAPIServerWithTracing(t testing.TB, endpoint string, extraArgs ...string) *APIServer {
+	t.Helper()
+	return startAPIServer(t, "system:monitoring", append([]string{TracingConfigFile(t, endpoint, 0)}, extraArgs...))
+}
+
+// startAPIServer starts etcd and kube-apiserver with the proxy's identity
+// in proxyGroup (none when empty).
+func startAPIServer(t testing.TB, proxyGroup string, extraArgs []string) *APIServer {
+	t.Helper()
 	bin := RequireBinary(t, KubeAPIServer)
 	etcd := StartEtcd(t)
 	dir := t.TempDir()
@@ -77,8 +96,12 @@ func StartAPIServerWithArgs(t testing.TB, extraArgs ...string) *APIServer {
 		Dir:        dir,
 		Etcd:       etcd,
 	}
-	tokens := fmt.Sprintf("%s,%s,%s-uid,system:masters\n%s,%s,%s-uid\n",
+	tokens := fmt.Sprintf("%s,%s,%s-uid,system:masters\n%s,%s,%s-uid",
 		s.AdminToken, AdminUser, AdminUser, s.ProxyToken, ProxyUser, ProxyUser)
+	if proxyGroup != "" {
+		tokens += "," + proxyGroup
+	}
+	tokens += "\n"
 	mustWrite(t, filepath.Join(dir, "tokens.csv"), tokens)
 	if err := writeRSAKeyPair(filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")); err != nil {
 		t.Fatal(err)

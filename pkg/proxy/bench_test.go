@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/rest"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 )
 
@@ -92,17 +95,31 @@ func bareProxy(target *url.URL, pool httputil.BufferPool) *httputil.ReverseProxy
 
 func benchChain(b *testing.B, a authn.Authenticator) http.Handler {
 	b.Helper()
+	return benchChainTraced(b, a, nil)
+}
+
+// benchChainTraced is benchChain with tracing on when tp is set: the
+// request span, and the upstream span through tracing.Transport.
+func benchChainTraced(b *testing.B, a authn.Authenticator, tp trace.TracerProvider) http.Handler {
+	b.Helper()
 	target, _ := url.Parse("https://apiserver.example:6443")
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
 	// The proxy's own bearer token is added as in production.
-	withToken, err := rest.HTTPWrappersForConfig(&rest.Config{BearerToken: proxyCredential}, cannedUpstream)
+	cfg := &rest.Config{BearerToken: proxyCredential}
+	var tracer trace.Tracer
+	if tp != nil {
+		cfg.Wrap(tracing.Transport(tp))
+		tracer = tp.Tracer(tracing.ServiceName)
+	}
+	withToken, err := rest.HTTPWrappersForConfig(cfg, cannedUpstream)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return NewHandler(Config{
+		Tracer:        tracer,
 		Authenticator: a,
 		Upstream:      &upstream.APIServer{URL: target, Normal: withToken, Upgrade: withToken},
 		Metrics:       m,
@@ -112,9 +129,10 @@ func benchChain(b *testing.B, a authn.Authenticator) http.Handler {
 	})
 }
 
-func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duration) authn.Authenticator {
+func realAuthenticator(b *testing.B, p *oidctest.Provider, cacheTTL time.Duration, tp trace.TracerProvider) authn.Authenticator {
 	b.Helper()
 	o := authn.NewOptions()
+	o.TracerProvider = tp
 	o.IssuerURL, o.ClientID, o.CAFile, o.GroupsClaim = p.Issuer, p.ClientID, p.CAFile(b), "groups"
 	o.TokenCacheTTL = cacheTTL
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -154,10 +172,20 @@ func BenchmarkProxy(b *testing.B) {
 	p.IDTokenTTL = time.Hour
 	token := p.IDToken(p.User)
 	b.Run("oidc-proxy-cache-hit", func(b *testing.B) {
-		benchServe(b, benchChain(b, realAuthenticator(b, p, time.Hour)), token)
+		benchServe(b, benchChain(b, realAuthenticator(b, p, time.Hour, nil)), token)
 	})
+	for _, sampling := range []struct {
+		name    string
+		perMill int32
+	}{{"unsampled", 0}, {"sampled", 1_000_000}} {
+		b.Run("oidc-proxy-cache-hit-tracing-"+sampling.name, func(b *testing.B) {
+			tp := tracing.NewProvider(tracetest.NewNoopExporter(), sampling.perMill)
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			benchServe(b, benchChainTraced(b, realAuthenticator(b, p, time.Hour, tp), tp), token)
+		})
+	}
 	b.Run("oidc-proxy-cache-miss", func(b *testing.B) {
-		benchServe(b, benchChain(b, realAuthenticator(b, p, 0)), token)
+		benchServe(b, benchChain(b, realAuthenticator(b, p, 0, nil)), token)
 	})
 	b.Run("parallel/bare-reverseproxy-bufferpool", func(b *testing.B) {
 		benchServeParallel(b, bareProxy(target, copyBuffers), aliceToken)
@@ -166,7 +194,7 @@ func BenchmarkProxy(b *testing.B) {
 		benchServeParallel(b, benchChain(b, newFakeAuth()), aliceToken)
 	})
 	b.Run("parallel/oidc-proxy-cache-hit", func(b *testing.B) {
-		benchServeParallel(b, benchChain(b, realAuthenticator(b, p, time.Hour)), token)
+		benchServeParallel(b, benchChain(b, realAuthenticator(b, p, time.Hour, nil)), token)
 	})
 }
 

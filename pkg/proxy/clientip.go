@@ -38,6 +38,13 @@ func (c *ClientIPResolver) isTrusted(a netip.Addr) bool {
 	return false
 }
 
+// TrustsPeer tells whether the request's TCP peer is in the trusted CIDRs
+// (a nil resolver trusts none).
+func (c *ClientIPResolver) TrustsPeer(r *http.Request) bool {
+	peer, ok := parseAddr(r.RemoteAddr, true)
+	return ok && c.isTrusted(peer)
+}
+
 // Resolve returns the client IP as text (IPv6 without brackets or zone),
 // or "" when the peer address cannot be parsed. A nil resolver trusts no
 // proxy.

@@ -13,5 +13,7 @@
 //   - identity: the one validator of canonical identity values;
 //   - accesslog: the access-log line encoders;
 //   - upstream: the API server and the transports to it;
+//   - logging: the program's log stream, the libraries' klog lines included;
+//   - tracing: OpenTelemetry tracing (config, allow-list, transport spans);
 //   - server: flags, start-up (complete, new, run) and serving.
 package proxy

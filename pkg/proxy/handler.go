@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -44,6 +45,9 @@ type Config struct {
 	// nothing themselves. It is given the complete chain (api), through
 	// which the pages make their API requests with a person's own token.
 	Pages func(api http.Handler) Pages
+	// Tracer, when set, gives each request a span (withTracing); nil adds
+	// no step.
+	Tracer trace.Tracer
 }
 
 // Pages are browser pages served next to the API.
@@ -55,7 +59,7 @@ type Pages interface {
 
 // NewHandler builds the handler chain, outermost first:
 //
-//	client address (X-Forwarded-For resolved or dropped) -> access log
+//	[tracing: the request span] -> client address (X-Forwarded-For resolved or dropped) -> access log
 //	(the record, with kube-apiserver's RequestInfo) -> metrics -> panic
 //	recovery -> /healthz /livez /readyz -> public paths -> [pages] -> RequestInfo
 //	(when no record computed it) -> [audit init] -> authenticate (the
@@ -106,8 +110,12 @@ func NewHandler(c Config) http.Handler {
 	if c.AccessLog != nil {
 		h = WithAccessLog(h, c.AccessLog)
 	}
-	chain = WithClientAddress(h, c.ClientIP)
-	return chain
+	h = WithClientAddress(h, c.ClientIP)
+	if c.Tracer != nil {
+		h = withTracing(h, c.Tracer, c.ClientIP)
+	}
+	chain = h
+	return h
 }
 
 // requestInfoFactory is kube-apiserver's: prefixes "api" and "apis",

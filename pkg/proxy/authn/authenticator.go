@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 )
 
 // Authenticator verifies bearer tokens. Safe for concurrent use.
@@ -47,6 +50,7 @@ var _ Reloader = (*tokenAuthenticator)(nil)
 type tokenAuthenticator struct {
 	ctx         context.Context
 	log         *slog.Logger
+	tracer      trace.Tracer // nil: no spans
 	metrics     *metrics
 	allowSystem bool
 	algs        []string
@@ -73,6 +77,7 @@ type tokenAuthenticator struct {
 // discovery before it replaces the active one.
 type pendingConfig struct {
 	hash [sha256.Size]byte
+	data []byte
 	set  *issuerSet
 }
 
@@ -108,6 +113,9 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 		now:         o.now,
 		configPath:  o.AuthenticationConfigFile,
 	}
+	if o.TracerProvider != nil {
+		a.tracer = o.TracerProvider.Tracer("oidc-proxy/authn")
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -121,15 +129,17 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	a.clientCert = cert
 	var set *issuerSet
 	if a.configPath != "" {
-		cfg, hash, err := loadConfigFile(a.configPath)
+		cfg, data, err := loadConfigFile(a.configPath)
 		if err != nil {
 			return nil, err
 		}
+		hash := sha256.Sum256(data)
 		if set, err = newIssuerSet(ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert); err != nil {
 			return nil, fmt.Errorf("authentication-config %s: %w", a.configPath, err)
 		}
 		a.activeHash = hash
 		a.anonymous, a.anonymousConfig = newAnonymous(cfg), cfg.Anonymous
+		configLoaded(data)
 	} else {
 		cfg, err := o.legacyConfig()
 		if err != nil {
@@ -154,11 +164,35 @@ func newTokenAuthenticator(ctx context.Context, o *Options, reg prometheus.Regis
 	return a, nil
 }
 
-// AuthenticateToken implements Authenticator.
+// How a token was judged, for the "authenticate" span (besides the
+// refusal results of the metrics).
+const (
+	judgedCacheHit = "cache_hit"
+	judgedVerified = "verified"
+)
+
+// AuthenticateToken implements Authenticator. With a tracer, it is the
+// span "authenticate", whose attribute says how the token was judged.
 func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	if a.tracer == nil {
+		resp, _, ok, err := a.authenticateToken(ctx, token)
+		return resp, ok, err
+	}
+	ctx, span := a.tracer.Start(ctx, "authenticate")
+	if !span.IsRecording() { // not sampled
+		resp, _, ok, err := a.authenticateToken(ctx, token)
+		return resp, ok, err
+	}
+	defer span.End()
+	resp, judged, ok, err := a.authenticateToken(ctx, token)
+	span.SetAttributes(tracing.AuthenticationKey.String(judged))
+	return resp, ok, err
+}
+
+func (a *tokenAuthenticator) authenticateToken(ctx context.Context, token string) (*authenticator.Response, string, bool, error) {
 	if token == "" {
 		a.metrics.result(resultNoToken)
-		return nil, false, ErrNoToken
+		return nil, resultNoToken, false, ErrNoToken
 	}
 	set := a.active.Load()
 	key := cacheKey(token)
@@ -166,24 +200,24 @@ func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string
 		if resp, ok := set.cache.get(key); ok {
 			a.metrics.cacheHit.Inc()
 			a.metrics.result(resultSuccess)
-			return copyResponse(resp), true, nil
+			return copyResponse(resp), judgedCacheHit, true, nil
 		}
 		a.metrics.cacheMiss.Inc()
 	}
 	resp, result, err := set.authenticate(ctx, token)
 	if err != nil {
 		a.metrics.result(result)
-		return nil, false, err
+		return nil, result, false, err
 	}
 	if !a.allowSystem {
 		if err := checkIdentity(resp.User.GetName(), resp.User.GetGroups()); err != nil {
 			a.metrics.result(resultForbiddenIdentity)
-			return nil, false, err
+			return nil, resultForbiddenIdentity, false, err
 		}
 	}
 	set.cache.put(key, token, resp)
 	a.metrics.result(resultSuccess)
-	return copyResponse(resp), true, nil
+	return copyResponse(resp), judgedVerified, true, nil
 }
 
 // copyResponse gives each caller its own user info, so that a caller adding
@@ -263,7 +297,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		// Possibly transient (file being replaced): keep retrying.
 		a.log.Error("authentication config: cannot read the file; keeping the current configuration",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, fmt.Errorf("authentication-config: %w", err)
 	}
 	hash := sha256.Sum256(data)
@@ -287,7 +321,7 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.rejectedHash, a.rejectedErr = hash, err
 		a.log.Error("authentication config: the new file is invalid; keeping the current configuration",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, err
 	}
 	set, err := newIssuerSet(a.ctx, cfg, a.algs, a.cacheTTL, a.now, a.clientCert)
@@ -296,10 +330,10 @@ func (a *tokenAuthenticator) Reload() (applied bool, err error) {
 		a.rejectedHash, a.rejectedErr = hash, err
 		a.log.Error("authentication config: cannot build the new configuration; keeping the current one",
 			"path", a.configPath, "error", err)
-		a.metrics.reloads.WithLabelValues("failure").Inc()
+		a.metrics.reloadFailed()
 		return false, err
 	}
-	a.pending = &pendingConfig{hash: hash, set: set}
+	a.pending = &pendingConfig{hash: hash, data: data, set: set}
 	a.log.Info("authentication config: new configuration is valid; waiting for its issuers before using it",
 		"path", a.configPath)
 	return a.promotePending(), nil
@@ -316,7 +350,7 @@ func (a *tokenAuthenticator) promotePending() bool {
 	a.activeHash = p.hash
 	a.pending = nil
 	old.close()
-	a.metrics.reloads.WithLabelValues("success").Inc()
+	a.metrics.reloaded(p.data)
 	a.log.Info("authentication config: reloaded", "path", a.configPath, "issuers", len(p.set.issuers))
 	return true
 }

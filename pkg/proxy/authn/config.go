@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -29,18 +28,17 @@ var configCodecs = func() serializer.CodecFactory {
 var celCompiler = authenticationcel.NewDefaultCompiler()
 
 // loadConfigFile reads, decodes and validates an AuthenticationConfiguration
-// file. It returns the configuration and the SHA-256 of the file's content.
-func loadConfigFile(path string) (*apiserver.AuthenticationConfiguration, [32]byte, error) {
+// file. It returns the configuration and the file's content.
+func loadConfigFile(path string) (*apiserver.AuthenticationConfiguration, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("authentication-config: %w", err)
+		return nil, nil, fmt.Errorf("authentication-config: %w", err)
 	}
-	sum := sha256.Sum256(data)
 	cfg, err := parseConfig(data)
 	if err != nil {
-		return nil, sum, fmt.Errorf("authentication-config %s: %w", path, err)
+		return nil, data, fmt.Errorf("authentication-config %s: %w", path, err)
 	}
-	return cfg, sum, nil
+	return cfg, data, nil
 }
 
 // parseConfig decodes and validates the content of an authentication config file.

@@ -1,6 +1,9 @@
 package authn
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	configmetrics "k8s.io/apiserver/pkg/server/options/authenticationconfig/metrics"
+)
 
 // Authentication results, the values of the "result" label.
 const (
@@ -25,6 +28,31 @@ type metrics struct {
 }
 
 func (m *metrics) result(r string) { m.byResult[r].Inc() }
+
+// apiServerID labels kube-apiserver's authentication config metrics
+// (apiserver_id_hash): a proxy has no API server identity, so it is empty.
+const apiServerID = ""
+
+// reloadFailed counts a failed reload of the authentication config file,
+// in the proxy's metric and in kube-apiserver's
+// (apiserver_authentication_config_controller_automatic_reloads_total).
+func (m *metrics) reloadFailed() {
+	m.reloads.WithLabelValues("failure").Inc()
+	configmetrics.RecordAuthenticationConfigAutomaticReloadFailure(apiServerID)
+}
+
+// reloaded counts a successful reload of the config file with content data.
+func (m *metrics) reloaded(data []byte) {
+	m.reloads.WithLabelValues("success").Inc()
+	configmetrics.RecordAuthenticationConfigAutomaticReloadSuccess(apiServerID, string(data))
+}
+
+// configLoaded records the config file the authenticator started with
+// (apiserver_authentication_config_controller_last_config_info), as
+// kube-apiserver does.
+func configLoaded(data []byte) {
+	configmetrics.RecordAuthenticationConfigLastConfigInfo(apiServerID, string(data))
+}
 
 // newMetrics creates the collectors and registers them on reg (if not nil).
 // ready is evaluated at every scrape.

@@ -8,6 +8,7 @@ package authn
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"os"
 	"slices"
@@ -67,6 +68,10 @@ type Options struct {
 	AllowSystemIdentities bool
 	// ConfigReloadInterval is how often the authentication config file is checked for changes.
 	ConfigReloadInterval time.Duration
+
+	// TracerProvider, when set, traces each authentication as a span
+	// "authenticate" (pkg/proxy/tracing); nil: no spans.
+	TracerProvider trace.TracerProvider
 
 	// Logger receives configuration reload and discovery messages (default slog.Default()).
 	// It never receives a token.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -53,6 +54,10 @@ type Options struct {
 	AccessLogFormat string
 	// Modes: end-user impersonation, passthrough, extras, audit (modes.go).
 	Modes *proxy.ModeOptions
+
+	// TracerProvider traces requests, their reviews and their upstream
+	// round trips (pkg/proxy/tracing); nil: tracing is off.
+	TracerProvider trace.TracerProvider
 }
 
 // NewOptions returns the defaults.

@@ -20,12 +20,13 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apiserver/pkg/server"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
+	"github.com/kube-oidc/kube-oidc/pkg/proxy/tracing"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
 
@@ -40,7 +41,8 @@ type Server struct {
 	// listens (and answers 503 / not ready) while it runs. An error stops Run.
 	NewAuthenticator func(ctx context.Context) (authn.Authenticator, error)
 	// Registry receives the proxy's metrics (and should hold the
-	// authenticator's); /metrics serves it.
+	// authenticator's); /metrics serves it with the metrics of the
+	// Kubernetes libraries (gatherer).
 	Registry *prometheus.Registry
 	Log      *slog.Logger
 	// AccessLogOut receives the access log lines (os.Stderr when nil).
@@ -101,6 +103,10 @@ func (s *Server) Complete() (*CompletedServer, error) {
 	cfg, err := o.RESTConfig()
 	if err != nil {
 		return nil, err
+	}
+	if o.TracerProvider != nil {
+		// Forwarded requests, SubjectAccessReviews and TokenReviews.
+		cfg.Wrap(tracing.Transport(o.TracerProvider))
 	}
 	up, err := upstream.New(cfg, o.UpstreamTimeouts)
 	if err != nil {
@@ -202,8 +208,6 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	_ = s.Registry.Register(collectors.NewGoCollector())
-	_ = s.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	r := &RunnableServer{c: c, pending: proxy.NewPendingAuthenticator(), draining: new(atomic.Bool)}
 	r.drain, r.startDrain = context.WithCancel(context.Background())
@@ -221,6 +225,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,
 		Public: c.public, Metrics: m, Log: log, Modes: c.modes, ClientIP: c.clientIP,
 		AccessLog: proxy.NewAccessLog(c.accessOut, c.format), Drain: r.drain, Pages: c.pages(),
+		Tracer: tracer(o.TracerProvider),
 	})
 
 	if o.ReadinessProbePort > 0 {
@@ -237,7 +242,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 	}
 	if o.MetricsServingAddress != "" {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherer(s.Registry), promhttp.HandlerOpts{}))
 		srv, addr, err := listenPlain(o.MetricsServingAddress, mux, log)
 		if err != nil {
 			closeAll(r.side)
@@ -333,6 +338,14 @@ func checkAnonymous(a authn.Authenticator, m *proxy.Modes) error {
 		return nil
 	}
 	return errors.New("the authentication configuration's anonymous section needs impersonation (the proxy forwards system:anonymous with Impersonate-User), which --disable-impersonation turns off: remove the anonymous section or --disable-impersonation")
+}
+
+// tracer is the request spans' tracer, nil when tracing is off.
+func tracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		return nil
+	}
+	return tp.Tracer(tracing.ServiceName)
 }
 
 // listenPlain serves h over plain HTTP on addr with inbound limits.

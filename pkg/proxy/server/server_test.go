@@ -91,6 +91,17 @@ type runningServer struct {
 // startServer runs Server.Run with the real authenticator for provider p.
 func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, mods ...func(*Options)) *runningServer {
 	t.Helper()
+	ao := authn.NewOptions()
+	ao.IssuerURL = p.Issuer
+	ao.ClientID = p.ClientID
+	ao.CAFile = p.CAFile(t)
+	ao.GroupsClaim = "groups"
+	return startServerWith(t, up, ao, mods...)
+}
+
+// startServerWith runs Server.Run with the real authenticator built from ao.
+func startServerWith(t *testing.T, up *apiservertest.Server, ao *authn.Options, mods ...func(*Options)) *runningServer {
+	t.Helper()
 	o := NewOptions()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,11 +119,6 @@ func startServer(t *testing.T, up *apiservertest.Server, p *oidctest.Provider, m
 	if errs := o.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	ao := authn.NewOptions()
-	ao.IssuerURL = p.Issuer
-	ao.ClientID = p.ClientID
-	ao.CAFile = p.CAFile(t)
-	ao.GroupsClaim = "groups"
 	ao.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
 	addrs := make(chan [3]net.Addr, 1)

@@ -94,7 +94,7 @@ func build(cfg *rest.Config, t Timeouts) (normal, upgrade http.RoundTripper, bas
 // agent); client certificates are in the TLS configuration. A token file
 // that cannot be read now is a configuration error, not a 401 later.
 // (client-go's debug wrappers need klog verbosity 6, which oidc-proxy never
-// sets: it has no -v flag.)
+// sets: its -v stops at 5.)
 func withCredentials(cfg *rest.Config, rt http.RoundTripper) (http.RoundTripper, error) {
 	if cfg.BearerTokenFile != "" {
 		if _, err := os.ReadFile(cfg.BearerTokenFile); err != nil {

@@ -215,6 +215,12 @@ The container's args, as a YAML list (every value quoted by toYaml).
 {{- $a = append $a (printf "--readiness-probe-port=%v" $v.readinessProbePort) -}}
 {{- $a = append $a (printf "--metrics-serving-address=:%v" $v.metrics.port) -}}
 {{- $a = append $a (printf "--shutdown-delay-duration=%vs" $v.shutdownDelaySeconds) -}}
+{{- $a = append $a (printf "--log-format=%s" $v.logging.format) -}}
+{{- if $v.tracing.enabled -}}
+{{- $a = append $a "--tracing-config-file=/etc/oidc-proxy/tracing/config.yaml" -}}
+{{- $a = append $a (printf "--tracing-protocol=%s" $v.tracing.protocol) -}}
+{{- end -}}
+{{- if $v.logging.verbosity }}{{ $a = append $a (printf "--v=%v" $v.logging.verbosity) }}{{ end -}}
 {{- $a = concat $a $v.extraArgs -}}
 {{- toYaml $a -}}
 {{- end -}}
