@@ -164,7 +164,7 @@ func TestWebSignInThroughDex(t *testing.T) {
 		if got := text("#cmd-setup"); got != wantSetup {
 			t.Errorf("setup command on the page %q, want %q", got, wantSetup)
 		}
-		if got := text("#cmd-krew"); got != "kubectl krew install oidc" {
+		if got := text("#cmd-krew"); got != "kubectl krew install --manifest-url=https://github.com/kube-oidc/kube-oidc/releases/latest/download/oidc.yaml" {
 			t.Errorf("krew command on the page %q", got)
 		}
 		// The copy button (the page's only script) copies the command; the

@@ -31,6 +31,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/kube-oidc/kube-oidc/internal/version"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 )
@@ -52,8 +53,25 @@ const (
 	apiTimeout = 30 * time.Second
 )
 
-// KrewCommand installs the plugin.
-const KrewCommand = "kubectl krew install oidc"
+// releases is where the release files, the krew manifest among them, are
+// published (the Makefile's DIST_BASE_URL without the version).
+const releases = "https://github.com/kube-oidc/kube-oidc/releases"
+
+// releaseVersion is a release tag: vX.Y.Z, or a pre-release vX.Y.Z-rc.N
+// (alpha, beta); not git describe's vX.Y.Z-N-gHASH of a later commit.
+var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)(\.[0-9]+)?)?$`)
+
+// KrewCommand installs the plugin with krew from the manifest published
+// with the release of the proxy's own version v, so the plugin matches the
+// proxy; a build that is not a release (a commit, "dev") points at the
+// latest release. The plugin is not in krew's default index, so the
+// command names the manifest.
+func KrewCommand(v string) string {
+	if releaseVersion.MatchString(v) {
+		return "kubectl krew install --manifest-url=" + releases + "/download/" + v + "/oidc.yaml"
+	}
+	return "kubectl krew install --manifest-url=" + releases + "/latest/download/oidc.yaml"
+}
 
 //go:embed assets
 var assets embed.FS
@@ -415,7 +433,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) data() (pageData, error) {
-	d := pageData{ProxyURL: h.proxyURL, ClusterName: h.cluster, Krew: KrewCommand,
+	d := pageData{ProxyURL: h.proxyURL, ClusterName: h.cluster, Krew: KrewCommand(version.Version),
 		Kubeconfig: KubeconfigPath, FileName: h.kubeName}
 	ho, err := h.handouts.current()
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/internal/version"
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/setupcmd"
 )
@@ -296,7 +297,7 @@ func TestSignInRoundTripShowsIdentityPermissionsAndCommands(t *testing.T) {
 		"oidc:alice@example.com", "developers", "system:authenticated",
 		"Also in namespace <code>team-a</code>", "<code>deployments.apps</code>", "all verbs",
 		"<code>namespaces</code>", "get, list",
-		KrewCommand,
+		KrewCommand(version.Version),
 		"kubectl oidc setup " + e.srv.URL + " --ca-fingerprint " + discovery.Fingerprint(e.srv.Certificate()),
 		`href="/web/kubeconfig"`, `name="csrf"`,
 	} {
@@ -747,6 +748,23 @@ func TestLargeSummaryKeepsTheSessionWithinTheCookies(t *testing.T) {
 			if len(c) > 4096 {
 				t.Errorf("a cookie of %d bytes", len(c))
 			}
+		}
+	}
+}
+
+func TestKrewCommandNamesTheReleaseManifest(t *testing.T) {
+	const latest = "kubectl krew install --manifest-url=https://github.com/kube-oidc/kube-oidc/releases/latest/download/oidc.yaml"
+	for _, tt := range []struct{ version, want string }{
+		{"v0.1.0", "kubectl krew install --manifest-url=https://github.com/kube-oidc/kube-oidc/releases/download/v0.1.0/oidc.yaml"},
+		{"v1.2.3-rc.1", "kubectl krew install --manifest-url=https://github.com/kube-oidc/kube-oidc/releases/download/v1.2.3-rc.1/oidc.yaml"},
+		{"v0.1.0-5-g0a9f171", latest},
+		{"v0.1.0-dirty", latest},
+		{"0a9f171", latest},
+		{"dev", latest},
+		{"v0.1.0/../../evil", latest},
+	} {
+		if got := KrewCommand(tt.version); got != tt.want {
+			t.Errorf("KrewCommand(%q) = %q, want %q", tt.version, got, tt.want)
 		}
 	}
 }
