@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -32,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,11 +102,7 @@ func runBare(upstream string) {
 	}
 	// The same ReverseProxy configuration as oidc-proxy (including pooled
 	// copy buffers), so the difference measured is oidc-proxy's chain.
-	rp := &httputil.ReverseProxy{
-		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-		Transport:  tr,
-		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
-	}
+	rp := loadbench.BareProxy(target, tr, nil)
 	startCPUProfile()
 	srv := httptest.NewUnstartedServer(rp)
 	srv.EnableHTTP2 = true
@@ -123,11 +117,6 @@ func runBare(upstream string) {
 	_, _ = io.Copy(io.Discard, os.Stdin) // parent closes stdin to stop us
 	srv.Close()
 }
-
-type bufferPool struct{ pool sync.Pool }
-
-func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 type target struct {
 	name   string
@@ -258,20 +247,7 @@ func numCPU() int {
 }
 
 func clientFor(caPEM []byte, useHTTP2 bool) *http.Client {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool},
-		MaxIdleConnsPerHost: 256,
-		MaxConnsPerHost:     0,
-		DisableCompression:  true,
-	}
-	if useHTTP2 {
-		tr.ForceAttemptHTTP2 = true
-	} else {
-		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &http.Client{Transport: loadbench.ClientTransport(caPEM, useHTTP2), Timeout: 30 * time.Second}
 }
 
 func startBare(upCA []byte, upURL string, useHTTP2 bool) (target, func(), error) {
