@@ -99,17 +99,26 @@ func BenchmarkAPIServer(b *testing.B) {
 		proxy.Fatalf(b, "SelfSubjectReview through oidc-proxy: %v", err)
 	}
 	b.Logf("oidc-proxy forwards the token as %+v", user)
-	bare := startBare(b, api, user, *flagBareH2)
 	u, err := url.Parse(api.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	apiPort, _ := strconv.Atoi(u.Port())
-	targets := []target{
-		{name: "direct", url: api.URL, caPEM: api.CAPEM, token: api.AdminToken, pid: api.Process.Pid()},
-		{name: "bare", url: bare.url, caPEM: bare.caPEM, token: token, pid: bare.process.Pid(), proxy: true},
-		{name: "oidc-proxy", url: proxy.URL, caPEM: proxy.CA.CertPEM, token: token, pid: proxy.Process.Pid(), proxy: true},
+	direct := target{name: "direct", url: api.URL, caPEM: api.CAPEM, token: api.AdminToken, pid: api.Process.Pid()}
+	// startProxies starts a bare proxy and an oidc-proxy; stop ends both.
+	startProxies := func() (bare, oidc target, stop func()) {
+		bp := startBare(b, api, user, *flagBareH2)
+		p := proxy
+		if p == nil {
+			p = harness.StartProxyForIssuer(b, api, iss, harness.ProxyOptions{})
+		}
+		proxy = nil
+		return target{name: "bare", url: bp.url, caPEM: bp.caPEM, token: token, pid: bp.process.Pid(), proxy: true},
+			target{name: "oidc-proxy", url: p.URL, caPEM: p.CA.CertPEM, token: token, pid: p.Process.Pid(), proxy: true},
+			func() { bp.process.Stop(); p.Process.Stop() }
 	}
+	bare, oidc, stop := startProxies()
+	targets := []target{direct, bare, oidc}
 
 	rep := &report{started: time.Now(), user: user.Username, bareUpstream: "HTTP/1.1 keep-alive pool"}
 	if *flagBareH2 {
@@ -123,18 +132,25 @@ func BenchmarkAPIServer(b *testing.B) {
 			if h2 && !*flagWatchHTTP2 {
 				continue
 			}
-			for _, t := range targets {
+			// Fresh proxy processes for each fan-out, so that memory the
+			// previous one left to the process does not hide what the
+			// streams take.
+			stop()
+			bare, oidc, stop = startProxies()
+			for _, t := range []target{direct, bare, oidc} {
 				r, err := fanOut(ctx, admin, t, w, *flagEvents, h2, apiPort)
 				if err != nil {
 					b.Fatalf("watch fan-out, %d streams through %s: %v", w, t.name, err)
 				}
-				b.Logf("fan-out %s", r.summary())
+				fmt.Printf("fan-out %s\n", r.summary())
 				rep.watches = append(rep.watches, r)
 			}
 		}
 	}
 	if *flagSlowEvents > 0 {
-		for _, t := range targets {
+		stop()
+		bare, oidc, stop = startProxies()
+		for _, t := range []target{direct, bare, oidc} {
 			r, err := slowClient(ctx, admin, t, *flagSlowEvents, *flagSlowBytes)
 			if err != nil {
 				b.Fatalf("slow client through %s: %v", t.name, err)
@@ -143,6 +159,10 @@ func BenchmarkAPIServer(b *testing.B) {
 		}
 	}
 	if *flagCPUProfile != "" {
+		// The proxy writes it from its own working directory.
+		if *flagCPUProfile, err = filepath.Abs(*flagCPUProfile); err != nil {
+			b.Fatal(err)
+		}
 		rep.profile = profileList(ctx, b, api, iss, token)
 	}
 	md := rep.markdown()

@@ -74,7 +74,7 @@ func runLoads(ctx context.Context, b *testing.B, targets []target) []*loadResult
 				}
 				r.runs[t.name] = append(r.runs[t.name], res)
 			}
-			b.Logf("round %d, %s, %s clients: %s", round+1, r.load.name, proto(r.http2), roundLine(r, targets, round))
+			fmt.Printf("round %d, %s, %s clients: %s\n", round+1, r.load.name, proto(r.http2), roundLine(r, targets, round))
 		}
 	}
 	return results
