@@ -118,6 +118,7 @@ func BenchmarkAPIServer(b *testing.B) {
 			func() { bp.process.Stop(); p.Process.Stop() }
 	}
 	bare, oidc, stop := startProxies()
+	defer func() { stop() }() // the last ones started (stopping is idempotent)
 	targets := []target{direct, bare, oidc}
 
 	rep := &report{started: time.Now(), user: user.Username, bareUpstream: "HTTP/1.1 keep-alive pool"}
@@ -159,6 +160,7 @@ func BenchmarkAPIServer(b *testing.B) {
 		}
 	}
 	if *flagCPUProfile != "" {
+		stop() // the profiled proxy runs alone
 		// The proxy writes it from its own working directory.
 		if *flagCPUProfile, err = filepath.Abs(*flagCPUProfile); err != nil {
 			b.Fatal(err)
