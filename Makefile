@@ -133,7 +133,7 @@ demo: e2e-deps e2e-bins build
 ## bench: oidc-proxy's cost per request (Go benchmark), a loopback load run of the built
 ## binary against a bare reverse proxy (hack/proxybench), then bench-gettoken.
 ## Results: docs/benchmarks.md.
-.PHONY: bench bench-gettoken
+.PHONY: bench bench-gettoken bench-apiserver
 BENCH_FLAGS ?= -benchtime 1s -count 3
 bench: build
 	$(GO) test -run XXX -bench BenchmarkProxy $(BENCH_FLAGS) ./pkg/proxy/
@@ -150,6 +150,18 @@ GETTOKEN_BENCH_FLAGS ?= -benchtime 200x -count 3
 bench-gettoken:
 	@[ -x "$(KUBELOGIN_BIN)" ] || GO=$(GO) e2e/hack/build-bins.sh kubelogin
 	KUBELOGIN_BIN=$(KUBELOGIN_BIN) $(GO) test -run '^$$' -bench '^BenchmarkGetTokenVsKubelogin$$' $(GETTOKEN_BENCH_FLAGS) ./cmd/kubectl-oidc/
+
+## bench-apiserver: oidc-proxy against a real kube-apiserver v1.37.2 and etcd (the e2e
+## builds): direct, a bare reverse proxy and bin/oidc-proxy, rounds interleaved; GET and
+## LIST loads from HTTP/1.1 and HTTP/2 clients, watch fan-out, a watcher that stops
+## reading (e2e/apiserverbench, a Go benchmark that `go test` without -bench never runs).
+## Not part of `make bench` (it needs the e2e components and takes minutes).
+## APISERVER_BENCH_FLAGS: e.g. -watch-streams 1000,5000 -watch-http2 -rounds 9
+## -cpuprofile /tmp/list.cpu -out /tmp/apiserverbench.md (docs/benchmarks.md).
+APISERVER_BENCH_FLAGS ?=
+bench-apiserver: e2e-deps build
+	@GO=$(GO) e2e/hack/build-bins.sh kube-apiserver
+	cd e2e && KUBE_OIDC_E2E_BIN_DIR=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkAPIServer$$' -benchtime 1x -timeout 0 ./apiserverbench -args $(APISERVER_BENCH_FLAGS)
 
 ## dist: release files in $(DIST) for VERSION=vX.Y.Z: kubectl-oidc (linux, darwin: amd64+arm64;
 ## windows/amd64) and oidc-proxy (linux amd64+arm64), CGO off, -trimpath, version stamped,

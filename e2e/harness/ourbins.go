@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -72,12 +73,22 @@ func OurBinary(t testing.TB, name string) string {
 	return p
 }
 
-func buildOurBinary(name, out string) error {
+// BuildOurBinary builds cmd/NAME of the checkout into out with the given
+// build tags (for example proxyprof, docs/benchmarks.md).
+func BuildOurBinary(name, out string, tags ...string) error {
+	return buildOurBinary(name, out, tags...)
+}
+
+func buildOurBinary(name, out string, tags ...string) error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "./cmd/"+name)...)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s from %s/cmd/%s: %w\n%s", name, root, name, err, b)

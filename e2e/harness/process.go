@@ -76,6 +76,9 @@ func StartProcess(name, dir string, env []string, bin string, args ...string) (*
 	return p, nil
 }
 
+// Pid is the process ID (of the group leader: the binary started).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited reports whether the process has ended, and how.
 func (p *Process) Exited() (bool, error) {
 	select {

@@ -34,6 +34,10 @@ type ProxyOptions struct {
 	// CA signs the serving certificate (nil: a new CA), for a CA file
 	// given in ExtraArgs before the proxy starts.
 	CA *CA
+	// Binary is the oidc-proxy to run (empty: OurBinary's); Env is added
+	// to its environment.
+	Binary string
+	Env    []string
 }
 
 // Proxy is a running oidc-proxy binary.
@@ -63,7 +67,10 @@ func StartProxyForIssuer(t testing.TB, api *APIServer, iss *Issuer, opts ProxyOp
 
 func startProxy(t testing.TB, api *APIServer, dex *DexServer, issuerURL, clientID, caFile string, opts ProxyOptions) *Proxy {
 	t.Helper()
-	bin := OurBinary(t, OIDCProxy)
+	bin := opts.Binary
+	if bin == "" {
+		bin = OurBinary(t, OIDCProxy)
+	}
 	p, args := newProxyFor(t, t.TempDir(), "kube-oidc e2e proxy CA", issuerURL, clientID, caFile, opts)
 	kubeconfig := filepath.Join(p.Dir, "upstream.kubeconfig")
 	if err := WriteKubeconfig(kubeconfig, api.URL, api.CAPEM, &clientcmdapi.AuthInfo{Token: api.ProxyToken}); err != nil {
@@ -71,7 +78,7 @@ func startProxy(t testing.TB, api *APIServer, dex *DexServer, issuerURL, clientI
 	}
 	args = append(args, "--kubeconfig="+kubeconfig)
 	args = append(args, opts.ExtraArgs...)
-	p.Process = startProcess(t, "oidc-proxy", p.Dir, nil, bin, args...)
+	p.Process = startProcess(t, "oidc-proxy", p.Dir, opts.Env, bin, args...)
 
 	path := "/readyz"
 	if opts.NoWaitReady {

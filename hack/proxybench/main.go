@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -32,11 +31,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/internal/gcfloor"
+	"github.com/kube-oidc/kube-oidc/internal/loadbench"
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
 )
 
@@ -103,11 +102,7 @@ func runBare(upstream string) {
 	}
 	// The same ReverseProxy configuration as oidc-proxy (including pooled
 	// copy buffers), so the difference measured is oidc-proxy's chain.
-	rp := &httputil.ReverseProxy{
-		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-		Transport:  tr,
-		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
-	}
+	rp := loadbench.BareProxy(target, tr, nil)
 	startCPUProfile()
 	srv := httptest.NewUnstartedServer(rp)
 	srv.EnableHTTP2 = true
@@ -123,27 +118,11 @@ func runBare(upstream string) {
 	srv.Close()
 }
 
-type bufferPool struct{ pool sync.Pool }
-
-func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
-
 type target struct {
 	name   string
 	url    string
 	client *http.Client
 	pid    int // the proxy process, for its CPU time
-}
-
-type result struct {
-	name     string
-	requests int64
-	errors   int64
-	rps      float64
-	p50, p99 time.Duration
-	// cpu is the proxy process's CPU time (user+system) per request;
-	// benchCPU the same for this process (load clients and fake API server).
-	cpu, benchCPU time.Duration
 }
 
 func bench(bin string, concurrency int, duration, warmup time.Duration, rounds int, maxRequests int64, useHTTP2 bool) error {
@@ -200,21 +179,21 @@ current-context: fake
 	// Rounds alternate bare and oidc-proxy back to back, so both runs of a
 	// round see about the same load from the rest of the machine; the
 	// ratios are taken per round, and their median (and range) reported.
-	var bareRuns, warmRuns []result
+	var bareRuns, warmRuns []loadbench.Result
 	var tpRatios, p99Ratios, cpuRatios []float64
 	for range rounds {
 		b := load(bare, token, concurrency, warmup, duration, maxRequests)
 		w := load(warm, token, concurrency, warmup, duration, maxRequests)
 		bareRuns, warmRuns = append(bareRuns, b), append(warmRuns, w)
-		tpRatios = append(tpRatios, w.rps/b.rps)
-		p99Ratios = append(p99Ratios, float64(w.p99)/float64(b.p99))
-		if b.cpu > 0 {
-			cpuRatios = append(cpuRatios, float64(w.cpu)/float64(b.cpu))
+		tpRatios = append(tpRatios, w.RPS/b.RPS)
+		p99Ratios = append(p99Ratios, float64(w.P99)/float64(b.P99))
+		if b.CPU > 0 {
+			cpuRatios = append(cpuRatios, float64(w.CPU)/float64(b.CPU))
 		}
 	}
 	missRun := load(miss, token, concurrency, warmup, duration, maxRequests)
 
-	b, w := median(bareRuns), median(warmRuns)
+	b, w := loadbench.Median(bareRuns), loadbench.Median(warmRuns)
 	proto := "HTTP/1.1 keep-alive"
 	if useHTTP2 {
 		proto = "HTTP/2"
@@ -223,28 +202,28 @@ current-context: fake
 		concurrency, proto, duration, warmup, rounds, numCPU())
 	fmt.Println("| round | run | requests | errors | req/s | p50 | p99 | proxy CPU/req | clients+upstream CPU/req | req/s vs bare | p99 vs bare |")
 	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	row := func(round string, r, base result) {
-		fmt.Printf("| %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %.3fx | %.3fx |\n", round, r.name, r.requests, r.errors, r.rps,
-			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpu.Round(100*time.Nanosecond),
-			r.benchCPU.Round(100*time.Nanosecond), r.rps/base.rps, float64(r.p99)/float64(base.p99))
+	row := func(round string, r, base loadbench.Result) {
+		fmt.Printf("| %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %.3fx | %.3fx |\n", round, r.Name, r.Requests, r.Errors, r.RPS,
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.CPU.Round(100*time.Nanosecond),
+			r.SelfCPU.Round(100*time.Nanosecond), r.RPS/base.RPS, float64(r.P99)/float64(base.P99))
 	}
 	for i := range bareRuns {
 		row(strconv.Itoa(i+1), bareRuns[i], bareRuns[i])
 		row(strconv.Itoa(i+1), warmRuns[i], bareRuns[i])
 	}
 	row("-", missRun, b)
-	tp, p99 := medianOf(tpRatios), medianOf(p99Ratios)
-	fmt.Printf("\nmedian bare: %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", b.rps, b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond), b.cpu.Round(100*time.Nanosecond))
-	fmt.Printf("median oidc-proxy (warm cache): %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", w.rps, w.p50.Round(time.Microsecond), w.p99.Round(time.Microsecond), w.cpu.Round(100*time.Nanosecond))
+	tp, p99 := loadbench.MedianOf(tpRatios), loadbench.MedianOf(p99Ratios)
+	fmt.Printf("\nmedian bare: %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", b.RPS, b.P50.Round(time.Microsecond), b.P99.Round(time.Microsecond), b.CPU.Round(100*time.Nanosecond))
+	fmt.Printf("median oidc-proxy (warm cache): %.0f req/s, p50 %s, p99 %s, proxy CPU %s/req\n", w.RPS, w.P50.Round(time.Microsecond), w.P99.Round(time.Microsecond), w.CPU.Round(100*time.Nanosecond))
 	fmt.Printf("warm cache throughput ratio, median of per-round ratios %.3f (range %.3f-%.3f; target >= 0.95): %s\n",
 		tp, slices.Min(tpRatios), slices.Max(tpRatios), verdict(tp >= 0.95))
 	fmt.Printf("warm cache p99 ratio, median of per-round ratios %.3f (range %.3f-%.3f; target <= 1.10): %s\n",
 		p99, slices.Min(p99Ratios), slices.Max(p99Ratios), verdict(p99 <= 1.10))
 	if len(cpuRatios) > 0 {
 		fmt.Printf("warm cache proxy CPU per request vs bare, median of per-round ratios %.3f (range %.3f-%.3f)\n",
-			medianOf(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
+			loadbench.MedianOf(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
 	}
-	fmt.Printf("cache miss (--token-cache-ttl=0, one signature check per request): %.0f req/s, p99 %s\n", missRun.rps, missRun.p99.Round(time.Microsecond))
+	fmt.Printf("cache miss (--token-cache-ttl=0, one signature check per request): %.0f req/s, p99 %s\n", missRun.RPS, missRun.P99.Round(time.Microsecond))
 	fmt.Printf("peak resident memory (VmHWM): bare %s, oidc-proxy warm cache %s\n", peakRSS(bare.pid), peakRSS(warm.pid))
 	if n := iss.jwksHits.Load(); n > 2 {
 		fmt.Printf("note: the issuer's JWKS was fetched %d times\n", n)
@@ -267,53 +246,8 @@ func numCPU() int {
 	return runtimeNumCPU()
 }
 
-func medianOf(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func median(rs []result) result {
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b result) int {
-		switch {
-		case a.rps < b.rps:
-			return -1
-		case a.rps > b.rps:
-			return 1
-		}
-		return 0
-	})
-	m := s[len(s)/2]
-	// Latency medians are taken independently of throughput.
-	p99s := make([]time.Duration, len(rs))
-	p50s := make([]time.Duration, len(rs))
-	cpus := make([]time.Duration, len(rs))
-	for i, r := range rs {
-		p99s[i], p50s[i], cpus[i] = r.p99, r.p50, r.cpu
-	}
-	slices.Sort(p99s)
-	slices.Sort(p50s)
-	slices.Sort(cpus)
-	m.p99, m.p50, m.cpu = p99s[len(p99s)/2], p50s[len(p50s)/2], cpus[len(cpus)/2]
-	return m
-}
-
 func clientFor(caPEM []byte, useHTTP2 bool) *http.Client {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool},
-		MaxIdleConnsPerHost: 256,
-		MaxConnsPerHost:     0,
-		DisableCompression:  true,
-	}
-	if useHTTP2 {
-		tr.ForceAttemptHTTP2 = true
-	} else {
-		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &http.Client{Transport: loadbench.ClientTransport(caPEM, useHTTP2), Timeout: 30 * time.Second}
 }
 
 func startBare(upCA []byte, upURL string, useHTTP2 bool) (target, func(), error) {
@@ -419,124 +353,6 @@ func startOIDCProxy(bin, dir, name, kubeconfig string, iss *issuer, cacheTTL str
 	return target{name: "oidc-proxy " + name + " cache", url: u, client: client, pid: cmd.Process.Pid}, stop, nil
 }
 
-// load runs concurrency clients in a closed loop: warm-up, then the measured
-// period. Bounded by time and by maxRequests.
-func load(t target, token string, concurrency int, warmup, duration time.Duration, maxRequests int64) result {
-	ctx, cancel := context.WithTimeout(context.Background(), warmup+duration+30*time.Second)
-	defer cancel()
-	var (
-		count, errs atomic.Int64
-		measuring   atomic.Bool
-		stop        atomic.Bool
-		wg          sync.WaitGroup
-		mu          sync.Mutex
-		latencies   []time.Duration
-	)
-	worker := func() {
-		defer wg.Done()
-		local := make([]time.Duration, 0, 1<<16)
-		for !stop.Load() && ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/api/v1/namespaces/default/pods", nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			req.Header.Set("Accept", "application/json")
-			start := time.Now()
-			res, err := t.client.Do(req)
-			ok := err == nil
-			if ok {
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				ok = res.StatusCode == http.StatusOK
-			}
-			elapsed := time.Since(start)
-			if !measuring.Load() {
-				continue
-			}
-			if count.Add(1) >= maxRequests {
-				stop.Store(true)
-			}
-			if !ok {
-				errs.Add(1)
-				continue
-			}
-			local = append(local, elapsed)
-		}
-		mu.Lock()
-		latencies = append(latencies, local...)
-		mu.Unlock()
-	}
-	wg.Add(concurrency)
-	for range concurrency {
-		go worker()
-	}
-	time.Sleep(warmup)
-	cpuBefore, benchBefore := processCPU(t.pid), processCPU(os.Getpid())
-	measuring.Store(true)
-	begin := time.Now()
-	timer := time.NewTimer(duration)
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	stop.Store(true)
-	elapsed := time.Since(begin)
-	cpuUsed, benchUsed := processCPU(t.pid)-cpuBefore, processCPU(os.Getpid())-benchBefore
-	wg.Wait()
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
-	}
-	r := result{name: t.name, requests: count.Load(), errors: errs.Load(),
-		rps: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
-	if n := count.Load(); n > 0 && cpuUsed > 0 {
-		r.cpu, r.benchCPU = cpuUsed/time.Duration(n), benchUsed/time.Duration(n)
-	}
-	return r
-}
-
-// processCPU is the user+system CPU time of process pid so far, from
-// /proc/PID/stat (0 where there is no /proc).
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) is in parentheses and may hold spaces;
-	// utime and stime are fields 14 and 15, the 12th and 13th after it.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	if !ok {
-		return 0
-	}
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-// peakRSS is process pid's peak resident set size from /proc/PID/status
-// ("?" where there is no /proc).
-func peakRSS(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return "?"
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.Join(strings.Fields(v), " ")
-		}
-	}
-	return "?"
-}
-
 // issuer is a minimal OIDC issuer (discovery and JWKS over TLS) for the run.
 type issuer struct {
 	server   *httptest.Server
@@ -585,4 +401,29 @@ func (iss *issuer) token() string {
 		"iss": iss.server.URL, "aud": "bench", "sub": "bench-user", "groups": []string{"bench"},
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
+}
+
+// load runs concurrency clients in a closed loop against t: warm-up, then
+// the measured period, bounded by time and by maxRequests.
+func load(t target, token string, concurrency int, warmup, duration time.Duration, maxRequests int64) loadbench.Result {
+	r := loadbench.Load{
+		Client: t.client,
+		NewRequest: func(ctx context.Context) *http.Request {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/api/v1/namespaces/default/pods", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/json")
+			return req
+		},
+		Concurrency: concurrency, Warmup: warmup, Duration: duration, MaxRequests: maxRequests, PID: t.pid,
+	}.Run(context.Background())
+	r.Name = t.name
+	return r
+}
+
+// peakRSS is process pid's peak resident set size ("?" where there is no /proc).
+func peakRSS(pid int) string {
+	if b := loadbench.StatusBytes(pid, "VmHWM"); b > 0 {
+		return fmt.Sprintf("%d kB", b>>10)
+	}
+	return "?"
 }
