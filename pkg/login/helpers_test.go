@@ -206,8 +206,16 @@ func newBrowser(p *oidctest.Provider, mutate func(url.Values)) *browser {
 	return &browser{p: p, mutate: mutate, errs: make(chan error, 16)}
 }
 
+// open browses u like a real browser: its requests do not end with the
+// login's context (oauth2cli's local server finishes, and that context
+// ends, while the browser is still reading the callback's page), only
+// after a bound.
 func (b *browser) open(ctx context.Context, u string) error {
-	go func() { b.errs <- b.browse(ctx, u) }()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		b.errs <- b.browse(ctx, u)
+	}()
 	return nil
 }
 
