@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	"github.com/kube-oidc/kube-oidc/internal/loadbench"
 )
 
 var (
@@ -165,7 +166,7 @@ func BenchmarkAPIServer(b *testing.B) {
 		if *flagCPUProfile, err = filepath.Abs(*flagCPUProfile); err != nil {
 			b.Fatal(err)
 		}
-		rep.profile = profileList(ctx, b, api, iss, token)
+		rep.profile, rep.profiled = profileList(ctx, b, api, iss, token)
 	}
 	md := rep.markdown()
 	fmt.Print(md)
@@ -253,8 +254,9 @@ func payload(n, seed int) string {
 
 // profileList runs an oidc-proxy built with -tags proxyprof under the LIST
 // load from HTTP/1.1 clients for the profile's window and returns the
-// profile's path.
-func profileList(ctx context.Context, b *testing.B, api *harness.APIServer, iss *harness.Issuer, token string) string {
+// profile's path and the load measured over that window (to compare
+// profiles per request).
+func profileList(ctx context.Context, b *testing.B, api *harness.APIServer, iss *harness.Issuer, token string) (string, loadbench.Result) {
 	bin := filepath.Join(b.TempDir(), "oidc-proxy.proxyprof")
 	if err := harness.BuildOurBinary(harness.OIDCProxy, bin, "proxyprof"); err != nil {
 		b.Fatal(err)
@@ -266,15 +268,15 @@ func profileList(ctx context.Context, b *testing.B, api *harness.APIServer, iss 
 		"OIDC_PROXY_CPUPROFILE_AFTER=" + after.String(),
 		"OIDC_PROXY_CPUPROFILE_FOR=" + flagProfileFor.String(),
 	}})
-	// Load from now until a second after the window ends.
+	// Load from now; measured over the profile's window.
 	t := target{name: "oidc-proxy (proxyprof)", url: p.URL, caPEM: p.CA.CertPEM, token: token, pid: p.Process.Pid()}
-	loadRun(ctx, t, listLoad, false, 0, time.Until(started.Add(after+*flagProfileFor+time.Second)))
+	res := loadRun(ctx, t, listLoad, false, time.Until(started.Add(after)), *flagProfileFor)
 	file := fmt.Sprintf("%s.%d", *flagCPUProfile, t.pid)
 	// The heap profile is written right after the CPU profile is complete.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(file + ".heap"); err == nil {
-			return file
+			return file, res
 		}
 		if time.Now().After(deadline) {
 			p.Fatalf(b, "no CPU profile %s.heap 30 s after its window", file)

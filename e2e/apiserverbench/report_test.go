@@ -18,6 +18,7 @@ type report struct {
 	watches      []watchResult
 	slow         []slowResult
 	profile      string
+	profiled     loadbench.Result
 }
 
 // markdown is the report, ready for docs/benchmarks.md.
@@ -83,7 +84,8 @@ func (r *report) markdown() string {
 		}
 	}
 	if r.profile != "" {
-		p("\nCPU profile of oidc-proxy (-tags proxyprof) under the LIST load from HTTP/1.1 clients: %s (`go tool pprof -top -cum %s`).\n", r.profile, r.profile)
+		p("\nCPU profile of oidc-proxy (-tags proxyprof) under the LIST load from HTTP/1.1 clients: %s (`go tool pprof -top -cum %s`); %d requests in its window (%.0f req/s, proxy CPU %s/req): divide sample times by that count to compare profiles per request.\n",
+			r.profile, r.profile, r.profiled.Requests, r.profiled.RPS, r.profiled.CPU.Round(time.Microsecond))
 	}
 	return b.String()
 }

@@ -121,7 +121,7 @@ func benchChainTraced(b *testing.B, a authn.Authenticator, tp trace.TracerProvid
 	return NewHandler(Config{
 		Tracer:        tracer,
 		Authenticator: a,
-		Upstream:      &upstream.APIServer{URL: target, Normal: withToken, Upgrade: withToken},
+		Upstream:      &upstream.APIServer{URL: target, HTTP2: withToken, HTTP1: withToken},
 		Metrics:       m,
 		Log:           benchLogger,
 		// The access log is formatted as in production, then discarded.

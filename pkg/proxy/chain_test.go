@@ -69,7 +69,7 @@ func TestReadinessFollowsChecksBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ready := ReadyHandler([]Check{AuthenticatorCheck(fa), UpstreamCheck(upT.Normal, upT.URL, 5*time.Second)}, log)
+	ready := ReadyHandler([]Check{AuthenticatorCheck(fa), UpstreamCheck(upT.HTTP2, upT.URL, 5*time.Second)}, log)
 	h := WithHealth(http.NotFoundHandler(), ready)
 
 	probe := func(path string) (int, string) {

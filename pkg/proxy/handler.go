@@ -69,10 +69,11 @@ type Pages interface {
 //	passthrough (the client's token) | client Impersonate-* authorised by
 //	kube-apiserver's impersonation filter, or refused without Modes | the
 //	authenticated user -> headers of the plan (every client identity
-//	header stripped) -> reverse proxy -> [plan transport: the outbound
-//	request checked against the plan -> metrics -> HTTP/2 or HTTP/1.1
-//	upgrade transport with the proxy's credentials, or without them for
-//	passthrough]
+//	header stripped) -> reverse proxy (NewReverseProxy: a request answered
+//	as a whole, or a stream) -> [plan transport: the outbound request
+//	checked against the plan -> metrics -> the proxy's credentials ->
+//	HTTP/1.1 keep-alive pool for requests answered whole and upgrades,
+//	HTTP/2 for the other streams; or the passthrough transport]
 //
 // The plan (plan.go) is decided once per request and read by every later
 // step; nothing after the decision can change who is forwarded. Recovery
@@ -83,15 +84,17 @@ func NewHandler(c Config) http.Handler {
 	var chain http.Handler
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { chain.ServeHTTP(w, r) })
 
-	var rt http.RoundTripper = c.Upstream.Transport()
-	if c.Metrics != nil {
-		rt = instrumentedTransport{next: rt, m: c.Metrics}
+	forwarding := func(rt http.RoundTripper) http.RoundTripper {
+		if c.Metrics != nil {
+			rt = instrumentedTransport{next: rt, m: c.Metrics}
+		}
+		return c.Modes.transport(rt, c.Metrics)
 	}
-	rt = c.Modes.transport(rt, c.Metrics)
+	whole, streams := forwarding(c.Upstream.HTTP1), forwarding(c.Upstream.Transport())
 
 	audit := c.Modes.audit()
 
-	h := withPlanHeaders(NewReverseProxy(c.Drain, c.Upstream.URL, rt, c.Log))
+	h := withPlanHeaders(NewReverseProxy(c.Drain, c.Upstream.URL, whole, streams, c.Log))
 	h = withPlanDecision(h, c.Modes)
 	h = audit.wrapAuthenticated(h)
 	anon, _ := c.Authenticator.(authn.AnonymousAuthenticator)

@@ -60,7 +60,7 @@ func BenchmarkModes(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := NewHandler(Config{Authenticator: auth, Upstream: &upstream.APIServer{URL: target, Normal: cannedUpstream, Upgrade: cannedUpstream},
+			h := NewHandler(Config{Authenticator: auth, Upstream: &upstream.APIServer{URL: target, HTTP2: cannedUpstream, HTTP1: cannedUpstream},
 				Metrics: m, Log: benchLogger, Modes: tt.modes})
 			b.ReportAllocs()
 			for b.Loop() {

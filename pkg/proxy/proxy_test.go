@@ -71,8 +71,8 @@ func TestForwardsAsImpersonatedUserWithProxyCredential(t *testing.T) {
 				t.Fatalf("upstream got %d requests, want 1", len(reqs))
 			}
 			got := reqs[0]
-			if got.ProtoMajor != 2 {
-				t.Errorf("upstream protocol HTTP/%d, want HTTP/2", got.ProtoMajor)
+			if got.ProtoMajor != 1 {
+				t.Errorf("upstream protocol HTTP/%d, want HTTP/1.1 for a list", got.ProtoMajor)
 			}
 			if got.Path != "/api/v1/namespaces/default/pods" {
 				t.Errorf("path %q", got.Path)

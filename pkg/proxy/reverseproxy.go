@@ -14,22 +14,46 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
-// NewReverseProxy returns the httputil.ReverseProxy that forwards to target
-// through rt. It streams: for every response without a Content-Length
-// (watches, logs -f, event streams) httputil.ReverseProxy flushes after each
-// write, so events reach the client as the API server sends them. The
+// NewReverseProxy returns the handler that forwards to target through rt:
+// an httputil.ReverseProxy that handles 101 upgrades itself, sets
+// X-Forwarded-For to the chain WithClientAddress resolved followed by the
+// connection's peer (the client's own X-Forwarded-Host and -Proto are
+// dropped), reports failures as Status objects (502 when the API server
+// cannot be reached or rejects the proxy's own credentials, 500 when the
+// outbound identity check fails), and ends watches cleanly once drain is
+// done (endWatchesOnDrain; nil: never).
+//
+// How the body is copied depends on the request (answeredWhole):
+//   - A long-running request (watch, logs -f, exec, proxy...) or a
+//     non-resource path streams: for a response without a Content-Length
+//     httputil.ReverseProxy flushes after each write, so events reach the
+//     client as the API server sends them.
+//   - Any other resource request (get, list, create...) is one the API
+//     server answers as a whole within its request timeout; a client gains
+//     nothing from its parts arriving early. Its body without a
+//     Content-Length (a LIST, which kube-apiserver streams) is copied in
+//     full 32 KiB reads and never flushed part way, so it leaves in a few
+//     large writes instead of a chunk, a TLS record and a system call (or
+//     three) for every HTTP/2 frame from the API server.
+//
 // FlushInterval stays 0 on purpose: -1 would also flush the headers and
 // body of every ordinary response separately and start a timer per request
 // (about 30% of a bare proxy's cost, see docs/benchmarks.md) for no gain.
-// handles 101 upgrades itself, sets X-Forwarded-For to the chain
-// WithClientAddress resolved followed by the connection's peer (the client's
-// own X-Forwarded-Host and -Proto are dropped), reports failures as Status
-// objects: 502 when the API server cannot be reached or rejects the proxy's
-// own credentials, 500 when the outbound identity check fails, and ends
-// watches cleanly once drain is done (endWatchesOnDrain; nil: never).
-func NewReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+func NewReverseProxy(drain context.Context, target *url.URL, whole, streams http.RoundTripper, log *slog.Logger) http.Handler {
+	wholeRP, streamsRP := newReverseProxy(drain, target, whole, log), newReverseProxy(drain, target, streams, log)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answeredWhole(r) {
+			wholeRP.ServeHTTP(&unflushedWriter{w}, r)
+			return
+		}
+		streamsRP.ServeHTTP(w, r)
+	})
+}
+
+func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
 	rejected, endWatches := proxyCredentialRejected(log), endWatchesOnDrain(drain)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -47,12 +71,49 @@ func NewReverseProxy(drain context.Context, target *url.URL, rt http.RoundTrippe
 		Transport:    rt,
 		ErrorHandler: upstreamErrorHandler(log),
 		ModifyResponse: func(res *http.Response) error {
+			if res.ContentLength < 0 && answeredWhole(res.Request) {
+				res.Body = fullReads{res.Body}
+			}
 			endWatches(res)
 			return rejected(res)
 		},
 		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BufferPool: copyBuffers,
 	}
+}
+
+// answeredWhole reports whether r is a resource request that kube-apiserver
+// answers as a whole: not long-running by kube-apiserver's own check
+// (watch and proxy verbs; attach, exec, log, portforward and proxy
+// subresources). Non-resource paths and requests without a RequestInfo are
+// not.
+func answeredWhole(r *http.Request) bool {
+	info, ok := request.RequestInfoFrom(r.Context())
+	return ok && info.IsResourceRequest && !longRunning(r, info)
+}
+
+// unflushedWriter drops the reverse proxy's flushes of a response answered
+// as a whole: the server flushes it when the handler returns, and its
+// buffered writer writes out whatever does not fit in between. Hijack and
+// the rest reach the writer underneath through Unwrap.
+type unflushedWriter struct{ http.ResponseWriter }
+
+func (w *unflushedWriter) Flush()                      {}
+func (w *unflushedWriter) FlushError() error           { return nil }
+func (w *unflushedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// fullReads fills each read buffer completely unless the body ends or
+// fails first (its error is returned with the bytes read before it), so a
+// body that arrives in many small frames is copied in few large writes.
+type fullReads struct{ io.ReadCloser }
+
+func (b fullReads) Read(p []byte) (n int, err error) {
+	for n < len(p) && err == nil {
+		var m int
+		m, err = b.ReadCloser.Read(p[n:])
+		n += m
+	}
+	return n, err
 }
 
 // copyBuffers recycles the 32 KiB body copy buffers across requests.

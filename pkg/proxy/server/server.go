@@ -219,7 +219,7 @@ func (c *CompletedServer) New() (_ *RunnableServer, err error) {
 			return nil
 		}},
 		proxy.AuthenticatorCheck(r.pending),
-		proxy.UpstreamCheck(c.up.Normal, c.up.URL, o.ReadinessTimeout),
+		proxy.UpstreamCheck(c.up.HTTP2, c.up.URL, o.ReadinessTimeout),
 	}
 	r.handler = proxy.NewHandler(proxy.Config{
 		Authenticator: r.pending, Upstream: c.up, Readiness: checks,

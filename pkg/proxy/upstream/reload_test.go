@@ -70,7 +70,7 @@ func TestCredentialFilesReload(t *testing.T) {
 		ok, fail atomic.Int64
 		firstErr atomic.Value
 	)
-	for _, rt := range []http.RoundTripper{a.Normal, a.Upgrade} {
+	for _, rt := range []http.RoundTripper{a.HTTP2, a.HTTP1} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

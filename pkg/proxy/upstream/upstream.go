@@ -1,6 +1,6 @@
 // Package upstream is the Kubernetes API server the proxy forwards to: its
-// URL and the transports to it (HTTP/2 for ordinary requests, HTTP/1.1 for
-// upgrades), with the proxy's own credentials set by client-go.
+// URL and the transports to it (HTTP/2, and an HTTP/1.1 keep-alive pool),
+// with the proxy's own credentials set by client-go.
 package upstream
 
 import (
@@ -31,13 +31,17 @@ type Timeouts struct {
 type APIServer struct {
 	// URL is the API server's base URL (it may carry a path prefix).
 	URL *url.URL
-	// Normal carries ordinary requests: HTTP/2 when the server speaks TLS.
-	Normal http.RoundTripper
-	// Upgrade carries upgrade requests (SPDY, WebSocket): HTTP/1.1 only,
-	// because an HTTP/1.1 101 response is what can be hijacked and spliced.
-	Upgrade http.RoundTripper
+	// HTTP2 is HTTP/2 when the server speaks TLS: many concurrent streams
+	// (watches) share a few connections.
+	HTTP2 http.RoundTripper
+	// HTTP1 is HTTP/1.1 only, a keep-alive pool of up to 128 idle
+	// connections: upgrade requests (SPDY, WebSocket) need it, because an
+	// HTTP/1.1 101 response is what can be hijacked and spliced; requests
+	// answered as a whole are cheaper on it (no flow control: no
+	// WINDOW_UPDATE written for every 4 KiB read of a large body).
+	HTTP1 http.RoundTripper
 
-	// reload switches Normal and Upgrade to new transports when the
+	// reload switches HTTP2 and HTTP1 to new transports when the
 	// credential's files change (nil: no files).
 	reload *credentialReload
 }
@@ -54,7 +58,7 @@ func New(cfg *rest.Config, t Timeouts) (*APIServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &APIServer{URL: u, Normal: normal, Upgrade: upgrade}
+	a := &APIServer{URL: u, HTTP2: normal, HTTP1: upgrade}
 	if files := credentialFiles(cfg); len(files) > 0 {
 		sum, err := hashFiles(files)
 		if err != nil {
@@ -62,7 +66,7 @@ func New(cfg *rest.Config, t Timeouts) (*APIServer, error) {
 		}
 		a.reload = &credentialReload{cfg: cfg, t: t, files: files, hash: sum, old: bases,
 			normal: newSwappable(normal), upgrade: newSwappable(upgrade)}
-		a.Normal, a.Upgrade = a.reload.normal, a.reload.upgrade
+		a.HTTP2, a.HTTP1 = a.reload.normal, a.reload.upgrade
 	}
 	return a, nil
 }
@@ -139,10 +143,9 @@ func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool
 	return utilnet.SetOldTransportDefaults(tr)
 }
 
-// Transport sends upgrade requests over Upgrade (HTTP/1.1) and the rest
-// over Normal (HTTP/2).
+// Transport sends upgrade requests over HTTP1 and the rest over HTTP2.
 func (a *APIServer) Transport() http.RoundTripper {
-	return upgradeRouter{normal: a.Normal, upgrade: a.Upgrade}
+	return upgradeRouter{normal: a.HTTP2, upgrade: a.HTTP1}
 }
 
 type upgradeRouter struct{ normal, upgrade http.RoundTripper }
