@@ -4,9 +4,12 @@
 package cpuprofile
 
 import (
+	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"time"
 )
 
@@ -48,4 +51,41 @@ func durationEnv(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// HeapOnSignal, when $OIDC_PROXY_HEAPPROFILE names a file, writes on each
+// SIGUSR1 the live heap (after a GC) to that name plus suffix plus
+// ".N.heap", the goroutines' stacks to ".N.goroutine" and a summary of the
+// runtime's memory statistics to ".N.memstats" (N counts from 1): what a
+// process holds at a chosen moment, such as with thousands of watches open.
+func HeapOnSignal(suffix string) {
+	file := os.Getenv("OIDC_PROXY_HEAPPROFILE")
+	if file == "" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	go func() {
+		for n := 1; ; n++ {
+			<-sig
+			base := fmt.Sprintf("%s%s.%d", file, suffix, n)
+			runtime.GC()
+			for name, write := range map[string]func(*os.File) error{
+				".heap":      func(f *os.File) error { return pprof.Lookup("heap").WriteTo(f, 0) },
+				".goroutine": func(f *os.File) error { return pprof.Lookup("goroutine").WriteTo(f, 0) },
+				".memstats": func(f *os.File) error {
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					_, err := fmt.Fprintf(f, "goroutines %d\nheap in use %d\nstacks in use %d\nsys %d\nheap released %d\nheap idle %d\n",
+						runtime.NumGoroutine(), m.HeapInuse, m.StackInuse, m.Sys, m.HeapReleased, m.HeapIdle)
+					return err
+				},
+			} {
+				if f, err := os.Create(base + name); err == nil {
+					_ = write(f)
+					_ = f.Close()
+				}
+			}
+		}
+	}()
 }

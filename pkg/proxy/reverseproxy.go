@@ -43,7 +43,8 @@ import (
 // body of every ordinary response separately and start a timer per request
 // (about 30% of a bare proxy's cost, see docs/benchmarks.md) for no gain.
 func NewReverseProxy(drain context.Context, target *url.URL, whole, streams http.RoundTripper, log *slog.Logger) http.Handler {
-	wholeRP, streamsRP := newReverseProxy(drain, target, whole, log), newReverseProxy(drain, target, streams, log)
+	wholeRP := newReverseProxy(drain, target, whole, copyBuffers, log)
+	streamsRP := newReverseProxy(drain, target, streams, streamBuffers, log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if answeredWhole(r) {
 			wholeRP.ServeHTTP(&unflushedWriter{w}, r)
@@ -53,7 +54,7 @@ func NewReverseProxy(drain context.Context, target *url.URL, whole, streams http
 	})
 }
 
-func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, buffers httputil.BufferPool, log *slog.Logger) *httputil.ReverseProxy {
 	rejected, endWatches := proxyCredentialRejected(log), endWatchesOnDrain(drain)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -78,7 +79,7 @@ func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTrippe
 			return rejected(res)
 		},
 		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BufferPool: copyBuffers,
+		BufferPool: buffers,
 	}
 }
 
@@ -116,7 +117,8 @@ func (b fullReads) Read(p []byte) (n int, err error) {
 	return n, err
 }
 
-// copyBuffers recycles the 32 KiB body copy buffers across requests.
+// copyBuffers recycles the 32 KiB body copy buffers of requests answered
+// whole across requests.
 var copyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 
 const copyBufferSize = 32 << 10
@@ -130,6 +132,24 @@ func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[
 func (p *bufferPool) Put(b []byte) {
 	if len(b) == copyBufferSize {
 		p.pool.Put((*[copyBufferSize]byte)(b))
+	}
+}
+
+// streamBuffers are the copy buffers of streams. A watch holds its buffer
+// for as long as it is open, mostly idle in a read, so thousands of open
+// watches hold thousands of buffers: 8 KiB each (a typical event in one
+// read, a large one in several) rather than 32 KiB.
+var streamBuffers httputil.BufferPool = &streamBufferPool{pool: sync.Pool{New: func() any { return new([streamBufferSize]byte) }}}
+
+const streamBufferSize = 8 << 10
+
+type streamBufferPool struct{ pool sync.Pool }
+
+func (p *streamBufferPool) Get() []byte { return p.pool.Get().(*[streamBufferSize]byte)[:] }
+
+func (p *streamBufferPool) Put(b []byte) {
+	if len(b) == streamBufferSize {
+		p.pool.Put((*[streamBufferSize]byte)(b))
 	}
 }
 

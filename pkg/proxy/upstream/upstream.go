@@ -132,8 +132,13 @@ func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool
 		// client-go configures on golang.org/x/net/http2 (a ping after 30s
 		// without frames, so a dead connection under a watch is noticed).
 		// Measured cheaper per request than x/net's (docs/benchmarks.md).
+		// A stream may hold at most MaxStreamBuffer of unread data: a
+		// watcher that stops reading makes the API server wait (flow
+		// control) instead of growing the proxy by Go's default 4 MiB per
+		// stream.
 		tr.ForceAttemptHTTP2 = true
-		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second,
+			MaxReceiveBufferPerStream: MaxStreamBuffer}
 		return utilnet.SetOldTransportDefaults(tr)
 	}
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
@@ -142,6 +147,10 @@ func baseTransport(cfg *rest.Config, tlsConf *tls.Config, t Timeouts, http2 bool
 	}
 	return utilnet.SetOldTransportDefaults(tr)
 }
+
+// MaxStreamBuffer is the most unread data an HTTP/2 stream from the API
+// server may hold in the proxy (its flow-control window).
+const MaxStreamBuffer = 1 << 20
 
 // Transport sends upgrade requests over HTTP1 and the rest over HTTP2.
 func (a *APIServer) Transport() http.RoundTripper {

@@ -1,11 +1,18 @@
 package upstream
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"golang.org/x/net/http2"
 	"k8s.io/client-go/rest"
 )
 
@@ -75,3 +82,52 @@ func TestCredentialsTokenFileMissing(t *testing.T) {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestHTTP2StreamWindowIsBounded reads the SETTINGS the HTTP/2 transport
+// sends the API server: the stream window it advertises is all the data a
+// stream whose client stopped reading can make the proxy hold.
+func TestHTTP2StreamWindowIsBounded(t *testing.T) {
+	borrowed := httptest.NewTLSServer(nil) // for its certificate
+	borrowed.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: borrowed.TLS.Certificates, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := &rest.Config{Host: "https://" + ln.Addr().String(), BearerToken: "proxy", TLSClientConfig: rest.TLSClientConfig{
+		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: borrowed.Certificate().Raw}),
+	}}
+	a, err := New(cfg, Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/api", nil)
+		if res, err := a.HTTP2.RoundTrip(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(conn, preface); err != nil || string(preface) != http2.ClientPreface {
+		t.Fatalf("preface %q: %v", preface, err)
+	}
+	f, err := http2.NewFramer(nil, conn).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, ok := f.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	window, ok := settings.Value(http2.SettingInitialWindowSize)
+	if !ok || window > MaxStreamBuffer {
+		t.Fatalf("initial stream window %d (sent: %v), want at most %d", window, ok, MaxStreamBuffer)
+	}
+}
