@@ -50,6 +50,7 @@ func main() {
 		rounds      = flag.Int("rounds", 9, "rounds of bare then oidc-proxy back to back (medians of the per-round ratios are reported)")
 		maxRequests = flag.Int64("max-requests", 5_000_000, "hard cap on requests per run")
 		bareFloor   = flag.Uint64("bare-gc-heap-floor", 0, "give the bare proxy oidc-proxy's garbage-collector heap floor (bytes; oidc-proxy's default is 33554432), to compare like with like")
+		bareHTTP1   = flag.Bool("bare-upstream-http1", false, "the bare proxy speaks HTTP/1.1 to the upstream (a keep-alive pool, as oidc-proxy does for requests answered whole) instead of HTTP/2")
 		bareTimeout = flag.Bool("bare-timeouts", false, "give the bare proxy oidc-proxy's inbound limits (read-header and idle timeouts, header size) and upstream response-header timeout and HTTP/2 health check")
 		useHTTP2    = flag.Bool("http2", false, "clients speak HTTP/2 (one multiplexed connection) instead of HTTP/1.1 keep-alive")
 		serveBare   = flag.String("serve-bare", "", "internal: serve a bare reverse proxy to this upstream URL")
@@ -66,13 +67,18 @@ func main() {
 	if *bareTimeout {
 		_ = os.Setenv("PROXYBENCH_BARE_TIMEOUTS", "1")
 	}
+	if *bareHTTP1 {
+		_ = os.Setenv("PROXYBENCH_BARE_HTTP1", "1")
+	}
 	if err := bench(*bin, *concurrency, *duration, *warmup, *rounds, *maxRequests, *useHTTP2); err != nil {
 		log.Fatalf("proxybench: %v", err)
 	}
 }
 
-// runBare serves httputil.ReverseProxy with the same transport settings as
-// oidc-proxy. It prints its URL and certificate, then serves until stdin closes.
+// runBare serves httputil.ReverseProxy to the upstream over HTTP/2, as a
+// proxy on client-go's transport defaults does (over an HTTP/1.1 keep-alive
+// pool with -bare-upstream-http1, as oidc-proxy sends requests answered
+// whole). It prints its URL and certificate, then serves until stdin closes.
 func runBare(upstream string) {
 	target, err := url.Parse(upstream)
 	if err != nil {
@@ -90,6 +96,10 @@ func runBare(upstream string) {
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
+	}
+	if os.Getenv("PROXYBENCH_BARE_HTTP1") != "" {
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
 	timeouts := os.Getenv("PROXYBENCH_BARE_TIMEOUTS") != ""
 	if timeouts {
