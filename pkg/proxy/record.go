@@ -200,7 +200,7 @@ func (c *recordContext) Value(key any) any {
 }
 
 // withRequestInfo is c with info for request.RequestInfoFrom: c itself
-// when the RequestInfo key is known (apiserverKeys), else
+// when the RequestInfo key is known (requestInfoKey), else
 // request.WithRequestInfo on top of it. Called once, before c is shared.
 func (c *recordContext) withRequestInfo(info *request.RequestInfo) context.Context {
 	if requestInfoKey == nil {
