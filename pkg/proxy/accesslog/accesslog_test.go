@@ -494,3 +494,55 @@ func BenchmarkAppend(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// referenceUnescapedPrefix is unescapedPrefix one byte at a time.
+func referenceUnescapedPrefix(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func TestUnescapedPrefix(t *testing.T) {
+	long := strings.Repeat("abcdefgh", 4)
+	tests := []struct {
+		s    string
+		want int
+	}{
+		{"", 0},
+		{"alice", 5},
+		{long, 32},
+		{long + "\"x", 32},
+		{long[:13] + "\\" + long, 13},
+		{long[:9] + "\x1f" + long, 9},
+		{long[:8] + "\x7f" + long, 41},
+		{long[:15] + "\u00e9" + long, 15},
+		{"\x00" + long, 0},
+		{long[:8] + "\x20\x20\x20\x20\x20\x20\x20\x20", 16},
+		{long[:8] + "\x1f\x20\x20\x20\x20\x20\x20\x20", 8},
+	}
+	for _, tt := range tests {
+		if got := unescapedPrefix(tt.s); got != tt.want {
+			t.Errorf("unescapedPrefix(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+		if ref := referenceUnescapedPrefix(tt.s); ref != tt.want {
+			t.Errorf("reference(%q) = %d, want %d", tt.s, ref, tt.want)
+		}
+	}
+}
+
+// FuzzUnescapedPrefix holds the eight-bytes-at-a-time scan against the
+// byte loop it stands for.
+func FuzzUnescapedPrefix(f *testing.F) {
+	f.Add("system:authenticated, the group")
+	f.Add("0123456789abcdef\"0123456789")
+	f.Add("0123456789abcdef\x7f0123456789\\")
+	f.Add("\u2028\u2029 ,\x80\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := unescapedPrefix(s), referenceUnescapedPrefix(s); got != want {
+			t.Fatalf("unescapedPrefix(%q) = %d, the byte loop says %d", s, got, want)
+		}
+	})
+}
