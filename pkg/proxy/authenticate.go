@@ -14,6 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
@@ -68,7 +69,7 @@ func withAuthentication(next http.Handler, a authn.Authenticator, anon authn.Ano
 			return
 		}
 		rec.identity = resp.User
-		next.ServeHTTP(w, r.WithContext(rec.withUser(r.Context(), resp.User)))
+		next.ServeHTTP(w, r.WithContext(request.WithUser(r.Context(), resp.User)))
 	})
 }
 

@@ -28,10 +28,6 @@ type record struct {
 	// plan is the request's forward plan once decided (withPlan), for the
 	// access log; the forwarding steps read it from the context.
 	plan *forwardPlan
-	// userCtx is the memory of the context node that authentication
-	// publishes the user in (withUser): allocated with the record, used by
-	// the first authentication of the request.
-	userCtx userContext
 }
 
 // ImpersonatedUser is the identity a client asked for with Impersonate-*
@@ -96,7 +92,7 @@ func withRecord(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *h
 	if err == nil && !computed {
 		// Computed once per request: audit, the impersonation filter and
 		// the access log read this one (WithRequestInfo keeps it).
-		ctx = sw.ctx.withRequestInfo(info)
+		ctx = request.WithRequestInfo(ctx, info)
 	}
 	return sw, r.WithContext(ctx), sw.rec
 }
@@ -180,110 +176,15 @@ func contextWithRecord(ctx context.Context, rec *record) context.Context {
 // recordContext is the request context carrying the record: what
 // context.WithValue(ctx, recordKey{}, rec) gives, but embeddable in the
 // statusWriter so that withRecord allocates once. Deadlines, cancellation
-// and every other value come from the parent. When withRecord computed
-// kube-apiserver's RequestInfo, the same node also carries it, as
-// request.WithRequestInfo would on top of it.
+// and every other value come from the parent.
 type recordContext struct {
 	context.Context
-	rec  *record
-	info *request.RequestInfo
+	rec *record
 }
 
 func (c *recordContext) Value(key any) any {
 	if _, ok := key.(recordKey); ok {
 		return c.rec
 	}
-	if c.info != nil && key == requestInfoKey {
-		return c.info
-	}
 	return c.Context.Value(key)
-}
-
-// withRequestInfo is c with info for request.RequestInfoFrom: c itself
-// when the RequestInfo key is known (requestInfoKey), else
-// request.WithRequestInfo on top of it. Called once, before c is shared.
-func (c *recordContext) withRequestInfo(info *request.RequestInfo) context.Context {
-	if requestInfoKey == nil {
-		return request.WithRequestInfo(c, info)
-	}
-	c.info = info
-	return c
-}
-
-// userContext is what request.WithUser(ctx, u) gives, in memory allocated
-// with the request's record (record.userCtx).
-type userContext struct {
-	context.Context
-	user user.Info
-}
-
-func (c *userContext) Value(key any) any {
-	if key == userKey {
-		return c.user
-	}
-	return c.Context.Value(key)
-}
-
-// withUser is request.WithUser(ctx, u), in the record's memory the first
-// time (a request is authenticated once; a second authentication, or an
-// unknown user key, gets a context of its own).
-func (r *record) withUser(ctx context.Context, u user.Info) context.Context {
-	if userKey == nil || r.userCtx.Context != nil {
-		return request.WithUser(ctx, u)
-	}
-	r.userCtx = userContext{Context: ctx, user: u}
-	return &r.userCtx
-}
-
-// requestInfoKey and userKey are the context keys under which
-// k8s.io/apiserver's request package stores the RequestInfo and the user
-// (request.WithRequestInfo, request.WithUser; the key type is unexported
-// there), found once by asking its getters: recordContext and userContext
-// answer them without a context.WithValue allocation each. A key is nil
-// unless the library's setter and getter are seen to use it exactly so;
-// the library's own setter is used then.
-var (
-	requestInfoKey = probeKey(func(ctx context.Context) { request.RequestInfoFrom(ctx) })
-	userKey        = probeKey(func(ctx context.Context) { request.UserFrom(ctx) })
-)
-
-func init() {
-	bg := context.Background()
-	info := &request.RequestInfo{Verb: "probe"}
-	if requestInfoKey != nil {
-		got, _ := request.RequestInfoFrom(&recordContext{Context: bg, info: info})
-		if got != info || request.WithRequestInfo(bg, info).Value(requestInfoKey) != info {
-			requestInfoKey = nil
-		}
-	}
-	u := &user.DefaultInfo{Name: "probe"}
-	if userKey != nil {
-		got, _ := request.UserFrom(&userContext{Context: bg, user: u})
-		if got != user.Info(u) || request.WithUser(bg, u).Value(userKey) != user.Info(u) {
-			userKey = nil
-		}
-	}
-}
-
-// probeKey is the one key get asks its context for (nil if not one).
-func probeKey(get func(context.Context)) any {
-	p := &keyProbe{Context: context.Background()}
-	get(p)
-	if p.calls != 1 {
-		return nil
-	}
-	return p.key
-}
-
-// keyProbe records the keys a getter asks its context for.
-type keyProbe struct {
-	context.Context
-	key   any
-	calls int
-}
-
-func (p *keyProbe) Value(key any) any {
-	p.key = key
-	p.calls++
-	return nil
 }

@@ -3,13 +3,11 @@ package proxy
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
@@ -152,47 +150,5 @@ func TestRecordContextCarriesTheRecordAndTheParent(t *testing.T) {
 func TestSecWebSocketProtocolConstantIsCanonical(t *testing.T) {
 	if got := http.CanonicalHeaderKey("Sec-WebSocket-Protocol"); got != secWebSocketProtocol {
 		t.Errorf("canonical key is %q, the constant %q", got, secWebSocketProtocol)
-	}
-}
-
-// TestRequestContextNodesAnswerTheLibraryGetters: the record's context
-// node and the authenticated user's (allocated with the record) answer
-// k8s.io/apiserver's getters exactly as request.WithRequestInfo and
-// request.WithUser would.
-func TestRequestContextNodesAnswerTheLibraryGetters(t *testing.T) {
-	if requestInfoKey == nil || userKey == nil {
-		t.Fatalf("k8s.io/apiserver's context keys not found (RequestInfo %v, user %v): every request pays two more allocations", requestInfoKey, userKey)
-	}
-	type otherKey struct{}
-	parent := context.WithValue(context.Background(), otherKey{}, "v")
-	r := httptest.NewRequest(http.MethodGet, "https://proxy/api/v1/namespaces/default/pods", nil).WithContext(parent)
-	_, r, rec := withRecord(httptest.NewRecorder(), r)
-	info, ok := request.RequestInfoFrom(r.Context())
-	if !ok || info.Verb != "list" || info.Resource != "pods" || info.Namespace != "default" {
-		t.Fatalf("RequestInfo %+v, %v", info, ok)
-	}
-	u := &user.DefaultInfo{Name: "alice"}
-	ctx := rec.withUser(r.Context(), u)
-	if got, ok := request.UserFrom(ctx); !ok || got != user.Info(u) {
-		t.Fatalf("user %v, %v", got, ok)
-	}
-	if got, ok := request.RequestInfoFrom(ctx); !ok || got != info {
-		t.Fatalf("RequestInfo through the user's context: %v, %v", got, ok)
-	}
-	if recordFrom(ctx) != rec || ctx.Value(otherKey{}) != "v" {
-		t.Fatal("the record or the parent's value is lost")
-	}
-	if _, ok := request.UserFrom(r.Context()); ok {
-		t.Fatal("the user is in the context authentication started from")
-	}
-	// A second authentication of the same request gets a node of its own:
-	// the first context keeps its user.
-	bob := &user.DefaultInfo{Name: "bob"}
-	ctx2 := rec.withUser(ctx, bob)
-	if got, _ := request.UserFrom(ctx2); got != user.Info(bob) {
-		t.Fatalf("second user %v", got)
-	}
-	if got, _ := request.UserFrom(ctx); got != user.Info(u) {
-		t.Fatalf("the first context's user changed to %v", got)
 	}
 }
