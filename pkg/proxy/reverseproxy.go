@@ -17,8 +17,9 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
-// NewReverseProxy returns the handler that forwards to target through rt:
-// an httputil.ReverseProxy that handles 101 upgrades itself, sets
+// NewReverseProxy returns the handler that forwards to target, requests
+// answered whole through whole and streams through streams: each an
+// httputil.ReverseProxy that handles 101 upgrades itself, sets
 // X-Forwarded-For to the chain WithClientAddress resolved followed by the
 // connection's peer (the client's own X-Forwarded-Host and -Proto are
 // dropped), reports failures as Status objects (502 when the API server
