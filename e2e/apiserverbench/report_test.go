@@ -26,7 +26,7 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("\n### kube-apiserver %s + etcd, %s\n\n", harness.KubeVersion, r.started.UTC().Format("2006-01-02 15:04 MST"))
-	p("Targets: **direct** (kube-apiserver, admin token), **bare** (httputil.ReverseProxy, the proxy's credential and fixed Impersonate-* headers of %s, %s to the API server), **oidc-proxy** (the binary as built, HTTP/2 to the API server). %d cores (GOMAXPROCS of this process %d), shared by every process.\n",
+	p("Targets: **direct** (kube-apiserver, admin token), **bare** (httputil.ReverseProxy, the proxy's credential and fixed Impersonate-* headers of %s, %s to the API server), **oidc-proxy** (the binary as built: HTTP/1.1 to the API server for GET and LIST, HTTP/2 for watches). %d cores (GOMAXPROCS of this process %d), shared by every process.\n",
 		r.user, r.bareUpstream, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	if len(r.loads) > 0 {
 		p("\nClosed loop, %d keep-alive clients, %s warm-up + %s measured per run, %d rounds (direct, bare, oidc-proxy back to back in each); LIST = %d configmaps of %d bytes of data. Values are medians over rounds; ratios are medians of the per-round ratios to bare (range in brackets). CPU/req is the measured process's user+system time (/proc/PID/stat) per request: kube-apiserver's for direct, the proxy's otherwise.\n\n",
