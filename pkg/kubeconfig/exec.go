@@ -21,10 +21,20 @@ const (
 	InstallHint    = `kubectl-oidc is the kubectl plugin that logs in to this cluster with OpenID Connect.
 Install it with krew (https://krew.sigs.k8s.io):
 
-    kubectl krew install oidc
+    ` + KrewInstallLatest + `
 
-or put the kubectl-oidc binary from https://github.com/kube-oidc/kube-oidc/releases on your PATH.`
+or put the kubectl-oidc binary from ` + Releases + ` on your PATH.`
 )
+
+// Releases is where the release files, the krew manifest oidc.yaml among
+// them, are published (the Makefile's DIST_BASE_URL without the version).
+const Releases = "https://github.com/kube-oidc/kube-oidc/releases"
+
+// KrewInstallLatest installs the plugin with krew from the latest release's
+// manifest. The plugin is not in krew's default index, so `kubectl krew
+// install oidc` alone would fail; a kubeconfig outlives the release it was
+// written with, so its hint names the latest.
+const KrewInstallLatest = "kubectl krew install --manifest-url=" + Releases + "/latest/download/oidc.yaml"
 
 // Environment variables get-token reads the client secret and the password
 // from when --oidc-client-secret and --password are not given. ExecUser puts

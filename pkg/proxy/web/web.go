@@ -53,10 +53,6 @@ const (
 	apiTimeout = 30 * time.Second
 )
 
-// releases is where the release files, the krew manifest among them, are
-// published (the Makefile's DIST_BASE_URL without the version).
-const releases = "https://github.com/kube-oidc/kube-oidc/releases"
-
 // releaseVersion is a release tag: vX.Y.Z, or a pre-release vX.Y.Z-rc.N
 // (alpha, beta); not git describe's vX.Y.Z-N-gHASH of a later commit.
 var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)(\.[0-9]+)?)?$`)
@@ -68,9 +64,9 @@ var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|r
 // command names the manifest.
 func KrewCommand(v string) string {
 	if releaseVersion.MatchString(v) {
-		return "kubectl krew install --manifest-url=" + releases + "/download/" + v + "/oidc.yaml"
+		return "kubectl krew install --manifest-url=" + kubeconfig.Releases + "/download/" + v + "/oidc.yaml"
 	}
-	return "kubectl krew install --manifest-url=" + releases + "/latest/download/oidc.yaml"
+	return kubeconfig.KrewInstallLatest
 }
 
 //go:embed assets
