@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/internal/syncbuf"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -79,23 +80,8 @@ func testEnv(c *clock) env {
 	return env{now: c.Now, getenv: func(string) string { return "" }, goos: "linux"}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (stderr).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from several goroutines.
+type syncBuffer = syncbuf.Buffer
 
 // fixture is a provider with a shared clock and options pointing at it.
 type fixture struct {

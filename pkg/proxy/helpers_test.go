@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/kube-oidc/kube-oidc/internal/apiservertest"
+	"github.com/kube-oidc/kube-oidc/internal/syncbuf"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/accesslog"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/upstream"
@@ -97,22 +97,8 @@ type testProxy struct {
 	reg     *prometheus.Registry
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from several goroutines.
+type syncBuffer = syncbuf.Buffer
 
 // newTestProxy serves the full handler chain in front of up.
 func newTestProxy(t *testing.T, up *fakeUpstream, a authn.Authenticator, checks ...Check) *testProxy {
