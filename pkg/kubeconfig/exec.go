@@ -6,7 +6,7 @@ import (
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/kube-oidc/kube-oidc/pkg/login"
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
 // Exec stanza constants: kubectl runs `kubectl-oidc get-token ...`, the
@@ -42,8 +42,8 @@ const KrewInstallLatest = "kubectl krew install --manifest-url=" + Releases + "/
 // passes env to get-token's process, where only the same user can read it,
 // while args are visible to every local user in ps.
 const (
-	EnvClientSecret = login.EnvClientSecret
-	EnvPassword     = login.EnvPassword
+	EnvClientSecret = secretname.EnvClientSecret
+	EnvPassword     = secretname.EnvPassword
 )
 
 // secretArgs maps the secret get-token flags to their environment variable.
@@ -119,8 +119,8 @@ var keyringArgs = []struct{ env, flag string }{
 // SecretsToKeyring moves the client secret and password of an exec stanza
 // written by ExecUser out of its env into OS keyring items: store saves
 // each (login.StoreSecret; a no-op for a dry run) and the stanza names the
-// item instead (login.ClientSecretItem of the issuer and client,
-// login.PasswordItem of the issuer and username). The stanza is unchanged
+// item instead (secretname.ClientSecretItem of the issuer and client,
+// secretname.PasswordItem of the issuer and username). The stanza is unchanged
 // when store fails.
 func SecretsToKeyring(e *clientcmdapi.ExecConfig, store func(item, secret string) error) error {
 	issuer := ArgValue(e.Args, "--oidc-issuer-url")
@@ -132,9 +132,9 @@ func SecretsToKeyring(e *clientcmdapi.ExecConfig, store func(item, secret string
 			if v.Name != k.env {
 				continue
 			}
-			item := login.ClientSecretItem(issuer, ArgValue(e.Args, "--oidc-client-id"))
+			item := secretname.ClientSecretItem(issuer, ArgValue(e.Args, "--oidc-client-id"))
 			if k.env == EnvPassword {
-				item = login.PasswordItem(issuer, ArgValue(e.Args, "--username"))
+				item = secretname.PasswordItem(issuer, ArgValue(e.Args, "--username"))
 			}
 			if err := store(item, v.Value); err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
 // Options are get-token's / login's flags (names in comments).
@@ -84,8 +86,8 @@ type Options struct {
 // --oidc-client-secret and --password are not given (kubectl oidc setup
 // writes them into the exec stanza's env, never into its args).
 const (
-	EnvClientSecret = "KUBECTL_OIDC_CLIENT_SECRET"
-	EnvPassword     = "KUBECTL_OIDC_PASSWORD"
+	EnvClientSecret = secretname.EnvClientSecret
+	EnvPassword     = secretname.EnvPassword
 )
 
 // UI is how the flows talk to the person. Everything goes to Err (stderr); stdout is the cmd's.

@@ -5,21 +5,21 @@ import (
 	"fmt"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
-// SecretKeyringService is the OS keyring service of the client secrets and
-// passwords that exec stanzas reference by item (--oidc-client-secret-keyring,
-// --password-keyring) instead of holding them.
-const SecretKeyringService = "kubectl-oidc secrets"
+// SecretKeyringService, ClientSecretItem and PasswordItem: see package
+// secretname.
+const SecretKeyringService = secretname.KeyringService
 
-// ClientSecretItem and PasswordItem name the keyring items kubectl oidc
-// setup and convert store a client secret and a password in.
+// ClientSecretItem is secretname.ClientSecretItem.
 func ClientSecretItem(issuer, clientID string) string {
-	return "client-secret:" + clientID + "@" + issuer
+	return secretname.ClientSecretItem(issuer, clientID)
 }
 
-// PasswordItem: see ClientSecretItem.
-func PasswordItem(issuer, username string) string { return "password:" + username + "@" + issuer }
+// PasswordItem is secretname.PasswordItem.
+func PasswordItem(issuer, username string) string { return secretname.PasswordItem(issuer, username) }
 
 // StoreSecret saves secret as the keyring item of SecretKeyringService.
 func StoreSecret(item, secret string) error {
