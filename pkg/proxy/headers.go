@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -34,59 +33,14 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// headerClass is what a header name is to the identity checks.
-type headerClass uint8
-
-const (
-	otherHeader headerClass = iota
-	authorizationHeader
-	impersonateHeader // Impersonate-*
-	remoteHeader      // X-Remote-*
-	webSocketProtocolHeader
-)
-
-// classifyHeader compares name case-insensitively (strings.EqualFold)
-// with Authorization, Sec-WebSocket-Protocol and the prefixes Impersonate-
-// and X-Remote-. The first byte picks the one comparison that can match:
-// no other letter than s has a non-ASCII case fold among these names'
-// first letters (U+017F for s), so a name starting with any other byte
-// matches none of them.
-func classifyHeader(name string) headerClass {
-	if name == "" {
-		return otherHeader
-	}
-	c := name[0]
-	switch {
-	case c|0x20 == 'a':
-		if strings.EqualFold(name, "Authorization") {
-			return authorizationHeader
-		}
-	case c|0x20 == 'i':
-		if hasPrefixFold(name, impersonatePrefix) {
-			return impersonateHeader
-		}
-	case c|0x20 == 'x':
-		if hasPrefixFold(name, remotePrefix) {
-			return remoteHeader
-		}
-	case c|0x20 == 's' || c >= utf8.RuneSelf:
-		if strings.EqualFold(name, secWebSocketProtocol) {
-			return webSocketProtocolHeader
-		}
-	}
-	return otherHeader
-}
-
 // isIdentityHeader tells whether a header name carries identity a client
 // must never pass to the API server: Authorization, Impersonate-* (including
 // Impersonate-Uid and Impersonate-Extra-*) and X-Remote-* (the request-header
 // authentication of aggregated API servers).
 func isIdentityHeader(name string) bool {
-	switch classifyHeader(name) {
-	case authorizationHeader, impersonateHeader, remoteHeader:
-		return true
-	}
-	return false
+	return strings.EqualFold(name, "Authorization") ||
+		hasPrefixFold(name, impersonatePrefix) ||
+		hasPrefixFold(name, remotePrefix)
 }
 
 // WithImpersonationRefused answers 403 to any request carrying an
@@ -175,25 +129,21 @@ func stripIdentity(h http.Header) {
 			delete(h, k)
 		}
 	}
-	// The names are canonical: the map is read and written as Header's
-	// Values, Del and Set would, without canonicalising them again.
-	if vals := h[secWebSocketProtocol]; len(vals) > 0 {
+	if vals := h.Values(secWebSocketProtocol); len(vals) > 0 {
 		kept := filterList(vals, func(p string) bool { return !strings.HasPrefix(p, bearerProtocolPrefix) })
-		delete(h, secWebSocketProtocol)
+		h.Del(secWebSocketProtocol)
 		if len(kept) > 0 {
-			h[secWebSocketProtocol] = []string{strings.Join(kept, ", ")}
+			h.Set(secWebSocketProtocol, strings.Join(kept, ", "))
 		}
 	}
-	if vals := h[connectionHeader]; len(vals) > 0 {
+	if vals := h.Values("Connection"); len(vals) > 0 {
 		kept := filterList(vals, func(p string) bool { return !isIdentityHeader(p) })
-		delete(h, connectionHeader)
+		h.Del("Connection")
 		if len(kept) > 0 {
-			h[connectionHeader] = []string{strings.Join(kept, ", ")}
+			h.Set("Connection", strings.Join(kept, ", "))
 		}
 	}
 }
-
-const connectionHeader = "Connection"
 
 // filterList splits comma-separated header values and keeps the entries
 // for which keep is true.
@@ -352,17 +302,17 @@ func checkOutbound(req *http.Request, p *forwardPlan) error {
 		return fmt.Errorf("%w: no impersonated identity for this request", errIdentityAssertion)
 	}
 	for k, v := range req.Header {
-		switch classifyHeader(k) {
-		case authorizationHeader, remoteHeader:
+		switch {
+		case strings.EqualFold(k, "Authorization"), hasPrefixFold(k, remotePrefix):
 			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
-		case impersonateHeader:
+		case hasPrefixFold(k, impersonatePrefix):
 			if !slices.Equal(v, p.headers.values(k)) {
 				return fmt.Errorf("%w: header %s is not the one the proxy set", errIdentityAssertion, k)
 			}
 			if err := checkWireIdentity(k, v); err != nil {
 				return fmt.Errorf("%w: header %s: %w", errIdentityAssertion, k, err)
 			}
-		case webSocketProtocolHeader:
+		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
 			if hasBearerProtocol(v) {
 				return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
 			}
@@ -383,10 +333,10 @@ func checkPassthroughOutbound(req *http.Request, p *forwardPlan) error {
 		return fmt.Errorf("%w: passthrough request without the client's token", errIdentityAssertion)
 	}
 	for k, v := range req.Header {
-		switch classifyHeader(k) {
-		case remoteHeader:
+		switch {
+		case hasPrefixFold(k, remotePrefix):
 			return fmt.Errorf("%w: client header %s still present", errIdentityAssertion, k)
-		case webSocketProtocolHeader:
+		case strings.EqualFold(k, "Sec-WebSocket-Protocol"):
 			if hasBearerProtocol(v) {
 				return fmt.Errorf("%w: WebSocket bearer protocol still present", errIdentityAssertion)
 			}

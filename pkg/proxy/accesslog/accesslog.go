@@ -169,12 +169,12 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Bytes 0x20-0x7f other than '"' and '\\' are copied as they are.
-		if i += unescapedPrefix(s[i:]); i == len(s) {
-			break
-		}
 		c := s[i]
-		if c < utf8.RuneSelf { // a control character, '"' or '\\'
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -209,41 +209,6 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// Words of eight bytes for unescapedPrefix.
-const (
-	ones   = 0x0101010101010101
-	highs  = 0x8080808080808080
-	quotes = ones * '"'
-	slashs = ones * '\\'
-)
-
-// unescapedPrefix is the length of the longest prefix of s that a JSON
-// string holds as it is: bytes 0x20-0x7f other than '"' and '\\'. It looks
-// at eight bytes at a time.
-func unescapedPrefix(s string) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := s[i : i+8] // one bounds check; the compiler loads w in one instruction
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		xq, xs := x^quotes, x^slashs
-		// The high bit of a byte is set by: the byte itself (>= 0x80); a
-		// borrow of x-0x20 in bytes below 0x80 (< 0x20); a zero byte of
-		// x^'"' or x^'\\' (equal to it). Each test is exact for "some byte
-		// of the eight", which is all this needs: the bytes of a word
-		// that fails are looked at one by one below.
-		if (x|(x-ones*0x20)&^x|(xq-ones)&^xq|(xs-ones)&^xs)&highs != 0 {
-			break
-		}
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			break
-		}
-	}
-	return i
 }
 
 // SIEMTimeLayout is the timestamp of a SIEM line (ISO 8601, local time,
