@@ -44,8 +44,8 @@ import (
 // body of every ordinary response separately and start a timer per request
 // (about 30% of a bare proxy's cost, see docs/benchmarks.md) for no gain.
 func NewReverseProxy(drain context.Context, target *url.URL, whole, streams http.RoundTripper, log *slog.Logger) http.Handler {
-	wholeRP := newReverseProxy(drain, target, whole, copyBuffers, log)
-	streamsRP := newReverseProxy(drain, target, streams, streamBuffers, log)
+	wholeRP := newReverseProxy(drain, target, whole, true, log)
+	streamsRP := newReverseProxy(drain, target, streams, false, log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if answeredWhole(r) {
 			wholeRP.ServeHTTP(&unflushedWriter{w}, r)
@@ -55,8 +55,15 @@ func NewReverseProxy(drain context.Context, target *url.URL, whole, streams http
 	})
 }
 
-func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, buffers httputil.BufferPool, log *slog.Logger) *httputil.ReverseProxy {
+// newReverseProxy is the reverse proxy of requests answered whole (whole:
+// bodies copied in full reads through 32 KiB buffers) or of streams (8 KiB
+// buffers).
+func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTripper, whole bool, log *slog.Logger) *httputil.ReverseProxy {
 	rejected, endWatches := proxyCredentialRejected(log), endWatchesOnDrain(drain)
+	buffers := streamBuffers
+	if whole {
+		buffers = copyBuffers
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rec := recordFrom(pr.In.Context()); rec != nil {
@@ -73,7 +80,7 @@ func newReverseProxy(drain context.Context, target *url.URL, rt http.RoundTrippe
 		Transport:    rt,
 		ErrorHandler: upstreamErrorHandler(log),
 		ModifyResponse: func(res *http.Response) error {
-			if res.ContentLength < 0 && answeredWhole(res.Request) {
+			if whole && res.ContentLength < 0 {
 				res.Body = fullReads{res.Body}
 			}
 			endWatches(res)
