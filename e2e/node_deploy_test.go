@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kube-oidc/kube-oidc/e2e/harness"
+	"github.com/kube-oidc/kube-oidc/internal/syncbuf"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -272,23 +273,8 @@ type streamingKubectl struct {
 	eof    chan struct{} // stdout ended
 }
 
-// lockedBuffer is an io.Writer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is safe to read while other goroutines write it.
+type lockedBuffer = syncbuf.Buffer
 
 // startStreaming starts kubectl args with env added; it is killed when ctx ends.
 func startStreaming(t *testing.T, ctx context.Context, k *harness.Kubectl, env []string, args ...string) *streamingKubectl {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/internal/apiservertest"
 	"github.com/kube-oidc/kube-oidc/internal/oidctest"
+	"github.com/kube-oidc/kube-oidc/internal/syncbuf"
 	"github.com/kube-oidc/kube-oidc/pkg/proxy/authn"
 )
 
@@ -164,23 +164,8 @@ func startServerWith(t *testing.T, up *apiservertest.Server, ao *authn.Options, 
 	return rs
 }
 
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is safe to read while other goroutines write it.
+type lockedBuffer = syncbuf.Buffer
 
 func (rs *runningServer) stop(t *testing.T) {
 	if rs.cancel == nil {
