@@ -40,6 +40,7 @@ var (
 	flagCPUProfile  = flag.String("cpuprofile", "", "write a CPU profile of oidc-proxy (built with -tags proxyprof) under the LIST load from HTTP/1.1 clients to FILE.PID")
 	flagProfileFor  = flag.Duration("cpuprofile-for", 10*time.Second, "length of the CPU profile")
 	flagOut         = flag.String("out", "", "also write the markdown report to this file")
+	flagCompare     = flag.String("compare-proxy-bin", "", "another oidc-proxy binary (for example a build of an earlier commit) run as the target \"compare\" next to oidc-proxy in every load round, for a before/after under the same conditions")
 )
 
 const (
@@ -121,6 +122,15 @@ func BenchmarkAPIServer(b *testing.B) {
 	bare, oidc, stop := startProxies()
 	defer func() { stop() }() // the last ones started (stopping is idempotent)
 	targets := []target{direct, bare, oidc}
+	if *flagCompare != "" {
+		bin, err := filepath.Abs(*flagCompare)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := harness.StartProxyForIssuer(b, api, iss, harness.ProxyOptions{Binary: bin})
+		defer c.Process.Stop()
+		targets = append(targets, target{name: "compare", url: c.URL, caPEM: c.CA.CertPEM, token: token, pid: c.Process.Pid(), proxy: true})
+	}
 
 	rep := &report{started: time.Now(), user: user.Username, bareUpstream: "HTTP/1.1 keep-alive pool"}
 	if *flagBareH2 {
@@ -128,6 +138,9 @@ func BenchmarkAPIServer(b *testing.B) {
 	}
 	if *flagLoads {
 		rep.loads = runLoads(ctx, b, targets)
+		if *flagCompare != "" {
+			rep.compare = *flagCompare
+		}
 	}
 	for _, w := range streamCounts(b) {
 		for _, h2 := range []bool{false, true} {

@@ -14,6 +14,7 @@ type report struct {
 	started      time.Time
 	user         string
 	bareUpstream string
+	compare      string // -compare-proxy-bin, when it ran in the loads
 	loads        []*loadResult
 	watches      []watchResult
 	slow         []slowResult
@@ -31,10 +32,15 @@ func (r *report) markdown() string {
 	if len(r.loads) > 0 {
 		p("\nClosed loop, %d keep-alive clients, %s warm-up + %s measured per run, %d rounds (direct, bare, oidc-proxy back to back in each); LIST = %d configmaps of %d bytes of data. Values are medians over rounds; ratios are medians of the per-round ratios to bare (range in brackets). CPU/req is the measured process's user+system time (/proc/PID/stat) per request: kube-apiserver's for direct, the proxy's otherwise.\n\n",
 			*flagConcurrency, *flagWarmup, *flagDuration, *flagRounds, *flagListItems, *flagItemBytes)
+		names := []string{"direct", "bare", "oidc-proxy"}
+		if r.compare != "" {
+			p("**compare** is the oidc-proxy binary %s, run after oidc-proxy in every round.\n\n", r.compare)
+			names = append(names, "compare")
+		}
 		p("| load | clients | target | req/s | p50 | p99 | CPU/req | req/s vs bare | p99 vs bare | CPU/req vs bare |\n")
 		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range r.loads {
-			for _, name := range []string{"direct", "bare", "oidc-proxy"} {
+			for _, name := range names {
 				m := loadbench.Median(l.runs[name])
 				cell := func(f func(loadbench.Result) float64) string {
 					if name == "bare" {
