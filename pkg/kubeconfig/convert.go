@@ -2,16 +2,12 @@ package kubeconfig
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
 // Keys of the removed `auth-provider: oidc` user config (k8s.io/client-go
@@ -66,47 +62,6 @@ func (l Legacy) GetTokenArgs(extra []string) []string {
 		args = append(args, "--certificate-authority-data="+l.CADataRaw)
 	}
 	return append(args, extra...)
-}
-
-// Entry returns the token cache entry holding the user's stored tokens; the
-// expiry is the ID token's exp claim (zero when unreadable, so get-token
-// refreshes on first use). ok is false when there is nothing to move.
-func (l Legacy) Entry() (tokencache.Entry, bool) {
-	if l.RefreshToken == "" && l.IDToken == "" {
-		return tokencache.Entry{}, false
-	}
-	return tokencache.Entry{
-		IDToken:      l.IDToken,
-		RefreshToken: l.RefreshToken,
-		TokenType:    "Bearer",
-		Expiry:       jwtExpiry(l.IDToken),
-		IssuerURL:    l.IssuerURL,
-		ClientID:     l.ClientID,
-	}, true
-}
-
-// jwtExpiry reads the exp claim of a JWT without verifying it; it is only
-// used to decide when to refresh, and get-token verifies what it obtains.
-func jwtExpiry(token string) time.Time {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return time.Time{}
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return time.Time{}
-	}
-	exp, err := claims.Exp.Float64()
-	if err != nil || exp <= 0 {
-		return time.Time{}
-	}
-	return time.Unix(int64(exp), 0)
 }
 
 // Skipped is an auth-provider oidc user that could not be converted.

@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
 // fakeJWT returns an unsigned JWT-shaped token with the given exp.
@@ -93,45 +90,25 @@ users:
         access-token: gcp-access-token
 `
 
-// fakeStorage records saves; fail makes every Save fail.
-type fakeStorage struct {
-	saved map[string]tokencache.Entry // by Key.ID
-	keys  map[string]tokencache.Key
+// fakeMover records the converted users' tokens by user name, with
+// legacytokens.Mover's rule for "nothing to move"; fail makes every Move
+// with tokens fail.
+type fakeMover struct {
+	moved map[string]Legacy
 	fail  bool
 }
 
-func newFakeStorage() *fakeStorage {
-	return &fakeStorage{saved: map[string]tokencache.Entry{}, keys: map[string]tokencache.Key{}}
-}
+func newFakeMover() *fakeMover { return &fakeMover{moved: map[string]Legacy{}} }
 
-func (s *fakeStorage) Load(_ context.Context, k tokencache.Key) (tokencache.Entry, error) {
-	e, ok := s.saved[k.ID()]
-	if !ok {
-		return e, tokencache.ErrNotFound
+func (m *fakeMover) Move(_ context.Context, c Converted) (bool, error) {
+	if c.Legacy.RefreshToken == "" && c.Legacy.IDToken == "" {
+		return false, nil
 	}
-	return e, nil
-}
-
-func (s *fakeStorage) Save(_ context.Context, k tokencache.Key, e tokencache.Entry) error {
-	if s.fail {
-		return errors.New("disk full")
+	if m.fail {
+		return false, fmt.Errorf("save tokens of user %q in the fake token cache: disk full", c.Legacy.UserName)
 	}
-	s.saved[k.ID()] = e
-	s.keys[k.ID()] = k
-	return nil
-}
-func (s *fakeStorage) Delete(context.Context, tokencache.Key) error          { return nil }
-func (s *fakeStorage) DeleteAll(context.Context) ([]tokencache.Entry, error) { return nil, nil }
-func (s *fakeStorage) Name() string                                          { return "fake" }
-
-func testMover(s tokencache.Storage) *Mover {
-	return &Mover{Storage: s, KeyFor: testKey}
-}
-
-// testKey stands in for pkg/login's key (setupcmd.DefaultKey): the tests
-// here only need the same key for the same user.
-func testKey(l Legacy) (tokencache.Key, error) {
-	return tokencache.Key{IssuerURL: l.IssuerURL, ClientID: l.ClientID, Scopes: l.ExtraScopes, CACertHash: l.CAFile + l.CADataRaw}, nil
+	m.moved[c.Legacy.UserName] = c.Legacy
+	return true, nil
 }
 
 func TestConvertRewritesAuthProviderUsers(t *testing.T) {
@@ -162,8 +139,8 @@ func TestConvertRewritesAuthProviderUsers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config")
 			writeFile(t, path, tt.content, 0o640)
-			store := newFakeStorage()
-			reps, err := ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: testMover(store)})
+			store := newFakeMover()
+			reps, err := ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: store})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,18 +161,16 @@ func TestConvertRewritesAuthProviderUsers(t *testing.T) {
 			if !rep.Written {
 				t.Error("file not written")
 			}
-			if len(store.saved) != len(tt.wantMoved) || len(rep.TokensMoved) != len(tt.wantMoved) {
-				t.Errorf("saved %d entries, moved %v; want %v", len(store.saved), rep.TokensMoved, tt.wantMoved)
+			if len(store.moved) != len(tt.wantMoved) || len(rep.TokensMoved) != len(tt.wantMoved) {
+				t.Errorf("saved %d entries, moved %v; want %v", len(store.moved), rep.TokensMoved, tt.wantMoved)
 			}
 			for _, c := range rep.Converted {
 				want, ok := tt.wantMoved[c.Legacy.UserName]
 				if !ok {
 					continue
 				}
-				key, _ := testKey(c.Legacy)
-				got, err := store.Load(context.Background(), key)
-				if err != nil || got.RefreshToken != want {
-					t.Errorf("user %s: cached refresh token %q (%v), want %q", c.Legacy.UserName, got.RefreshToken, err, want)
+				if got := store.moved[c.Legacy.UserName].RefreshToken; got != want {
+					t.Errorf("user %s: moved refresh token %q, want %q", c.Legacy.UserName, got, want)
 				}
 			}
 			if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
@@ -205,7 +180,7 @@ func TestConvertRewritesAuthProviderUsers(t *testing.T) {
 
 			// Idempotent: a second run finds nothing to do.
 			before := readFile(t, path)
-			reps, err = ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: testMover(newFakeStorage())})
+			reps, err = ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: newFakeMover()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,21 +191,19 @@ func TestConvertRewritesAuthProviderUsers(t *testing.T) {
 	}
 }
 
-func TestConvertMovesIDTokenWithItsExpiry(t *testing.T) {
+func TestConvertGivesTheMoverTheUsersTokens(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config")
 	writeFile(t, path, legacyOne, 0o600)
-	store := newFakeStorage()
-	if _, err := ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, Mover: testMover(store)}); err != nil {
+	store := newFakeMover()
+	if _, err := ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, Mover: store}); err != nil {
 		t.Fatal(err)
 	}
-	for id, e := range store.saved {
-		k := store.keys[id]
-		if e.IDToken != idToken || !e.Expiry.Equal(time.Unix(2000000000, 0)) || e.IssuerURL != "https://issuer.example.com" || e.ClientID != "kubectl" {
-			t.Errorf("entry %+v", e)
-		}
-		if k.IssuerURL != "https://issuer.example.com" || k.ClientID != "kubectl" || strings.Join(k.Scopes, ",") != "email,groups" {
-			t.Errorf("key %+v", k)
-		}
+	l, ok := store.moved["alice"]
+	if !ok || len(store.moved) != 1 {
+		t.Fatalf("moved %v, want alice only", store.moved)
+	}
+	if l.IDToken != idToken || l.RefreshToken != "legacy-refresh-token" || l.IssuerURL != "https://issuer.example.com" || l.ClientID != "kubectl" || strings.Join(l.ExtraScopes, ",") != "email,groups" {
+		t.Errorf("moved %+v", l)
 	}
 }
 
@@ -275,9 +248,9 @@ func TestConvertLosesNothingOnFailure(t *testing.T) {
 					paths = append(paths, filepath.Join(dir, n))
 				}
 			}
-			store := newFakeStorage()
+			store := newFakeMover()
 			store.fail = tt.fail
-			_, err := ConvertFiles(context.Background(), ConvertOptions{Paths: paths, Mover: testMover(store)})
+			_, err := ConvertFiles(context.Background(), ConvertOptions{Paths: paths, Mover: store})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
 			}
@@ -299,27 +272,19 @@ func TestConvertSeveralKubeconfigFiles(t *testing.T) {
 	writeFile(t, a, existing, 0o600)
 	writeFile(t, b, legacyOne, 0o600)
 	t.Setenv("KUBECONFIG", strings.Join([]string{a, missing, b}, string(os.PathListSeparator)))
-	store := newFakeStorage()
-	reps, err := ConvertFiles(context.Background(), ConvertOptions{Paths: Files(""), Mover: testMover(store)})
+	store := newFakeMover()
+	reps, err := ConvertFiles(context.Background(), ConvertOptions{Paths: Files(""), Mover: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reps) != 2 || reps[0].Written || !reps[1].Written || len(store.saved) != 1 {
-		t.Fatalf("reports %+v, %d saved", reps, len(store.saved))
+	if len(reps) != 2 || reps[0].Written || !reps[1].Written || len(store.moved) != 1 {
+		t.Fatalf("reports %+v, %d saved", reps, len(store.moved))
 	}
 	if got := readFile(t, a); got != existing {
 		t.Error("file without auth-provider users changed")
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("missing KUBECONFIG file was created")
-	}
-}
-
-func TestJWTExpiryOfMalformedTokensIsZero(t *testing.T) {
-	for _, tok := range []string{"", "garbage", "a.b.c", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":"soon"}`)) + ".c", fakeJWT(-1)} {
-		if got := jwtExpiry(tok); !got.IsZero() {
-			t.Errorf("jwtExpiry(%q) = %v", tok, got)
-		}
 	}
 }
 

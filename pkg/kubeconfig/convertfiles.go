@@ -14,8 +14,9 @@ type ConvertOptions struct {
 	ExtraArgs []string
 	// DryRun computes the diff of each file and writes nothing, not even the token cache.
 	DryRun bool
-	// Mover saves the tokens; required unless DryRun.
-	Mover *Mover
+	// Mover saves the tokens (pkg/kubeconfig/legacytokens); required
+	// unless DryRun.
+	Mover TokenMover
 	// KubeloginDefaultDir is kubelogin's default token cache directory
 	// (tokencache.KubeloginDefaultDir), written into converted kubelogin
 	// users when ExtraArgs move their token cache.
@@ -24,6 +25,12 @@ type ConvertOptions struct {
 	// passwords into OS keyring items (SecretsToKeyring; not called for a
 	// DryRun, whose diff still shows the items named).
 	StoreSecret func(item, secret string) error
+}
+
+// TokenMover saves a converted user's stored tokens where get-token will
+// find them, and reports whether there were any.
+type TokenMover interface {
+	Move(ctx context.Context, c Converted) (bool, error)
 }
 
 // FileReport is what ConvertFiles did to one file.

@@ -139,9 +139,9 @@ func TestConvertRewritesKubeloginUsers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config")
 			writeFile(t, path, kubeloginUsers, 0o600)
-			store := newFakeStorage()
+			store := newFakeMover()
 			reps, err := ConvertFiles(context.Background(), ConvertOptions{
-				Paths: []string{path}, ExtraArgs: tt.extra, Mover: testMover(store), KubeloginDefaultDir: "/home/u/.kube/cache/oidc-login",
+				Paths: []string{path}, ExtraArgs: tt.extra, Mover: store, KubeloginDefaultDir: "/home/u/.kube/cache/oidc-login",
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -157,8 +157,8 @@ func TestConvertRewritesKubeloginUsers(t *testing.T) {
 			if strings.Join(users, ",") != "ana,ben" || len(rep.Skipped) != 1 || rep.Skipped[0].UserName != "cleo" || !strings.Contains(rep.Skipped[0].Reason, "--not-a-kubelogin-flag") {
 				t.Fatalf("converted %v, skipped %+v", users, rep.Skipped)
 			}
-			if len(store.saved) != 0 {
-				t.Errorf("convert saved %d entries; kubelogin's are imported by get-token", len(store.saved))
+			if len(store.moved) != 0 {
+				t.Errorf("convert saved %d entries; kubelogin's are imported by get-token", len(store.moved))
 			}
 			out := readFile(t, path)
 			for _, secret := range []string{"kubelogin-client-secret", "kubelogin-password"} {
@@ -169,7 +169,7 @@ func TestConvertRewritesKubeloginUsers(t *testing.T) {
 			golden(t, []byte(out))
 
 			// Idempotent: the converted users run kubectl-oidc; cleo is skipped again, unchanged.
-			reps, err = ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: testMover(newFakeStorage())})
+			reps, err = ConvertFiles(context.Background(), ConvertOptions{Paths: []string{path}, ExtraArgs: tt.extra, Mover: newFakeMover()})
 			if err != nil {
 				t.Fatal(err)
 			}

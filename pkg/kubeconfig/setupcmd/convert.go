@@ -10,6 +10,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/internal/termsafe"
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
+	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig/legacytokens"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
@@ -102,7 +103,7 @@ func runConvert(ctx context.Context, cmd *cobra.Command, f *convertFlags, keyFor
 		if err != nil {
 			return fmt.Errorf("token cache: %w", err)
 		}
-		opts.Mover = &kubeconfig.Mover{Storage: storage, KeyFor: keyFor}
+		opts.Mover = legacytokens.Mover{Storage: storage, KeyFor: keyFor}
 	}
 	reports, err := kubeconfig.ConvertFiles(ctx, opts)
 	printConvertReports(cmd, reports, f.dryRun)
