@@ -9,17 +9,9 @@ import (
 	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
-// SecretKeyringService, ClientSecretItem and PasswordItem: see package
-// secretname.
+// SecretKeyringService is secretname.KeyringService; secretname also names
+// the items (ClientSecretItem, PasswordItem).
 const SecretKeyringService = secretname.KeyringService
-
-// ClientSecretItem is secretname.ClientSecretItem.
-func ClientSecretItem(issuer, clientID string) string {
-	return secretname.ClientSecretItem(issuer, clientID)
-}
-
-// PasswordItem is secretname.PasswordItem.
-func PasswordItem(issuer, username string) string { return secretname.PasswordItem(issuer, username) }
 
 // StoreSecret saves secret as the keyring item of SecretKeyringService.
 func StoreSecret(item, secret string) error {

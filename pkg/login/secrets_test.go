@@ -5,14 +5,16 @@ import (
 	"testing"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
 func TestSecretsFromTheKeyring(t *testing.T) {
 	keyring.MockInit()
 	t.Cleanup(keyring.MockInit) // not the failing keyring this test ends with
 	f := newFixture(t)
-	passwordItem := PasswordItem(f.p.Issuer, f.p.User.Username)
-	secretItem := ClientSecretItem(f.p.Issuer, f.p.ClientID)
+	passwordItem := secretname.PasswordItem(f.p.Issuer, f.p.User.Username)
+	secretItem := secretname.ClientSecretItem(f.p.Issuer, f.p.ClientID)
 	if err := StoreSecret(passwordItem, f.p.User.Password); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func TestSecretsFromTheKeyring(t *testing.T) {
 	clientCredentials := f.o
 	clientCredentials.GrantType, clientCredentials.ClientSecret, clientCredentials.ClientSecretKeyring = GrantClientCredentials, "", secretItem
 	missing := password
-	missing.PasswordKeyring = PasswordItem(f.p.Issuer, "nobody")
+	missing.PasswordKeyring = secretname.PasswordItem(f.p.Issuer, "nobody")
 	missing.TokenCacheDir = t.TempDir()
 
 	tests := []struct {

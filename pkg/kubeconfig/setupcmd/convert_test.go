@@ -13,6 +13,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/kubeconfig"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 	"github.com/kube-oidc/kube-oidc/pkg/login/tokencache"
 )
 
@@ -127,7 +128,7 @@ func TestConvertStoresSecretsInTheKeyring(t *testing.T) {
 	if err := os.WriteFile(path, []byte(legacyKubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	item := login.ClientSecretItem("https://issuer.example.com", "kubectl")
+	item := secretname.ClientSecretItem("https://issuer.example.com", "kubectl")
 	stdout, stderr, err := execute(t, "convert", "--kubeconfig="+path, "--secret-storage=keyring", "--dry-run")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)

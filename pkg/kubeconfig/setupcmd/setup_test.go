@@ -21,6 +21,7 @@ import (
 
 	"github.com/kube-oidc/kube-oidc/pkg/discovery"
 	"github.com/kube-oidc/kube-oidc/pkg/login"
+	"github.com/kube-oidc/kube-oidc/pkg/login/secretname"
 )
 
 // testLoginFlags registers get-token's login flags as pkg/login does (the
@@ -345,7 +346,7 @@ func TestSetupStoresSecretsInTheKeyring(t *testing.T) {
 	keyring.MockInit()
 	t.Cleanup(keyring.MockInit)
 	const issuer = "https://issuer.example.com"
-	secretItem, passwordItem := login.ClientSecretItem(issuer, "kubectl"), login.PasswordItem(issuer, "alice")
+	secretItem, passwordItem := secretname.ClientSecretItem(issuer, "kubectl"), secretname.PasswordItem(issuer, "alice")
 	flags := []string{"--oidc-issuer-url=" + issuer, "--oidc-client-id=kubectl", "--oidc-client-secret=the-client-secret",
 		"--grant-type=password", "--username=alice", "--password=the-password", "--secret-storage=keyring"}
 
